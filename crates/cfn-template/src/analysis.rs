@@ -102,6 +102,7 @@ pub fn analyze(text: &str, options: &Options<'_>) -> Analysis {
         store: options.store,
         mode: options.mode,
         dynamic_references: false,
+        section: "Resources",
     };
     let conditions = conditions::evaluate(&base, &mut diags);
     let ev = Evaluator { conditions: &conditions, ..base };
@@ -121,15 +122,11 @@ pub fn analyze(text: &str, options: &Options<'_>) -> Analysis {
         if prepared.present(name) == Some(false) {
             continue;
         }
-        let value = match prepared.resolve_properties(name, options.resolver, options.store) {
-            Ok(v) => v,
-            Err(errors) => {
-                errors.into_iter().for_each(|d| diags.push(d));
-                continue;
-            }
-        };
+        let (value, errors) =
+            prepared.resolve_properties_partial(name, options.resolver, options.store);
+        errors.into_iter().for_each(|d| diags.push(d));
         if let Some(schema) = cfn_schema::get(&resource.type_name) {
-            let fallback = resource.properties.as_ref().map_or(resource.span, |p| p.span);
+            let fallback = resource.span;
             for d in schema_check::check_resource(
                 name,
                 &schema,
@@ -197,6 +194,15 @@ fn check_references(template: &Template, diags: &mut Diagnostics) {
             diags.error(span, format!("Template error: unresolved condition dependency {name}"));
         }
     };
+    let unknown_use = |c: &crate::refs::ConditionUse, diags: &mut Diagnostics| {
+        if !template.conditions.contains_key(&c.name) {
+            let suffix = if c.in_if { " in Fn::If" } else { "" };
+            diags.error(
+                c.span,
+                format!("Template error: unresolved condition dependency {}{suffix}", c.name),
+            );
+        }
+    };
     let no_truth = |_: &str| None;
     let check_node = |node: &Node, section: &str, diags: &mut Diagnostics| {
         for r in references(node, &no_truth) {
@@ -211,18 +217,19 @@ fn check_references(template: &Template, diags: &mut Diagnostics) {
                         diags.error(r.span, format!("Template error: instance of Fn::GetAtt references undefined resource {}", r.target));
                     }
                     Some(res) => {
-                        if let Some(attr) = &r.attribute {
-                            if !attribute_allowed(&res.type_name, attr) {
-                                diags.error(r.span, format!("Template error: resource {} does not support attribute type {attr} in Fn::GetAtt", r.target));
-                            }
+                        if let Some(attr) = &r.attribute
+                            && !attribute_allowed(&res.type_name, attr)
+                        {
+                            diags.error(r.span, format!("Template error: resource {} does not support attribute type {attr} in Fn::GetAtt", r.target));
                         }
                     }
                 },
             }
         }
         for c in crate::refs::condition_uses(node) {
-            unknown_cond(&c.name, c.span, diags);
+            unknown_use(&c, diags);
         }
+        unknown_functions(node, diags);
     };
     for resource in template.resources.values() {
         for node in [
@@ -263,9 +270,21 @@ fn check_references(template: &Template, diags: &mut Diagnostics) {
             }
         }
         for c in crate::refs::condition_uses(&condition.expr) {
-            unknown_cond(&c.name, c.span, diags);
+            unknown_use(&c, diags);
         }
+        unknown_functions(&condition.expr, diags);
     }
+}
+
+/// Intrinsic function names CloudFormation does not know, wherever they appear.
+fn unknown_functions(node: &Node, diags: &mut Diagnostics) {
+    node.walk(&mut |n| {
+        if let Some((name, _)) = n.as_intrinsic()
+            && !crate::node::INTRINSICS.contains(&name)
+        {
+            diags.push(crate::eval::unsupported_function(name, n.span));
+        }
+    });
 }
 
 fn build_graph(
@@ -309,6 +328,31 @@ fn build_graph(
     Graph::build(deps, diags)
 }
 
+/// Evaluates a `Properties` node one top-level property at a time.
+fn partial(ev: &Evaluator<'_>, node: &Node) -> (Option<Value>, Vec<Diagnostic>) {
+    let Some(map) = node.as_map().filter(|_| node.as_intrinsic().is_none()) else {
+        return match ev.eval(node) {
+            Ok(v) => (v, Vec::new()),
+            Err(d) => (Some(Value::Unknown), vec![d]),
+        };
+    };
+    let mut out = IndexMap::new();
+    let mut errors = Vec::new();
+    for entry in map.iter() {
+        match ev.eval(&entry.value) {
+            Ok(Some(v)) => {
+                out.insert(entry.key.clone(), v);
+            }
+            Ok(None) => {}
+            Err(d) => {
+                errors.push(d);
+                out.insert(entry.key.clone(), Value::Unknown);
+            }
+        }
+    }
+    (Some(Value::Map(out)), errors)
+}
+
 // === impl Prepared ===
 
 impl Prepared {
@@ -336,6 +380,7 @@ impl Prepared {
             store,
             mode: self.mode,
             dynamic_references: false,
+            section: "Resources",
         }
     }
 
@@ -350,21 +395,25 @@ impl Prepared {
         let Some(resource) = self.template.resources.get(logical_id) else { return Ok(None) };
         let Some(node) = &resource.properties else { return Ok(None) };
         let ev = Evaluator { dynamic_references: true, ..self.evaluator(resolver, store) };
-        let Some(map) = node.as_map().filter(|_| node.as_intrinsic().is_none()) else {
-            return ev.eval(node).map_err(|d| vec![d]);
+        let (value, errors) = partial(&ev, node);
+        if errors.is_empty() { Ok(value) } else { Err(errors) }
+    }
+
+    /// Like [`Prepared::resolve_properties`], but a property that fails to evaluate becomes
+    /// `Unknown` (so that the rest can still be checked) and the problems are returned beside.
+    pub fn resolve_properties_partial(
+        &self,
+        logical_id: &str,
+        resolver: &dyn Resolver,
+        store: &dyn ParameterStore,
+    ) -> (Option<Value>, Vec<Diagnostic>) {
+        let Some(node) =
+            self.template.resources.get(logical_id).and_then(|r| r.properties.as_ref())
+        else {
+            return (None, Vec::new());
         };
-        let mut out = IndexMap::new();
-        let mut errors = Vec::new();
-        for entry in map.iter() {
-            match ev.eval(&entry.value) {
-                Ok(Some(v)) => {
-                    out.insert(entry.key.clone(), v);
-                }
-                Ok(None) => {}
-                Err(d) => errors.push(d),
-            }
-        }
-        if errors.is_empty() { Ok(Some(Value::Map(out))) } else { Err(errors) }
+        let ev = Evaluator { dynamic_references: true, ..self.evaluator(resolver, store) };
+        partial(&ev, node)
     }
 
     /// Evaluates any node of the template (metadata, policies) in this stack's context.
@@ -383,14 +432,14 @@ impl Prepared {
         resolver: &dyn Resolver,
         store: &dyn ParameterStore,
     ) -> (Vec<ResolvedOutput>, Vec<Diagnostic>) {
-        let ev = self.evaluator(resolver, store);
+        let ev = Evaluator { section: "Outputs", ..self.evaluator(resolver, store) };
         let mut outputs = Vec::new();
         let mut errors = Vec::new();
         for output in self.template.outputs.values() {
-            if let Some((c, _)) = &output.condition {
-                if self.conditions.get(c).copied().flatten() == Some(false) {
-                    continue;
-                }
+            if let Some((c, _)) = &output.condition
+                && self.conditions.get(c).copied().flatten() == Some(false)
+            {
+                continue;
             }
             let mut text = |node: Option<&Node>| -> Option<Value> {
                 match ev.value(node?) {

@@ -52,6 +52,16 @@ fn visit<'t>(
     }
     chain.pop();
     state.insert(key.as_str(), 2);
+    // A condition that refers to something other than a parameter has been reported already.
+    let template = base.template;
+    let valid = refs::references(&condition.expr, &|_| None).iter().all(|r| {
+        template.parameters.contains_key(&r.target)
+            || crate::eval::PSEUDO_PARAMETERS.contains(&r.target.as_str())
+    });
+    if !valid {
+        values.insert(key.clone(), None);
+        return;
+    }
     let evaluator = Evaluator { conditions: values, ..*base };
     let truth = match evaluator.truth(&condition.expr) {
         Ok(t) => t,

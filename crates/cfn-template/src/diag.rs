@@ -40,6 +40,11 @@ impl Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
+        if self.span.start.line == 0 {
+            // Not tied to a place in the template (parameter values given on the command line).
+            let _ = writeln!(out, "{file}: {severity}: {}", self.message);
+            return out;
+        }
         let _ = writeln!(
             out,
             "{file}:{}:{}: {severity}: {}",

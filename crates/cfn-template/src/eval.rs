@@ -97,6 +97,8 @@ pub struct Evaluator<'a> {
     pub mode: Mode,
     /// Resolve `{{resolve:...}}` dynamic references in strings (resource properties only).
     pub dynamic_references: bool,
+    /// The section being evaluated, for messages (`Resources`, `Outputs`).
+    pub section: &'static str,
 }
 
 type Eval = Result<Option<Value>, Diagnostic>;
@@ -243,12 +245,7 @@ impl Evaluator<'_> {
             "Fn::ForEach" => {
                 Err(err(span, "Template format error: Fn::ForEach is not supported by Cumulo"))
             }
-            other => Err(err(
-                span,
-                format!(
-                    "Template format error: Encountered unsupported function: {other} Supported functions are: {SUPPORTED}"
-                ),
-            )),
+            other => Err(unsupported_function(other, span)),
         }
     }
 
@@ -274,7 +271,7 @@ impl Evaluator<'_> {
                     self.check_present(target, span)?;
                     self.resolver.resource_ref(target).map_err(|m| err(span, m))?
                 } else {
-                    return Err(err(span, unresolved(target)));
+                    return Err(err(span, unresolved_in(target, self.section)));
                 }
             }
         }))
@@ -293,10 +290,10 @@ impl Evaluator<'_> {
     /// Errors when a referenced resource is excluded by a condition that is false.
     fn check_present(&self, logical_id: &str, span: Span) -> Result<(), Diagnostic> {
         let resource = &self.template.resources[logical_id];
-        if let Some((cond, _)) = &resource.condition {
-            if self.conditions.get(cond).copied().flatten() == Some(false) {
-                return Err(err(span, unresolved(logical_id)));
-            }
+        if let Some((cond, _)) = &resource.condition
+            && self.conditions.get(cond).copied().flatten() == Some(false)
+        {
+            return Err(err(span, unresolved(logical_id)));
         }
         Ok(())
     }
@@ -518,11 +515,15 @@ impl Evaluator<'_> {
                 "Template error: the first argument of Fn::If must be a condition name",
             ));
         };
-        let Some(truth) = self.conditions.get(cond) else {
-            return Err(err(
-                items[0].span,
-                format!("Template error: unresolved condition dependency {cond} in Fn::If"),
-            ));
+        let truth = match self.conditions.get(cond) {
+            Some(t) => t,
+            None if self.template.conditions.contains_key(cond) => &None,
+            None => {
+                return Err(err(
+                    items[0].span,
+                    format!("Template error: unresolved condition dependency {cond} in Fn::If"),
+                ));
+            }
         };
         match truth {
             Some(true) => self.eval(&items[1]),
@@ -680,6 +681,8 @@ impl Evaluator<'_> {
                 };
                 match self.conditions.get(cond) {
                     Some(t) => Ok(*t),
+                    // Declared but not decided (it is part of a cycle, reported on its own).
+                    None if self.template.conditions.contains_key(cond) => Ok(None),
                     None => Err(err(
                         arg.span,
                         format!("Template error: unresolved condition dependency {cond}"),
@@ -726,10 +729,10 @@ impl Evaluator<'_> {
 
     /// Evaluates a node that must be a condition (a condition function or a boolean).
     pub fn truth(&self, node: &Node) -> Result<Truth, Diagnostic> {
-        if let Some((name, arg)) = node.as_intrinsic() {
-            if matches!(name, "Fn::Equals" | "Fn::Not" | "Fn::And" | "Fn::Or" | "Condition") {
-                return self.condition_fn(name, arg, node.span);
-            }
+        if let Some((name, arg)) = node.as_intrinsic()
+            && matches!(name, "Fn::Equals" | "Fn::Not" | "Fn::And" | "Fn::Or" | "Condition")
+        {
+            return self.condition_fn(name, arg, node.span);
         }
         match self.value(node)? {
             Value::Bool(b) => Ok(Some(b)),
@@ -760,9 +763,22 @@ fn loose_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
+pub(crate) fn unsupported_function(name: &str, span: Span) -> Diagnostic {
+    err(
+        span,
+        format!(
+            "Template format error: Encountered unsupported function: {name} Supported functions are: {SUPPORTED}"
+        ),
+    )
+}
+
 pub(crate) fn unresolved(target: &str) -> String {
+    unresolved_in(target, "Resources")
+}
+
+pub(crate) fn unresolved_in(target: &str, section: &str) -> String {
     format!(
-        "Template format error: Unresolved resource dependencies [{target}] in the Resources block of the template"
+        "Template format error: Unresolved resource dependencies [{target}] in the {section} block of the template"
     )
 }
 

@@ -27,10 +27,10 @@ impl Graph {
         for (from, targets) in &deps {
             let set = clean.entry(from.clone()).or_default();
             for (to, _) in targets {
-                if let Some(&to_idx) = index.get(to.as_str()) {
-                    if set.insert(to.clone()) {
-                        graph.add_edge(index[from.as_str()], to_idx, ());
-                    }
+                if let Some(&to_idx) = index.get(to.as_str())
+                    && set.insert(to.clone())
+                {
+                    graph.add_edge(index[from.as_str()], to_idx, ());
                 }
             }
         }

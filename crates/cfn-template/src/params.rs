@@ -1,7 +1,7 @@
 //! Parameter types, values and constraints.
 
+use fancy_regex::Regex;
 use indexmap::IndexMap;
-use regex::Regex;
 
 use crate::diag::Diagnostics;
 use crate::span::Span;
@@ -98,8 +98,16 @@ impl ParamType {
 }
 
 /// Compiles an `AllowedPattern`, anchored at both ends as CloudFormation matches whole values.
-pub fn compile_pattern(pattern: &str) -> Result<Regex, regex::Error> {
-    regex::RegexBuilder::new(&format!("^(?:{pattern})$")).size_limit(1 << 20).build()
+pub fn compile_pattern(pattern: &str) -> Result<Regex, fancy_regex::Error> {
+    fancy_regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .backtrack_limit(100_000)
+        .delegate_size_limit(1 << 20)
+        .build()
+}
+
+/// Whether `re` matches all of `text`; a match that gives up (backtracking limit) counts as one.
+pub fn full_match(re: &Regex, text: &str) -> bool {
+    re.is_match(text).unwrap_or(true)
 }
 
 /// The values of a template's parameters.
@@ -148,7 +156,7 @@ pub fn resolve_parameters(
     for (name, param) in &template.parameters {
         let text = match given.get(name) {
             Some(v) => Some(v.clone()),
-            None if mode == Mode::Resolve => param.default.as_ref().map(|d| default_text(d)),
+            None if mode == Mode::Resolve => param.default.as_ref().map(default_text),
             None => None,
         };
         let Some(text) = text else {
@@ -220,21 +228,21 @@ pub fn check_value(param: &Parameter, text: &str) -> Vec<String> {
         for item in &items {
             match item.trim().parse::<f64>() {
                 Ok(n) if n.is_finite() => {
-                    if let Some(min) = param.min_value {
-                        if n < min {
-                            problems.push(constraint(format!(
-                                "Parameter '{name}' must be a number not less than {}",
-                                fmt_num(min)
-                            )));
-                        }
+                    if let Some(min) = param.min_value
+                        && n < min
+                    {
+                        problems.push(constraint(format!(
+                            "Parameter '{name}' must be a number not less than {}",
+                            fmt_num(min)
+                        )));
                     }
-                    if let Some(max) = param.max_value {
-                        if n > max {
-                            problems.push(constraint(format!(
-                                "Parameter '{name}' must be a number not greater than {}",
-                                fmt_num(max)
-                            )));
-                        }
+                    if let Some(max) = param.max_value
+                        && n > max
+                    {
+                        problems.push(constraint(format!(
+                            "Parameter '{name}' must be a number not greater than {}",
+                            fmt_num(max)
+                        )));
                     }
                 }
                 _ => problems.push(format!("Parameter '{name}' must be a number")),
@@ -245,39 +253,38 @@ pub fn check_value(param: &Parameter, text: &str) -> Vec<String> {
         || matches!(param.ty, ParamType::Aws(_) | ParamType::AwsList(_) | ParamType::Ssm(_))
     {
         let length = text.chars().count() as u64;
-        if let Some(min) = param.min_length {
-            if length < min {
-                problems.push(constraint(format!(
-                    "Parameter '{name}' must contain at least {min} characters"
-                )));
-            }
-        }
-        if let Some(max) = param.max_length {
-            if length > max {
-                problems.push(constraint(format!(
-                    "Parameter '{name}' must contain at most {max} characters"
-                )));
-            }
-        }
-    }
-    if let Some((allowed, _)) = &param.allowed_values {
-        if items.iter().any(|i| !allowed.iter().any(|a| a == i))
-            || (items.is_empty() && !allowed.iter().any(String::is_empty))
+        if let Some(min) = param.min_length
+            && length < min
         {
-            problems.push(format!("Parameter '{name}' must be one of AllowedValues"));
+            problems.push(constraint(format!(
+                "Parameter '{name}' must contain at least {min} characters"
+            )));
+        }
+        if let Some(max) = param.max_length
+            && length > max
+        {
+            problems.push(constraint(format!(
+                "Parameter '{name}' must contain at most {max} characters"
+            )));
         }
     }
-    if let Some((pattern, _)) = &param.allowed_pattern {
-        if let Ok(re) = compile_pattern(pattern) {
-            let subjects: Vec<&str> = if param.ty.is_list() { items.clone() } else { vec![text] };
-            if subjects.iter().any(|s| !re.is_match(s)) {
-                problems.push(match &param.constraint_description {
-                    Some(d) => format!("Malformed input-Parameter {name} {d}"),
-                    None => {
-                        format!("Malformed input-Parameter {name} must match pattern {pattern}")
-                    }
-                });
-            }
+    if let Some((allowed, _)) = &param.allowed_values
+        && (items.iter().any(|i| !allowed.iter().any(|a| a == i))
+            || (items.is_empty() && !allowed.iter().any(String::is_empty)))
+    {
+        problems.push(format!("Parameter '{name}' must be one of AllowedValues"));
+    }
+    if let Some((pattern, _)) = &param.allowed_pattern
+        && let Ok(re) = compile_pattern(pattern)
+    {
+        let subjects: Vec<&str> = if param.ty.is_list() { items.clone() } else { vec![text] };
+        if subjects.iter().any(|s| !full_match(&re, s)) {
+            problems.push(match &param.constraint_description {
+                Some(d) => format!("Malformed input-Parameter {name} {d}"),
+                None => {
+                    format!("Malformed input-Parameter {name} must match pattern {pattern}")
+                }
+            });
         }
     }
     problems

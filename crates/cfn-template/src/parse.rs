@@ -344,14 +344,8 @@ impl YamlBuilder<'_> {
                     };
                     return intrinsic(span, "Fn::GetAtt", arg);
                 }
-                _ => {
-                    let full = format!("Fn::{name}");
-                    if !crate::node::INTRINSICS.contains(&full.as_str()) {
-                        self.diags
-                            .error(span, format!("Template format error: unknown tag !{name}"));
-                    }
-                    full
-                }
+                // Unknown `!Name` tags become `Fn::Name`, reported as an unsupported function.
+                _ => format!("Fn::{name}"),
             };
             return intrinsic(span, &key, node);
         }

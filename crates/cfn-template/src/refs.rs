@@ -26,6 +26,8 @@ pub struct Reference {
 pub struct ConditionUse {
     pub name: String,
     pub span: Span,
+    /// Used as the first argument of `Fn::If` (rather than by the `Condition` function).
+    pub in_if: bool,
 }
 
 /// References in `node`. Where `truth` knows the value of an `Fn::If` condition, only the taken
@@ -124,7 +126,11 @@ fn collect(
                     let items = arg.as_seq().unwrap_or_default();
                     let cond = items.first().and_then(Node::as_str);
                     if let Some(cond) = cond {
-                        conds.push(ConditionUse { name: cond.to_string(), span: items[0].span });
+                        conds.push(ConditionUse {
+                            name: cond.to_string(),
+                            span: items[0].span,
+                            in_if: true,
+                        });
                     }
                     match cond.and_then(truth) {
                         Some(true) => {
@@ -138,7 +144,11 @@ fn collect(
                 }
                 "Condition" => {
                     if let Some(cond) = arg.as_str() {
-                        conds.push(ConditionUse { name: cond.to_string(), span: arg.span });
+                        conds.push(ConditionUse {
+                            name: cond.to_string(),
+                            span: arg.span,
+                            in_if: false,
+                        });
                     }
                 }
                 _ => collect(arg, truth, refs, conds),

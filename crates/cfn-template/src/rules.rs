@@ -96,10 +96,10 @@ fn truth(ev: &Evaluator<'_>, node: &Node) -> Result<Truth, Diagnostic> {
 
 /// A value inside a rule: account lookups are unknown locally at validation time.
 fn value(ev: &Evaluator<'_>, node: &Node) -> Result<Value, Diagnostic> {
-    if let Some((name, _)) = node.as_intrinsic() {
-        if matches!(name, "Fn::ValueOf" | "Fn::ValueOfAll" | "Fn::RefAll") {
-            return Ok(Value::Unknown);
-        }
+    if let Some((name, _)) = node.as_intrinsic()
+        && matches!(name, "Fn::ValueOf" | "Fn::ValueOfAll" | "Fn::RefAll")
+    {
+        return Ok(Value::Unknown);
     }
     ev.value(node)
 }

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use cfn_schema::ResourceSchema;
-use regex::Regex;
+use fancy_regex::Regex;
 use serde_json::Value as J;
 
 use crate::diag::Diagnostic;
@@ -49,7 +49,11 @@ pub fn check_resource(
     errors
         .into_iter()
         .map(|e| {
-            let span = locate(node, &e.path, e.key.as_deref()).unwrap_or(fallback);
+            let span = if e.path.is_empty() && e.key.is_none() {
+                fallback
+            } else {
+                locate(node, &e.path, e.key.as_deref()).unwrap_or(fallback)
+            };
             let message = match (&e.key, e.path.is_empty()) {
                 (Some(key), true) if e.message.starts_with("extraneous key") => {
                     format!("Encountered unsupported property {key}")
@@ -91,10 +95,10 @@ fn locate(node: Option<&Node>, path: &[Seg], key: Option<&str>) -> Option<Span> 
             None => return Some(current.span),
         }
     }
-    if let (Some(key), Kind::Map(m)) = (key, &current.kind) {
-        if let Some(entry) = m.entry(key) {
-            return Some(entry.key_span);
-        }
+    if let (Some(key), Kind::Map(m)) = (key, &current.kind)
+        && let Some(entry) = m.entry(key)
+    {
+        return Some(entry.key_span);
     }
     Some(current.span)
 }
@@ -111,11 +115,15 @@ thread_local! {
 fn pattern_matches(pattern: &str, text: &str) -> bool {
     PATTERNS.with(|cache| {
         let mut cache = cache.borrow_mut();
-        let re = cache
-            .entry(pattern.to_string())
-            .or_insert_with(|| regex::RegexBuilder::new(pattern).size_limit(1 << 22).build().ok());
+        let re = cache.entry(pattern.to_string()).or_insert_with(|| {
+            fancy_regex::RegexBuilder::new(pattern)
+                .backtrack_limit(100_000)
+                .delegate_size_limit(1 << 22)
+                .build()
+                .ok()
+        });
         // Patterns our engine cannot compile (look-around and the like) are not checked.
-        re.as_ref().is_none_or(|re| re.is_match(text))
+        re.as_ref().is_none_or(|re| re.is_match(text).unwrap_or(true))
     })
 }
 
@@ -249,58 +257,50 @@ impl Checker<'_> {
                     self.push(path, None, format!("{text} is not a valid enum value"));
                 }
             }
-            if let Some(c) = obj.get("const").and_then(json_text) {
-                if c != text {
-                    self.push(path, None, format!("{text} is not the constant value {c}"));
-                }
+            if let Some(c) = obj.get("const").and_then(json_text)
+                && c != text
+            {
+                self.push(path, None, format!("{text} is not the constant value {c}"));
             }
             if matches!(v, Value::String(_)) {
                 let len = text.chars().count() as u64;
-                if let Some(min) = obj.get("minLength").and_then(J::as_u64) {
-                    if len < min {
-                        self.push(path, None, format!("expected minLength: {min}, actual: {len}"));
-                    }
+                if let Some(min) = obj.get("minLength").and_then(J::as_u64)
+                    && len < min
+                {
+                    self.push(path, None, format!("expected minLength: {min}, actual: {len}"));
                 }
-                if let Some(max) = obj.get("maxLength").and_then(J::as_u64) {
-                    if len > max {
-                        self.push(path, None, format!("expected maxLength: {max}, actual: {len}"));
-                    }
+                if let Some(max) = obj.get("maxLength").and_then(J::as_u64)
+                    && len > max
+                {
+                    self.push(path, None, format!("expected maxLength: {max}, actual: {len}"));
                 }
-                if let Some(p) = obj.get("pattern").and_then(J::as_str) {
-                    if !pattern_matches(p, &text) {
-                        self.push(
-                            path,
-                            None,
-                            format!("string [{text}] does not match pattern {p}"),
-                        );
-                    }
+                if let Some(p) = obj.get("pattern").and_then(J::as_str)
+                    && !pattern_matches(p, &text)
+                {
+                    self.push(path, None, format!("string [{text}] does not match pattern {p}"));
                 }
             }
             if let Some(n) = numeric(v)
                 .filter(|_| !matches!(obj.get("type"), Some(J::String(t)) if t == "string"))
             {
-                if let Some(min) = obj.get("minimum").and_then(J::as_f64) {
-                    if n < min {
-                        self.push(
-                            path,
-                            None,
-                            format!("{text} is not greater or equal to {}", fmt(min)),
-                        );
-                    }
+                if let Some(min) = obj.get("minimum").and_then(J::as_f64)
+                    && n < min
+                {
+                    self.push(
+                        path,
+                        None,
+                        format!("{text} is not greater or equal to {}", fmt(min)),
+                    );
                 }
-                if let Some(max) = obj.get("maximum").and_then(J::as_f64) {
-                    if n > max {
-                        self.push(
-                            path,
-                            None,
-                            format!("{text} is not less or equal to {}", fmt(max)),
-                        );
-                    }
+                if let Some(max) = obj.get("maximum").and_then(J::as_f64)
+                    && n > max
+                {
+                    self.push(path, None, format!("{text} is not less or equal to {}", fmt(max)));
                 }
-                if let Some(max) = obj.get("exclusiveMaximum").and_then(J::as_f64) {
-                    if n >= max {
-                        self.push(path, None, format!("{text} is not less than {}", fmt(max)));
-                    }
+                if let Some(max) = obj.get("exclusiveMaximum").and_then(J::as_f64)
+                    && n >= max
+                {
+                    self.push(path, None, format!("{text} is not less than {}", fmt(max)));
                 }
             }
         }
@@ -360,34 +360,31 @@ impl Checker<'_> {
                         }
                     }
                 }
-                if let Some(max) = obj.get("maxProperties").and_then(J::as_u64) {
-                    if map.len() as u64 > max {
-                        self.push(
-                            path,
-                            None,
-                            format!("maximum size: [{max}], found: [{}]", map.len()),
-                        );
-                    }
+                if let Some(max) = obj.get("maxProperties").and_then(J::as_u64)
+                    && map.len() as u64 > max
+                {
+                    self.push(path, None, format!("maximum size: [{max}], found: [{}]", map.len()));
                 }
             }
             Value::List(items) => {
-                if let Some(min) = obj.get("minItems").and_then(J::as_u64) {
-                    if (items.len() as u64) < min && !items.iter().any(Value::is_unknown) {
-                        self.push(
-                            path,
-                            None,
-                            format!("expected minimum item count: {min}, found: {}", items.len()),
-                        );
-                    }
+                if let Some(min) = obj.get("minItems").and_then(J::as_u64)
+                    && (items.len() as u64) < min
+                    && !items.iter().any(Value::is_unknown)
+                {
+                    self.push(
+                        path,
+                        None,
+                        format!("expected minimum item count: {min}, found: {}", items.len()),
+                    );
                 }
-                if let Some(max) = obj.get("maxItems").and_then(J::as_u64) {
-                    if items.len() as u64 > max {
-                        self.push(
-                            path,
-                            None,
-                            format!("expected maximum item count: {max}, found: {}", items.len()),
-                        );
-                    }
+                if let Some(max) = obj.get("maxItems").and_then(J::as_u64)
+                    && items.len() as u64 > max
+                {
+                    self.push(
+                        path,
+                        None,
+                        format!("expected maximum item count: {max}, found: {}", items.len()),
+                    );
                 }
                 if let Some(sub @ J::Object(_)) = obj.get("items") {
                     for (i, item) in items.iter().enumerate() {

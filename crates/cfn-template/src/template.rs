@@ -171,13 +171,13 @@ impl Template {
                 ),
             );
         }
-        if let Some(v) = map.get("AWSTemplateFormatVersion") {
-            if v.scalar_text().as_deref() != Some("2010-09-09") {
-                diags.error(
+        if let Some(v) = map.get("AWSTemplateFormatVersion")
+            && v.scalar_text().as_deref() != Some("2010-09-09")
+        {
+            diags.error(
                     v.span,
                     "Template format error: Unsupported AWSTemplateFormatVersion; the only valid version is 2010-09-09",
                 );
-            }
         }
         if let Some(v) = map.get("Description") {
             match v.scalar_text() {
@@ -444,10 +444,11 @@ impl Template {
                 continue;
             };
             let properties = def_map.get("Properties").cloned();
-            if let Some(p) = &properties {
-                if !matches!(p.kind, Kind::Map(_)) && p.as_intrinsic().is_none() {
-                    diags.error(p.span, format!("Template format error: [/Resources/{name}/Properties] Properties must be a map"));
-                }
+            if let Some(p) = &properties
+                && !matches!(p.kind, Kind::Map(_))
+                && p.as_intrinsic().is_none()
+            {
+                diags.error(p.span, format!("Template format error: [/Resources/{name}/Properties] Properties must be a map"));
             }
             let mut depends_on = Vec::new();
             if let Some(d) = def_map.get("DependsOn") {
@@ -484,10 +485,10 @@ impl Template {
                 (&deletion_policy, &["Delete", "Retain", "RetainExceptOnCreate", "Snapshot"][..]),
                 (&update_replace_policy, &["Delete", "Retain", "Snapshot"][..]),
             ] {
-                if let Some((value, span)) = policy {
-                    if !allowed.contains(&value.as_str()) {
-                        diags.error(*span, format!("Template format error: Unrecognized policy '{value}' for resource {name}; expected one of {}", allowed.join(", ")));
-                    }
+                if let Some((value, span)) = policy
+                    && !allowed.contains(&value.as_str())
+                {
+                    diags.error(*span, format!("Template format error: Unrecognized policy '{value}' for resource {name}; expected one of {}", allowed.join(", ")));
                 }
             }
             let resource = Resource {

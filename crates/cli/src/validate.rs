@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::OutputFormat;
 use crate::inputs;
-use crate::render::table;
+use crate::render::{say, table};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -25,6 +25,10 @@ pub struct Args {
     /// The region the template is checked for.
     #[arg(long, default_value = "us-east-1", env = "AWS_REGION")]
     region: String,
+    /// Check as CreateStack would: every parameter needs a value (given or default) and
+    /// every value, defaults included, must satisfy its constraints.
+    #[arg(long)]
+    strict: bool,
     #[arg(long, value_enum, default_value_t)]
     output: OutputFormat,
 }
@@ -40,7 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let store = public_parameters();
     let mut options = Options::validate(&store);
     options.parameters = parameters;
-    options.mode = Mode::Validate;
+    options.mode = if args.strict { Mode::Resolve } else { Mode::Validate };
     options.pseudo = Pseudo { region: args.region.clone(), ..Pseudo::default() };
     let analysis = analyze(&text, &options);
     let file = args.template.display().to_string();
@@ -63,7 +67,7 @@ fn print_human(file: &str, text: &str, analysis: &Analysis) {
     }
     let Some(stack) = &analysis.stack else { return };
     let t = &stack.template;
-    println!(
+    say!(
         "{file}: valid{} — {} parameter{}, {} resource{}, {} output{}, {} condition{}",
         warning_note(warnings),
         t.parameters.len(),
@@ -76,7 +80,7 @@ fn print_human(file: &str, text: &str, analysis: &Analysis) {
         plural(t.conditions.len()),
     );
     if let Some(description) = &t.description {
-        println!("{}", description.trim());
+        say!("{}", description.trim());
     }
     if !t.parameters.is_empty() {
         let mut table = table(["Parameter", "Type", "Default", "Value"]);
@@ -93,7 +97,7 @@ fn print_human(file: &str, text: &str, analysis: &Analysis) {
                 .unwrap_or_else(|| "(no value)".into());
             table.add_row([name.as_str(), p.type_name.as_str(), &default, &value]);
         }
-        println!("{table}");
+        say!("{table}");
     }
     let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
     for r in t.resources.values() {
@@ -103,7 +107,7 @@ fn print_human(file: &str, text: &str, analysis: &Analysis) {
     for (ty, n) in by_type {
         types.add_row([ty.to_string(), n.to_string()]);
     }
-    println!("{types}");
+    say!("{types}");
     if !t.outputs.is_empty() {
         let mut table = table(["Output", "Description", "Export"]);
         for (name, o) in &t.outputs {
@@ -112,7 +116,7 @@ fn print_human(file: &str, text: &str, analysis: &Analysis) {
             let export = o.export_name.as_ref().map(|_| "yes").unwrap_or("");
             table.add_row([name.as_str(), description.trim(), export]);
         }
-        println!("{table}");
+        say!("{table}");
     }
 }
 
@@ -145,7 +149,7 @@ fn print_json(file: &str, analysis: &Analysis) {
             .collect();
         out["outputs"] = t.outputs.keys().cloned().collect();
     }
-    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    say!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
 }
 
 fn plural(n: usize) -> &'static str {
