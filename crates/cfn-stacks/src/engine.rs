@@ -163,6 +163,11 @@ impl Engine {
         &self.clock
     }
 
+    /// Reads a template from a `TemplateURL` (local files, and URLs the overrides file maps).
+    pub fn load_template(&self, url: &str) -> Result<String, String> {
+        (self.config.template_loader)(url)
+    }
+
     /// Live stack events, as they happen.
     pub fn subscribe(&self) -> broadcast::Receiver<StackEvent> {
         self.events.subscribe()

@@ -553,9 +553,11 @@ impl Op {
         let update_policy = self.resolved_policy(logical_id, "UpdatePolicy");
         let creation_policy = self.resolved_policy(logical_id, "CreationPolicy");
         Begin::Started(Box::pin(async move {
-            engine
-                .signals
-                .reset(&stack_id, wait.as_ref().map_or(id.as_str(), |w| w.target.as_str()));
+            // A resource's own signals start afresh (a replacement waits for new ones); signals to
+            // a wait-condition handle may have arrived before the wait began, and count.
+            if wait.as_ref().is_some_and(|w| w.target == id) {
+                engine.signals.reset(&stack_id, &id);
+            }
             let account = engine.config.account.clone();
             let request = ResourceRequest {
                 stack_id: &stack_id,
@@ -576,6 +578,12 @@ impl Op {
                 Ok(p) => p,
                 Err(e) => return TaskResult { provided: None, error: Some(e.0), cancelled: false },
             };
+            // A modelled resource runs nothing that could send its CreationPolicy signals.
+            let wait = wait.filter(|w| {
+                !(provided.modelled
+                    && w.target == id
+                    && type_name != "AWS::CloudFormation::WaitCondition")
+            });
             if let Some(wait) = wait {
                 let outcome = tokio::select! {
                     o = engine.signals.wait(&engine.clock, &stack_id, &wait.target, wait.count, wait.timeout) => o,

@@ -5,8 +5,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod common;
+mod events;
 mod inputs;
 mod render;
+mod serve;
+mod stacks;
+mod up;
 mod validate;
 
 #[derive(Parser, Debug)]
@@ -18,6 +23,23 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a template: start a region, deploy it with live events, print its outputs, keep
+    /// running; Ctrl-C deletes the stack and stops.
+    Up(up::Args),
+    /// Run the region as a server: the AWS API on 127.0.0.1:4566, state in a data directory.
+    Serve(serve::Args),
+    /// Create or update a stack through a change set, as `aws cloudformation deploy` does.
+    Deploy(stacks::DeployArgs),
+    /// Show what deploying a template would change (a change set), without changing anything.
+    Diff(stacks::DiffArgs),
+    /// Delete a stack and wait until it is gone.
+    Delete(stacks::StackArgs),
+    /// Stacks and their status.
+    Status(stacks::StatusArgs),
+    /// A stack's events, oldest first.
+    Events(stacks::StackArgs),
+    /// A stack's outputs.
+    Outputs(stacks::StackArgs),
     /// Check a template: every problem, each at file:line:column, or a summary.
     Validate(validate::Args),
 }
@@ -32,9 +54,29 @@ pub enum OutputFormat {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Validate(args) => validate::run(args),
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
     };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Up(args) => up::run(args).await,
+            Command::Serve(args) => serve::run(args).await,
+            Command::Deploy(args) => stacks::deploy(args).await,
+            Command::Diff(args) => stacks::diff(args).await,
+            Command::Delete(args) => stacks::delete(args).await,
+            Command::Status(args) => stacks::status(args).await,
+            Command::Events(args) => stacks::events(args).await,
+            Command::Outputs(args) => stacks::outputs(args).await,
+            Command::Validate(args) => validate::run(args),
+        }
+    });
+    // Background tasks (a closing server, a timer) must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {
         Ok(code) => code,
         Err(err) => {
@@ -42,4 +84,19 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs go to stderr; `CUMULO_LOG` (or `RUST_LOG`) sets the filter, `warn` by default.
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("CUMULO_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }

@@ -33,6 +33,24 @@ pub struct Args {
     output: OutputFormat,
 }
 
+/// Checks a template as `validate` does and prints its problems to stderr; whether it is valid.
+pub fn report(
+    file: &str,
+    text: &str,
+    parameters: &indexmap::IndexMap<String, String>,
+    region: &str,
+) -> bool {
+    let store = public_parameters();
+    let mut options = Options::validate(&store);
+    options.parameters = parameters.clone();
+    options.pseudo = Pseudo { region: region.to_string(), ..Pseudo::default() };
+    let analysis = analyze(text, &options);
+    for d in &analysis.diagnostics {
+        eprint!("{}", d.render(file, text));
+    }
+    !analysis.has_errors()
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.template)
         .with_context(|| format!("cannot read {}", args.template.display()))?;

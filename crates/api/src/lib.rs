@@ -1,0 +1,19 @@
+//! The AWS APIs over HTTP. Requests arrive in AWS's wire protocols (the Query protocol's form
+//! parameters for CloudFormation), are routed to their service by the SigV4 credential scope,
+//! the API version or the action, and answered in AWS's XML, errors included. A client speaks
+//! the same protocol for Cumulo's own commands.
+//!
+//! Architecture Invariant: only this crate knows the wire formats (XML, form encoding, and the
+//! JSON and CBOR protocols as they arrive). Services get typed inputs and return records.
+
+pub mod client;
+pub mod cloudformation;
+pub mod error;
+pub mod query;
+pub mod server;
+pub mod xml;
+
+pub use client::{Client, ClientError};
+pub use error::ApiError;
+pub use server::{Services, router};
+pub use xml::XmlNode;

@@ -1,0 +1,121 @@
+//! The HTTP server: AWS Query requests on `/` routed to their service, and the local
+//! endpoints Cumulo's helpers use (wait-condition handles).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, put};
+use cfn_stacks::Engine;
+
+use crate::cloudformation;
+use crate::error::ApiError;
+use crate::query::QueryInput;
+
+/// The services behind the endpoint.
+pub struct Services {
+    pub cloudformation: Arc<Engine>,
+}
+
+pub fn router(services: Arc<Services>) -> Router {
+    Router::new()
+        .route("/cumulo/waitcondition/{*rest}", put(wait_condition))
+        .route("/", any(query))
+        .with_state(services)
+}
+
+/// The service a request is for: from the SigV4 credential scope, else the API version, else
+/// the action name.
+pub fn service_of(headers: &HeaderMap, q: &QueryInput) -> Option<&'static str> {
+    if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+        && let Some(scope) = auth.split("Credential=").nth(1)
+    {
+        // AKID/date/region/service/aws4_request
+        if let Some(service) = scope.split('/').nth(3) {
+            return match service {
+                "cloudformation" => Some("cloudformation"),
+                _ => None,
+            };
+        }
+    }
+    match q.get("Version") {
+        Some(cloudformation::VERSION) => return Some("cloudformation"),
+        Some(_) => return None,
+        None => {}
+    }
+    q.get("Action").filter(|a| cloudformation::handles(a)).map(|_| "cloudformation")
+}
+
+async fn query(
+    State(services): State<Arc<Services>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = aws_ids::uuid();
+    let q = QueryInput::parse(uri.query().unwrap_or(""), &body);
+    let Some(action) = q.get("Action").map(str::to_string) else {
+        let e = ApiError::new("MissingAction", "Missing Action", 400);
+        return xml_response(e.status, e.to_xml(cloudformation::XMLNS, &request_id), &request_id);
+    };
+    let result = match service_of(&headers, &q) {
+        Some("cloudformation") => {
+            cloudformation::handle(&services.cloudformation, &action, &q, &request_id)
+        }
+        _ => Err(ApiError::invalid_action(&action)),
+    };
+    tracing::debug!(action, ok = result.is_ok(), "api request");
+    match result {
+        Ok(body) => xml_response(200, body, &request_id),
+        Err(e) => xml_response(e.status, e.to_xml(cloudformation::XMLNS, &request_id), &request_id),
+    }
+}
+
+fn xml_response(status: u16, body: String, request_id: &str) -> Response {
+    let mut response =
+        (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body)
+            .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    response
+}
+
+/// A PUT to a wait-condition handle URL (what `cfn-signal URL` and `curl -T` send).
+async fn wait_condition(
+    State(services): State<Arc<Services>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:4566");
+    let url = format!("http://{host}{}", uri.path());
+    let json: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(j) => j,
+        Err(e) => {
+            return (StatusCode::BAD_REQUEST, format!("wait condition signal is not JSON: {e}"))
+                .into_response();
+        }
+    };
+    let field = |k: &str| {
+        json.get(k)
+            .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+            .unwrap_or_default()
+    };
+    let engine = &services.cloudformation;
+    match engine.signal_wait_handle(
+        &url,
+        &field("UniqueId"),
+        &field("Status"),
+        &field("Reason"),
+        &field("Data"),
+    ) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),
+    }
+}

@@ -1,0 +1,152 @@
+//! What several commands share: where the region is, region settings, parameter inputs,
+//! waiting for Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use indexmap::IndexMap;
+
+use crate::inputs;
+
+/// Where client commands find the region: `--endpoint-url`, else `AWS_ENDPOINT_URL`, else the
+/// default port.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EndpointArgs {
+    /// The region's API endpoint (default: $AWS_ENDPOINT_URL, else http://127.0.0.1:4566).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+impl EndpointArgs {
+    pub fn endpoint(&self) -> String {
+        self.endpoint_url
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|s| !s.is_empty()))
+            .unwrap_or_else(|| "http://127.0.0.1:4566".into())
+    }
+
+    pub fn client(&self) -> api::Client {
+        api::Client::new(&self.endpoint())
+    }
+}
+
+/// Settings of a region run by this process (`serve`, `up`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct RegionArgs {
+    /// Address the AWS API listens on.
+    #[arg(long, default_value = "127.0.0.1:4566", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Where state is kept (default for `serve`: the user's data directory; `up` keeps state in
+    /// memory unless this is given).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Run every AWS timer N times faster (health checks, cooldowns, alarm periods, timeouts).
+    #[arg(long, default_value_t = 1.0, value_name = "N")]
+    pub time_scale: f64,
+    /// The region's name.
+    #[arg(long, default_value = "us-east-1", env = "AWS_REGION")]
+    pub region: String,
+}
+
+impl RegionArgs {
+    pub fn config(&self, data_dir: Option<PathBuf>) -> anyhow::Result<region::RegionConfig> {
+        if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
+            anyhow::bail!("--time-scale must be a positive number, got {}", self.time_scale);
+        }
+        Ok(region::RegionConfig {
+            data_dir,
+            listen: self.listen,
+            time_scale: self.time_scale,
+            account: aws_ids::Account {
+                region: self.region.clone(),
+                ..aws_ids::Account::default()
+            },
+            ..region::RegionConfig::default()
+        })
+    }
+}
+
+/// The default data directory: `$XDG_DATA_HOME/cumulo`, else `~/.local/share/cumulo`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("cumulo");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/share/cumulo"),
+        None => PathBuf::from(".cumulo"),
+    }
+}
+
+/// Parameter values from `--parameter` and `--parameters-file`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ParamArgs {
+    /// A parameter value, KEY=VALUE (repeatable; list values comma-separated).
+    #[arg(long = "parameter", short = 'p', value_name = "KEY=VALUE")]
+    pub parameters: Vec<String>,
+    /// A file of parameter values: the AWS CLI's JSON list, a JSON object or KEY=VALUE lines.
+    #[arg(long, value_name = "FILE")]
+    pub parameters_file: Option<PathBuf>,
+}
+
+impl ParamArgs {
+    pub fn values(&self) -> anyhow::Result<IndexMap<String, String>> {
+        let mut out = match &self.parameters_file {
+            Some(path) => inputs::read_file(path)?,
+            None => IndexMap::new(),
+        };
+        out.extend(inputs::parse_pairs(&self.parameters)?);
+        Ok(out)
+    }
+}
+
+pub fn read_template(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// A stack name from a template file name (`ha-web-app.yaml` → `ha-web-app`).
+pub fn stack_name_from(path: &std::path::Path) -> String {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("stack");
+    let mut name: String =
+        stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+    if !name.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
+        name.insert_str(0, "stack-");
+    }
+    name.truncate(128);
+    name
+}
+
+/// Resolves when the user asks the process to stop (Ctrl-C or SIGTERM).
+pub async fn stop_requested() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_names_from_files() {
+        assert_eq!(stack_name_from(std::path::Path::new("examples/ha-web-app.yaml")), "ha-web-app");
+        assert_eq!(stack_name_from(std::path::Path::new("2-tier_app.json")), "stack-2-tier-app");
+    }
+}
