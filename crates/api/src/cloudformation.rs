@@ -369,7 +369,8 @@ fn write_change_set(x: &mut XmlOut, cs: &ChangeSetRecord) {
         .text("StackId", &cs.stack_id);
     x.text("StackName", &cs.stack_name).opt("Description", cs.description.as_deref());
     x.members("Parameters", &cs.parameters, |x, (k, v)| {
-        x.text("ParameterKey", k).text("ParameterValue", v);
+        let shown = if cs.no_echo.contains(k) { "*****" } else { v.as_str() };
+        x.text("ParameterKey", k).text("ParameterValue", shown);
     });
     x.text("CreationTime", &cs.creation_time)
         .text("ExecutionStatus", &cs.execution_status)

@@ -107,7 +107,6 @@ impl Engine {
                 )));
             }
         };
-        let _ = prepared;
         if self.list_change_sets(&stack.stack_id)?.iter().any(|c| &c.name == name) {
             return Err(CfnError::AlreadyExists(format!("ChangeSet {name}")));
         }
@@ -140,6 +139,13 @@ impl Engine {
             description: input.description.clone(),
             template_body: body,
             parameters: params,
+            no_echo: prepared
+                .template
+                .parameters
+                .values()
+                .filter(|p| p.no_echo)
+                .map(|p| p.name.clone())
+                .collect(),
             changes,
             creation_time: self.now(),
             disable_rollback: input.stack.disable_rollback,

@@ -144,6 +144,9 @@ pub struct ChangeSetRecord {
     pub description: Option<String>,
     pub template_body: String,
     pub parameters: IndexMap<String, String>,
+    /// Names of NoEcho parameters (shown as `*****`).
+    #[serde(default)]
+    pub no_echo: Vec<String>,
     pub changes: Vec<ResourceChange>,
     pub creation_time: String,
     #[serde(default)]

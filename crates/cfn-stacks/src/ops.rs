@@ -841,9 +841,7 @@ impl Op {
             self.set_status("CREATE_COMPLETE", None);
             return;
         }
-        let names: Vec<&str> = failures.iter().map(|(id, _)| id.as_str()).collect();
-        let reason =
-            format!("The following resource(s) failed to create: [{}]. ", names.join(", "));
+        let reason = self.failure_reason(&failures, "create");
         if on_failure == "DO_NOTHING" {
             self.set_status("CREATE_FAILED", Some(reason));
             return;
@@ -865,6 +863,19 @@ impl Op {
             self.set_status("DELETE_IN_PROGRESS", None);
             self.set_status("DELETE_COMPLETE", None);
         }
+    }
+
+    /// The stack's status reason for failed resources (outputs and exports fail as the stack
+    /// itself, with their own message).
+    fn failure_reason(&self, failures: &[(String, String)], verb: &str) -> String {
+        if let [(id, message)] = failures {
+            if *id == self.stack.name {
+                return if verb == "create" { format!("{message}. ") } else { message.clone() };
+            }
+        }
+        let names: Vec<&str> = failures.iter().map(|(id, _)| id.as_str()).collect();
+        let tail = if verb == "create" { " " } else { "" };
+        format!("The following resource(s) failed to {verb}: [{}].{tail}", names.join(", "))
     }
 
     /// Resolves outputs and registers exports. Returns a failure if an export clashes.
@@ -1286,11 +1297,8 @@ impl Op {
             self.set_status("UPDATE_COMPLETE", None);
             return;
         }
-        let names: Vec<&str> = failures.iter().map(|(id, _)| id.as_str()).collect();
-        self.set_status(
-            "UPDATE_ROLLBACK_IN_PROGRESS",
-            Some(format!("The following resource(s) failed to update: [{}].", names.join(", "))),
-        );
+        let reason = self.failure_reason(&failures, "update");
+        self.set_status("UPDATE_ROLLBACK_IN_PROGRESS", Some(reason));
         self.rollback_update().await;
     }
 

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::common::{RegionArgs, default_data_dir, stop_requested};
+use crate::common::{RegionArgs, StopSignal, default_data_dir};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -14,6 +14,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut stop = StopSignal::install()?;
     let data_dir = if args.ephemeral {
         None
     } else {
@@ -29,7 +30,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.region.time_scale != 1.0 {
         eprintln!("Timers run {}x faster than AWS's.", args.region.time_scale);
     }
-    stop_requested().await;
+    stop.wait().await;
     eprintln!("Stopping…");
     region.shutdown().await;
     Ok(ExitCode::SUCCESS)

@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::OutputFormat;
-use crate::common::{ParamArgs, RegionArgs, read_template, stack_name_from, stop_requested};
+use crate::common::{ParamArgs, RegionArgs, StopSignal, read_template, stack_name_from};
 use crate::events::{EventPrinter, EventView};
 use crate::render::{say, table};
 
@@ -30,6 +30,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut stop = StopSignal::install()?;
     let body = read_template(&args.template)?;
     let file = args.template.display().to_string();
     let params = args.params.values()?;
@@ -135,7 +136,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Keep running (and showing what happens) until asked to stop.
     let mut printer = EventPrinter::new(args.output, &name, &format!("{name} is up"), 0);
     tokio::select! {
-        _ = stop_requested() => {}
+                _ = stop.wait() => {}
         _ = async { loop { follow_forever(&mut events, &stack_id, &mut printer, &format!("{name} is up")).await } } => {}
     }
     printer.finish();
@@ -152,7 +153,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let verb = format!("deleting {name}");
     let deleted = tokio::select! {
         s = follow(&engine, &mut events, &stack_id, &mut printer, &verb) => s,
-        _ = stop_requested() => "INTERRUPTED".to_string(),
+                _ = stop.wait() => "INTERRUPTED".to_string(),
     };
     printer.finish();
     region.shutdown().await;

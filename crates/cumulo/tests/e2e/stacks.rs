@@ -1,0 +1,174 @@
+//! Stacks through the real API: deploy, update, status, events, outputs, delete; state that
+//! survives a restart (graceful or SIGKILL); `cumulo up` and its Ctrl-C.
+
+use std::time::Duration;
+
+use crate::support::{Running, run};
+
+const NETWORK: &str = r#"
+Parameters:
+  Cidr: {Type: String, Default: 10.0.0.0/16}
+Resources:
+  Vpc:
+    Type: AWS::EC2::VPC
+    Properties: {CidrBlock: !Ref Cidr}
+  Subnet:
+    Type: AWS::EC2::Subnet
+    Properties: {VpcId: !Ref Vpc, CidrBlock: !Select [0, !Cidr [!Ref Cidr, 2, 8]]}
+Outputs:
+  VpcId: {Value: !Ref Vpc, Export: {Name: network-vpc}}
+  SubnetCidr: {Value: !GetAtt Subnet.CidrBlock}
+"#;
+
+const TOPIC: &str = r#"
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+    Properties: {DisplayName: !ImportValue network-vpc}
+Outputs:
+  TopicArn: {Value: !Ref Topic}
+"#;
+
+fn snapshot(endpoint: &str, dir: &std::path::Path) -> (String, String, String) {
+    let (ok, status, err) = run(&["status", "--output", "json", "--endpoint-url", endpoint], dir);
+    assert!(ok, "{err}");
+    let (ok, events, err) =
+        run(&["events", "network", "--output", "json", "--endpoint-url", endpoint], dir);
+    assert!(ok, "{err}");
+    let (ok, outputs, err) =
+        run(&["outputs", "topic", "--output", "json", "--endpoint-url", endpoint], dir);
+    assert!(ok, "{err}");
+    (status, events, outputs)
+}
+
+#[test]
+fn stacks_survive_restart_and_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_s = data.to_str().unwrap().to_string();
+    std::fs::write(dir.path().join("network.yaml"), NETWORK).unwrap();
+    std::fs::write(dir.path().join("topic.yaml"), TOPIC).unwrap();
+    let serve = |dir: &std::path::Path| {
+        Running::start(&["serve", "--listen", "127.0.0.1:0", "--data-dir", &data_s], dir)
+    };
+
+    let mut server = serve(dir.path());
+    let endpoint = server.endpoint();
+    let (ok, out, err) = run(&["deploy", "network.yaml", "--endpoint-url", &endpoint], dir.path());
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("Successfully created stack - network"), "{out}");
+    assert!(
+        out.contains("CREATE_COMPLETE") && out.contains("AWS::EC2::Subnet"),
+        "events are shown: {out}"
+    );
+    // An update through a change set (the VPC is replaced), then nothing left to change.
+    let (ok, out, err) = run(
+        &["deploy", "network.yaml", "-p", "Cidr=10.1.0.0/16", "--endpoint-url", &endpoint],
+        dir.path(),
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("Successfully updated stack - network")
+            && out.contains("CidrBlock (replaces)"),
+        "{out}"
+    );
+    let (ok, out, _) = run(
+        &["deploy", "network.yaml", "-p", "Cidr=10.1.0.0/16", "--endpoint-url", &endpoint],
+        dir.path(),
+    );
+    assert!(ok && out.contains("No changes to deploy"), "{out}");
+    let (ok, out, err) = run(&["deploy", "topic.yaml", "--endpoint-url", &endpoint], dir.path());
+    assert!(ok, "{out}{err}");
+    // Now the VPC's export is in use: replacing the VPC would change it, so the update rolls back.
+    let (ok, out, err) = run(
+        &["deploy", "network.yaml", "-p", "Cidr=10.2.0.0/16", "--endpoint-url", &endpoint],
+        dir.path(),
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("Cannot update export network-vpc as it is in use by topic"), "{out}");
+    assert!(err.contains("UPDATE_ROLLBACK_COMPLETE"), "{err}");
+    let before = snapshot(&endpoint, dir.path());
+    assert!(
+        before.0.contains("UPDATE_ROLLBACK_COMPLETE") && before.0.contains("\"topic\""),
+        "{}",
+        before.0
+    );
+
+    // A graceful stop and a restart on the same data directory.
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(30)).success());
+    let mut server = serve(dir.path());
+    let endpoint = server.endpoint();
+    assert_eq!(snapshot(&endpoint, dir.path()), before);
+
+    // SIGKILL: no chance to clean up; the state is still all there.
+    server.signal("KILL");
+    server.wait_exit(Duration::from_secs(30));
+    let mut server = serve(dir.path());
+    let endpoint = server.endpoint();
+    assert_eq!(snapshot(&endpoint, dir.path()), before);
+
+    // Exports in use: the network stack cannot go before the topic stack.
+    let (ok, out, err) = run(&["delete", "network", "--endpoint-url", &endpoint], dir.path());
+    assert!(!ok, "{out}");
+    assert!(err.contains("Export network-vpc cannot be deleted as it is in use by topic"), "{err}");
+    for stack in ["topic", "network"] {
+        let (ok, out, err) = run(&["delete", stack, "--endpoint-url", &endpoint], dir.path());
+        assert!(ok, "{out}{err}");
+    }
+    let (_, out, _) = run(&["status", "--endpoint-url", &endpoint], dir.path());
+    assert!(out.contains("No stacks."), "{out}");
+    server.signal("TERM");
+    server.wait_exit(Duration::from_secs(30));
+}
+
+#[test]
+fn client_commands_explain_a_missing_region() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = run(&["status", "--endpoint-url", "http://127.0.0.1:9"], dir.path());
+    assert!(!ok);
+    assert!(err.contains("no Cumulo region answers at http://127.0.0.1:9"), "{err}");
+}
+
+#[test]
+fn up_deploys_then_ctrl_c_deletes_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("network.yaml"), NETWORK).unwrap();
+    let mut up = Running::start(
+        &["up", "network.yaml", "--listen", "127.0.0.1:0", "--output", "json"],
+        dir.path(),
+    );
+    let line = up.wait_for("\"status\":\"CREATE_COMPLETE\"", Duration::from_secs(60));
+    let summary: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(summary["stackName"], "network");
+    assert!(
+        summary["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["key"] == "SubnetCidr" && o["value"] == "10.0.0.0/24")
+    );
+    up.signal("INT");
+    let status = up.wait_exit(Duration::from_secs(60));
+    assert!(status.success(), "{}", up.seen.join("\n"));
+    assert!(
+        up.seen
+            .iter()
+            .any(|l| l.contains("DELETE_COMPLETE") && l.contains("AWS::CloudFormation::Stack")),
+        "{}",
+        up.seen.join("\n")
+    );
+}
+
+#[test]
+fn up_reports_template_problems_before_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "Resources:\n  A:\n    Type: AWS::SNS::Topic\n    Properties: {Colour: red}\n",
+    )
+    .unwrap();
+    let (ok, _, err) = run(&["up", "bad.yaml", "--listen", "127.0.0.1:0"], dir.path());
+    assert!(!ok);
+    assert!(err.contains("bad.yaml:4:18: error: Encountered unsupported property Colour"), "{err}");
+}
