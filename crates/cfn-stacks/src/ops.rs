@@ -868,10 +868,10 @@ impl Op {
     /// The stack's status reason for failed resources (outputs and exports fail as the stack
     /// itself, with their own message).
     fn failure_reason(&self, failures: &[(String, String)], verb: &str) -> String {
-        if let [(id, message)] = failures {
-            if *id == self.stack.name {
-                return if verb == "create" { format!("{message}. ") } else { message.clone() };
-            }
+        if let [(id, message)] = failures
+            && *id == self.stack.name
+        {
+            return if verb == "create" { format!("{message}. ") } else { message.clone() };
         }
         let names: Vec<&str> = failures.iter().map(|(id, _)| id.as_str()).collect();
         let tail = if verb == "create" { " " } else { "" };
