@@ -126,7 +126,9 @@ pub struct Engine {
     pub(crate) providers: Providers,
     pub(crate) ssm: Arc<dyn ParameterStore + Send + Sync>,
     pub(crate) events: broadcast::Sender<StackEvent>,
-    pub(crate) busy: Mutex<HashSet<String>>,
+        pub(crate) busy: Mutex<HashSet<String>>,
+    /// Woken whenever an operation ends (a stack is released).
+    pub(crate) released: tokio::sync::Notify,
     pub signals: Signals,
     pub(crate) tracker: TaskTracker,
     pub(crate) me: Weak<Engine>,
@@ -148,7 +150,8 @@ impl Engine {
             providers,
             ssm,
             events,
-            busy: Mutex::new(HashSet::new()),
+                        busy: Mutex::new(HashSet::new()),
+            released: tokio::sync::Notify::new(),
             signals: Signals::default(),
             tracker: TaskTracker::new(),
             me: me.clone(),
@@ -486,24 +489,31 @@ impl Engine {
         Ok(())
     }
 
-    pub(crate) fn release(&self, stack_id: &str) {
+        pub(crate) fn release(&self, stack_id: &str) {
         self.busy.lock().remove(stack_id);
+        self.released.notify_waiters();
     }
 
     /// Waits until the stack reaches a terminal status; returns it.
     pub async fn wait_terminal(&self, stack_id: &str) -> CfnResult<StackRecord> {
-        let mut events = self.subscribe();
+                let mut events = self.subscribe();
         loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
             let stack: StackRecord = self.store.get(STACKS, stack_id)?.ok_or_else(|| {
                 CfnError::Validation(format!("Stack with id {stack_id} does not exist"))
             })?;
             if is_terminal(&stack.status) && !self.busy.lock().contains(stack_id) {
                 return Ok(stack);
             }
-            match self.clock.timeout(std::time::Duration::from_secs(3600), events.recv()).await {
-                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
-                Ok(Err(broadcast::error::RecvError::Closed)) => return Ok(stack),
-                Err(_) => {}
+                        tokio::select! {
+                event = events.recv() => {
+                    if let Err(broadcast::error::RecvError::Closed) = event {
+                        return Ok(stack);
+                    }
+                }
+                _ = &mut released => {}
             }
         }
     }
