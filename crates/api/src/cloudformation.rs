@@ -28,6 +28,7 @@ const ACTIONS: &[&str] = &[
     "ListStackResources",
     "GetTemplate",
     "ValidateTemplate",
+    "GetTemplateSummary",
     "CreateChangeSet",
     "DescribeChangeSet",
     "ExecuteChangeSet",
@@ -181,6 +182,38 @@ pub fn handle(
             x.opt("Description", summary.description.as_deref());
             x.strings("Capabilities", &summary.capabilities);
             x.opt("CapabilitiesReason", summary.capabilities_reason.as_deref());
+            x.close();
+        }
+        "GetTemplateSummary" => {
+            let body = match template_body(engine, q)? {
+                Some(b) => b,
+                None => match q.get("StackName") {
+                    Some(stack) => engine.find_stack(stack)?.template_body,
+                    None => {
+                        return Err(ApiError::validation(
+                            "Either Template URL or Template Body or StackName must be specified.",
+                        ));
+                    }
+                },
+            };
+            let summary = engine.validate_template(&body)?;
+            x.open(result, None);
+            x.members(
+                "Parameters",
+                summary.parameters.iter().zip(&summary.parameter_types),
+                |x, ((name, default, no_echo, description), (ty, allowed))| {
+                    x.text("ParameterKey", name)
+                        .opt("DefaultValue", default.as_deref())
+                        .text("ParameterType", ty);
+                    x.bool("NoEcho", *no_echo).opt("Description", description.as_deref());
+                    x.open("ParameterConstraints", None).strings("AllowedValues", allowed).close();
+                },
+            );
+            x.opt("Description", summary.description.as_deref());
+            x.strings("Capabilities", &summary.capabilities);
+            x.opt("CapabilitiesReason", summary.capabilities_reason.as_deref());
+            x.strings("ResourceTypes", &summary.resource_types);
+            x.text("Version", "2010-09-09");
             x.close();
         }
         "CreateChangeSet" => {

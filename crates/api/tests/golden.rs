@@ -101,6 +101,7 @@ async fn cloudformation_responses() {
     );
     let mut g = Golden { engine: engine.clone(), mismatches: Vec::new() };
     g.call("ValidateTemplate", &[("Action", "ValidateTemplate"), ("TemplateBody", TEMPLATE)]);
+    g.call("GetTemplateSummary", &[("Action", "GetTemplateSummary"), ("TemplateBody", TEMPLATE)]);
     g.call(
         "CreateStack",
         &[

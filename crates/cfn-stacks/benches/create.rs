@@ -13,7 +13,9 @@ use clock::Clock;
 use store::Store;
 
 fn template() -> String {
-    let mut t = String::from("Resources:\n  Vpc:\n    Type: AWS::EC2::VPC\n    Properties: {CidrBlock: 10.0.0.0/16}\n");
+    let mut t = String::from(
+        "Resources:\n  Vpc:\n    Type: AWS::EC2::VPC\n    Properties: {CidrBlock: 10.0.0.0/16}\n",
+    );
     // 1 VPC + 12 subnets + 12 route tables + 12 associations + 12 security groups + 10 topics
     // + 8 queues + 8 log groups = 75.
     for i in 0..12 {
@@ -27,7 +29,10 @@ fn template() -> String {
         );
     }
     for i in 0..10 {
-        let _ = write!(t, "  Topic{i}:\n    Type: AWS::SNS::Topic\n    Properties: {{DisplayName: !GetAtt Group{i}.GroupId}}\n");
+        let _ = write!(
+            t,
+            "  Topic{i}:\n    Type: AWS::SNS::Topic\n    Properties: {{DisplayName: !GetAtt Group{i}.GroupId}}\n"
+        );
     }
     for i in 0..8 {
         let _ = write!(
@@ -55,7 +60,11 @@ fn main() {
         for round in 0..12 {
             let start = Instant::now();
             let id = engine
-                .create_stack(StackInput { stack_name: format!("bench-{round}"), template_body: Some(body.clone()), ..StackInput::default() })
+                .create_stack(StackInput {
+                    stack_name: format!("bench-{round}"),
+                    template_body: Some(body.clone()),
+                    ..StackInput::default()
+                })
                 .unwrap();
             let stack = engine.wait_terminal(&id).await.unwrap();
             let created = start.elapsed();
@@ -73,7 +82,13 @@ fn main() {
         let report = |name: &str, mut v: Vec<Duration>| {
             v.sort();
             let median = v[v.len() / 2];
-            println!("{name:<28} median {:>7.1} ms   min {:>7.1} ms   max {:>7.1} ms   ({} runs)", ms(median), ms(v[0]), ms(v[v.len() - 1]), v.len());
+            println!(
+                "{name:<28} median {:>7.1} ms   min {:>7.1} ms   max {:>7.1} ms   ({} runs)",
+                ms(median),
+                ms(v[0]),
+                ms(v[v.len() - 1]),
+                v.len()
+            );
         };
         println!("75 modelled resources, SQLite store (WAL) in a temporary directory:");
         report("CreateStack → COMPLETE", creates);

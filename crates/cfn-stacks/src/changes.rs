@@ -176,13 +176,25 @@ impl Engine {
             )
         })?;
         let stack = self.find_stack(stack)?;
-        self.list_change_sets(&stack.stack_id)?
+        let mut named: Vec<ChangeSetRecord> = self
+            .change_sets_of(&stack.stack_id)?
             .into_iter()
-            .find(|c| c.name == name_or_arn)
-            .ok_or_else(not_found)
+            .filter(|c| c.name == name_or_arn)
+            .collect();
+        // The newest of that name (an executed one may share it with a new one).
+        named.pop().ok_or_else(not_found)
     }
 
+    /// ListChangeSets: the stack's active change sets (executed ones are no longer listed).
     pub fn list_change_sets(&self, stack_id: &str) -> CfnResult<Vec<ChangeSetRecord>> {
+        Ok(self
+            .change_sets_of(stack_id)?
+            .into_iter()
+            .filter(|c| !c.execution_status.starts_with("EXECUTE_"))
+            .collect())
+    }
+
+    fn change_sets_of(&self, stack_id: &str) -> CfnResult<Vec<ChangeSetRecord>> {
         let mut sets: Vec<ChangeSetRecord> = self
             .store
             .list::<ChangeSetRecord>(CHANGE_SETS, "")?
@@ -253,10 +265,10 @@ impl Engine {
         }
         cs.execution_status = "EXECUTE_IN_PROGRESS".into();
         self.store.put(CHANGE_SETS, &cs.change_set_id, &cs)?;
-        for mut other in self.list_change_sets(&cs.stack_id)? {
+        // AWS removes a stack's other change sets: they no longer apply to the updated stack.
+        for other in self.list_change_sets(&cs.stack_id)? {
             if other.change_set_id != cs.change_set_id {
-                other.execution_status = "OBSOLETE".into();
-                self.store.put(CHANGE_SETS, &other.change_set_id, &other)?;
+                self.store.delete(CHANGE_SETS, &other.change_set_id)?;
             }
         }
         // The executed change set is marked complete when the operation ends.

@@ -115,6 +115,9 @@ pub struct ChangeSetInput {
 pub struct TemplateSummary {
     pub description: Option<String>,
     pub parameters: Vec<(String, Option<String>, bool, Option<String>)>,
+    /// For GetTemplateSummary: each parameter's type and allowed values.
+    pub parameter_types: Vec<(String, Vec<String>)>,
+    pub resource_types: Vec<String>,
     pub capabilities: Vec<String>,
     pub capabilities_reason: Option<String>,
 }
@@ -126,7 +129,7 @@ pub struct Engine {
     pub(crate) providers: Providers,
     pub(crate) ssm: Arc<dyn ParameterStore + Send + Sync>,
     pub(crate) events: broadcast::Sender<StackEvent>,
-        pub(crate) busy: Mutex<HashSet<String>>,
+    pub(crate) busy: Mutex<HashSet<String>>,
     /// Woken whenever an operation ends (a stack is released).
     pub(crate) released: tokio::sync::Notify,
     pub signals: Signals,
@@ -150,7 +153,7 @@ impl Engine {
             providers,
             ssm,
             events,
-                        busy: Mutex::new(HashSet::new()),
+            busy: Mutex::new(HashSet::new()),
             released: tokio::sync::Notify::new(),
             signals: Signals::default(),
             tracker: TaskTracker::new(),
@@ -382,6 +385,23 @@ impl Engine {
                     (p.name.clone(), default, p.no_echo, p.description.clone())
                 })
                 .collect(),
+            parameter_types: t
+                .parameters
+                .values()
+                .map(|p| {
+                    (
+                        p.type_name.clone(),
+                        p.allowed_values.as_ref().map(|(v, _)| v.clone()).unwrap_or_default(),
+                    )
+                })
+                .collect(),
+            resource_types: {
+                let mut types: Vec<String> =
+                    t.resources.values().map(|r| r.type_name.clone()).collect();
+                types.sort();
+                types.dedup();
+                types
+            },
             capabilities,
             capabilities_reason: reason,
         })
@@ -489,14 +509,14 @@ impl Engine {
         Ok(())
     }
 
-        pub(crate) fn release(&self, stack_id: &str) {
+    pub(crate) fn release(&self, stack_id: &str) {
         self.busy.lock().remove(stack_id);
         self.released.notify_waiters();
     }
 
     /// Waits until the stack reaches a terminal status; returns it.
     pub async fn wait_terminal(&self, stack_id: &str) -> CfnResult<StackRecord> {
-                let mut events = self.subscribe();
+        let mut events = self.subscribe();
         loop {
             let released = self.released.notified();
             tokio::pin!(released);
@@ -507,7 +527,7 @@ impl Engine {
             if is_terminal(&stack.status) && !self.busy.lock().contains(stack_id) {
                 return Ok(stack);
             }
-                        tokio::select! {
+            tokio::select! {
                 event = events.recv() => {
                     if let Err(broadcast::error::RecvError::Closed) = event {
                         return Ok(stack);

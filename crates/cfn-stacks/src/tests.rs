@@ -304,10 +304,11 @@ async fn change_sets_show_in_place_replacement_removal_and_conditions() {
     assert_eq!(stack.outputs.iter().find(|o| o.key == "TargetGroup").unwrap().value, new_tg);
     let executed = engine.describe_change_set("port", Some("web")).unwrap();
     assert_eq!(executed.execution_status, "EXECUTE_COMPLETE");
-    assert_eq!(
-        engine.describe_change_set("display", Some("web")).unwrap().execution_status,
-        "OBSOLETE"
+    assert!(
+        engine.describe_change_set("display", Some("web")).is_err(),
+        "other change sets are removed"
     );
+    assert!(engine.list_change_sets(&stack.stack_id).unwrap().is_empty());
     let tail: Vec<String> = events(&engine, "web")
         .lines()
         .skip_while(|l| !l.starts_with("web UPDATE_IN_PROGRESS"))

@@ -172,3 +172,120 @@ fn up_reports_template_problems_before_starting() {
     assert!(!ok);
     assert!(err.contains("bad.yaml:4:18: error: Encountered unsupported property Colour"), "{err}");
 }
+
+/// The aws CLI drives the same region unchanged: `deploy`, `describe-*`, change sets, waiters.
+#[test]
+fn aws_cli_drives_the_region() {
+    use crate::support::aws;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("network.yaml"), NETWORK).unwrap();
+    let mut server =
+        Running::start(&["serve", "--listen", "127.0.0.1:0", "--ephemeral"], dir.path());
+    let endpoint = server.endpoint();
+    let (ok, out, err) = aws(
+        &endpoint,
+        &["cloudformation", "deploy", "--template-file", "network.yaml", "--stack-name", "net"],
+        dir.path(),
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("Successfully created/updated stack - net"), "{out}");
+    let (ok, out, err) = aws(
+        &endpoint,
+        &[
+            "cloudformation",
+            "describe-stacks",
+            "--stack-name",
+            "net",
+            "--query",
+            "Stacks[0].[StackStatus,Outputs[?OutputKey=='SubnetCidr'].OutputValue|[0]]",
+            "--output",
+            "text",
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "CREATE_COMPLETE\t10.0.0.0/24");
+    let (ok, out, err) = aws(
+        &endpoint,
+        &[
+            "cloudformation",
+            "deploy",
+            "--template-file",
+            "network.yaml",
+            "--stack-name",
+            "net",
+            "--parameter-overrides",
+            "Cidr=10.9.0.0/16",
+            "--no-execute-changeset",
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = aws(
+        &endpoint,
+        &[
+            "cloudformation",
+            "list-change-sets",
+            "--stack-name",
+            "net",
+            "--query",
+            "Summaries[0].ChangeSetName",
+            "--output",
+            "text",
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    let change_set = out.trim().to_string();
+    let (ok, out, err) = aws(
+        &endpoint,
+        &[
+            "cloudformation",
+            "describe-change-set",
+            "--stack-name",
+            "net",
+            "--change-set-name",
+            &change_set,
+            "--query",
+            "Changes[].ResourceChange.[LogicalResourceId,Replacement]",
+            "--output",
+            "text",
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "Vpc\tTrue\nSubnet\tTrue");
+    let (ok, _, err) = aws(
+        &endpoint,
+        &[
+            "cloudformation",
+            "execute-change-set",
+            "--stack-name",
+            "net",
+            "--change-set-name",
+            &change_set,
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = aws(
+        &endpoint,
+        &["cloudformation", "wait", "stack-update-complete", "--stack-name", "net"],
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    let (ok, out, _) =
+        aws(&endpoint, &["cloudformation", "describe-stacks", "--stack-name", "nope"], dir.path());
+    assert!(!ok && out.is_empty());
+    let (ok, _, err) =
+        aws(&endpoint, &["cloudformation", "delete-stack", "--stack-name", "net"], dir.path());
+    assert!(ok, "{err}");
+    let (ok, _, err) = aws(
+        &endpoint,
+        &["cloudformation", "wait", "stack-delete-complete", "--stack-name", "net"],
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    server.signal("TERM");
+    server.wait_exit(Duration::from_secs(30));
+}

@@ -142,3 +142,47 @@ pub fn run(args: &[&str], dir: &Path) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The aws CLI (v1, from PyPI) in a virtualenv under target/, installed on first use.
+pub fn aws_cli() -> std::path::PathBuf {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-venv");
+    let aws = venv.join("bin/aws");
+    if !aws.exists() {
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "python3 -m venv failed (python3-venv must be installed)");
+        let ok = Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "awscli==1.46.3", "boto3"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "pip install awscli boto3 failed");
+    }
+    aws
+}
+
+/// Runs the aws CLI against `endpoint` (bounded); returns (success, stdout, stderr).
+pub fn aws(endpoint: &str, args: &[&str], dir: &Path) -> (bool, String, String) {
+    let out = Command::new(aws_cli())
+        .args(args)
+        .current_dir(dir)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
