@@ -88,6 +88,32 @@ impl Client {
     }
 }
 
+impl Client {
+    /// A GET of a local (non-AWS) endpoint of the region, e.g. `/_cumulo/instances`.
+    pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {
+        let request = http::Request::get(format!("{}{path}", self.endpoint))
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ClientError::Protocol {
+                endpoint: self.endpoint.clone(),
+                reason: e.to_string(),
+            })?;
+        let response = self.http.request(request).await.map_err(|e| ClientError::Unreachable {
+            endpoint: self.endpoint.clone(),
+            reason: root_cause(&e),
+        })?;
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Protocol {
+                endpoint: self.endpoint.clone(),
+                reason: e.to_string(),
+            })?
+            .to_bytes();
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
 fn root_cause(e: &dyn std::error::Error) -> String {
     let mut current = e;
     while let Some(next) = current.source() {

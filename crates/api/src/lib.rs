@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod cloudformation;
+pub mod ec2;
 pub mod error;
 pub mod query;
 pub mod server;

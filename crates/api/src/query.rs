@@ -52,6 +52,43 @@ impl QueryInput {
         items.into_iter().map(|(_, v)| v).collect()
     }
 
+    /// `Key.N` values (EC2's flattened lists), in N order.
+    pub fn list_flat(&self, key: &str) -> Vec<String> {
+        let prefix = format!("{key}.");
+        let mut items: Vec<(u32, String)> = self
+            .params
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix(&prefix).and_then(|n| n.parse().ok()).map(|n| (n, v.clone()))
+            })
+            .collect();
+        items.sort_by_key(|(n, _)| *n);
+        items.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// EC2 filters: `Filter.N.Name` with `Filter.N.Value.M`.
+    pub fn filters(&self) -> Vec<(String, Vec<String>)> {
+        let mut by_index: BTreeMap<u32, (String, Vec<(u32, String)>)> = BTreeMap::new();
+        for (k, v) in &self.params {
+            let Some(rest) = k.strip_prefix("Filter.") else { continue };
+            let Some((n, field)) = rest.split_once('.') else { continue };
+            let Ok(n) = n.parse::<u32>() else { continue };
+            let entry = by_index.entry(n).or_default();
+            if field == "Name" {
+                entry.0 = v.clone();
+            } else if let Some(m) = field.strip_prefix("Value.").and_then(|m| m.parse().ok()) {
+                entry.1.push((m, v.clone()));
+            }
+        }
+        by_index
+            .into_values()
+            .map(|(name, mut values)| {
+                values.sort_by_key(|(m, _)| *m);
+                (name, values.into_iter().map(|(_, v)| v).collect())
+            })
+            .collect()
+    }
+
     /// `Key.member.N.Field` structures, in N order, each as a field map.
     pub fn structs(&self, key: &str) -> Vec<IndexMap<String, String>> {
         let prefix = format!("{key}.member.");

@@ -8,21 +8,24 @@ use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, put};
+use axum::routing::{any, get, put};
 use cfn_stacks::Engine;
 
 use crate::cloudformation;
+use crate::ec2 as ec2_api;
 use crate::error::ApiError;
 use crate::query::QueryInput;
 
 /// The services behind the endpoint.
 pub struct Services {
     pub cloudformation: Arc<Engine>,
+    pub ec2: Arc<ec2::Ec2>,
 }
 
 pub fn router(services: Arc<Services>) -> Router {
     Router::new()
         .route("/cumulo/waitcondition/{*rest}", put(wait_condition))
+        .route("/_cumulo/instances", get(instances))
         .route("/", any(query))
         .with_state(services)
 }
@@ -37,16 +40,25 @@ pub fn service_of(headers: &HeaderMap, q: &QueryInput) -> Option<&'static str> {
         if let Some(service) = scope.split('/').nth(3) {
             return match service {
                 "cloudformation" => Some("cloudformation"),
+                "ec2" => Some("ec2"),
                 _ => None,
             };
         }
     }
     match q.get("Version") {
         Some(cloudformation::VERSION) => return Some("cloudformation"),
+        Some(ec2_api::VERSION) => return Some("ec2"),
         Some(_) => return None,
         None => {}
     }
-    q.get("Action").filter(|a| cloudformation::handles(a)).map(|_| "cloudformation")
+    let action = q.get("Action")?;
+    if cloudformation::handles(action) {
+        Some("cloudformation")
+    } else if ec2_api::handles(action) {
+        Some("ec2")
+    } else {
+        None
+    }
 }
 
 async fn query(
@@ -61,16 +73,23 @@ async fn query(
         let e = ApiError::new("MissingAction", "Missing Action", 400);
         return xml_response(e.status, e.to_xml(cloudformation::XMLNS, &request_id), &request_id);
     };
-    let result = match service_of(&headers, &q) {
+    let service = service_of(&headers, &q);
+    let result = match service {
         Some("cloudformation") => {
             cloudformation::handle(&services.cloudformation, &action, &q, &request_id)
         }
+        Some("ec2") => ec2_api::handle(&services.ec2, &action, &q, &request_id).await,
         _ => Err(ApiError::invalid_action(&action)),
     };
     tracing::debug!(action, ok = result.is_ok(), "api request");
-    match result {
-        Ok(body) => xml_response(200, body, &request_id),
-        Err(e) => xml_response(e.status, e.to_xml(cloudformation::XMLNS, &request_id), &request_id),
+    match (result, service) {
+        (Ok(body), _) => xml_response(200, body, &request_id),
+        (Err(e), Some("ec2")) => {
+            xml_response(e.status, ec2_api::error_xml(&e, &request_id), &request_id)
+        }
+        (Err(e), _) => {
+            xml_response(e.status, e.to_xml(cloudformation::XMLNS, &request_id), &request_id)
+        }
     }
 }
 
@@ -84,6 +103,41 @@ fn xml_response(status: u16, body: String, request_id: &str) -> Response {
         headers.insert("x-amzn-requestid", v);
     }
     response
+}
+
+/// Local details of instances that the EC2 API has no words for (processes, loopback ports,
+/// CPU), as JSON, for `cumulo instances`.
+async fn instances(State(services): State<Arc<Services>>) -> Response {
+    let ec2 = &services.ec2;
+    let list: Vec<serde_json::Value> = ec2
+        .instances()
+        .into_iter()
+        .map(|i| {
+            let usage = ec2.usage(&i.id);
+            serde_json::json!({
+                "instanceId": i.id,
+                "state": i.state.name(),
+                "zone": i.zone,
+                "privateIp": i.private_ip,
+                "publicIp": i.public_ip,
+                "ports": i.ports.iter().map(|p| serde_json::json!({"expected": p.expected, "host": p.host})).collect::<Vec<_>>(),
+                "machinePid": ec2.machine_pid(&i.id),
+                "appPid": ec2.app_pid(&i.id),
+                "imdsPort": ec2.imds_port(&i.id),
+                "cpuPercent": usage.map(|u| u.cpu_percent),
+                "rssBytes": usage.map(|u| u.rss_bytes),
+                "group": i.group,
+                "launchTime": i.launch_time,
+                "tags": i.tags,
+            })
+        })
+        .collect();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::Value::Array(list).to_string(),
+    )
+        .into_response()
 }
 
 /// A PUT to a wait-condition handle URL (what `cfn-signal URL` and `curl -T` send).

@@ -204,10 +204,11 @@ impl Engine {
         Ok(n)
     }
 
-    /// Waits for every running operation (for shutdown).
-    pub async fn drain(&self) {
+    /// Waits for running operations to end, for at most `limit`; operations still running
+    /// then are abandoned (a restart marks their stacks failed).
+    pub async fn drain(&self, limit: std::time::Duration) {
         self.tracker.close();
-        self.tracker.wait().await;
+        let _ = tokio::time::timeout(limit, self.tracker.wait()).await;
         self.tracker.reopen();
     }
 

@@ -542,6 +542,17 @@ impl Op {
         record.metadata = metadata.clone();
         if replacing {
             record.attributes.clear();
+        } else {
+            // The resource exists (in progress) from now on: signals may come for it at once.
+            record.status = "CREATE_IN_PROGRESS".into();
+            record.last_updated = self.engine.now();
+            if let Err(e) = self.engine.store.put(
+                RESOURCES,
+                &resource_key(&record.stack_id, logical_id),
+                &record,
+            ) {
+                tracing::error!("cannot save resource {logical_id}: {e}");
+            }
         }
         self.live.insert(logical_id.to_string(), record);
         let wait = self.signal_wait(logical_id, &props);

@@ -47,6 +47,10 @@ pub struct RegionArgs {
     /// The region's name.
     #[arg(long, default_value = "us-east-1", env = "AWS_REGION")]
     pub region: String,
+    /// Local-only changes to what instances run and where nested templates are (YAML); the
+    /// template stays deployable to AWS.
+    #[arg(long, value_name = "FILE")]
+    pub overrides: Option<PathBuf>,
 }
 
 impl RegionArgs {
@@ -54,6 +58,10 @@ impl RegionArgs {
         if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
             anyhow::bail!("--time-scale must be a positive number, got {}", self.time_scale);
         }
+        let overrides = match &self.overrides {
+            Some(path) => region::Overrides::load(path).map_err(anyhow::Error::msg)?,
+            None => region::Overrides::default(),
+        };
         Ok(region::RegionConfig {
             data_dir,
             listen: self.listen,
@@ -62,7 +70,9 @@ impl RegionArgs {
                 region: self.region.clone(),
                 ..aws_ids::Account::default()
             },
-            ..region::RegionConfig::default()
+            overrides,
+            exe: std::env::current_exe().context("cannot find the cumulo executable")?,
+            grace: std::time::Duration::from_secs(5),
         })
     }
 }

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod common;
 mod events;
 mod inputs;
+mod instances;
 mod render;
 mod serve;
 mod stacks;
@@ -42,6 +43,16 @@ enum Command {
     Outputs(stacks::StackArgs),
     /// Check a template: every problem, each at file:line:column, or a summary.
     Validate(validate::Args),
+    /// Instances: state, zone, addresses, processes, CPU.
+    Instances(instances::ListArgs),
+    /// An instance's console output (its UserData's stdout and stderr).
+    Logs(instances::LogsArgs),
+    /// The demo web app instances run in examples: "Hello from INSTANCE in ZONE", /health,
+    /// /fail and /recover, /burn (CPU), /slow.
+    DemoApp(instance_tools::demo::Args),
+    /// (internal) Supervise an instance's processes.
+    #[command(name = "__supervise", hide = true)]
+    Supervise { spec: std::path::PathBuf },
 }
 
 /// Output format for commands that print results.
@@ -53,7 +64,15 @@ pub enum OutputFormat {
 }
 
 pub fn main() -> ExitCode {
+    // Under a helper's name (`cfn-signal`, ... linked on instances' PATH), be that helper.
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(code) = instance_tools::dispatch(&argv) {
+        return code;
+    }
     let cli = Cli::parse();
+    if let Command::Supervise { spec } = &cli.command {
+        return supervisor::run_shim(spec);
+    }
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -73,6 +92,12 @@ pub fn main() -> ExitCode {
             Command::Events(args) => stacks::events(args).await,
             Command::Outputs(args) => stacks::outputs(args).await,
             Command::Validate(args) => validate::run(args),
+            Command::Instances(args) => instances::list(args).await,
+            Command::Logs(args) => instances::logs(args).await,
+            Command::DemoApp(args) => {
+                instance_tools::demo::run(args).await.map(|()| ExitCode::SUCCESS)
+            }
+            Command::Supervise { .. } => Ok(ExitCode::SUCCESS),
         }
     });
     // Background tasks (a closing server, a timer) must not keep the process alive.

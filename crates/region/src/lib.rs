@@ -10,14 +10,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use aws_ids::Account;
-use cfn_stacks::{Engine, EngineConfig, NestedStacks, Providers, TemplateLoader};
+use cfn_stacks::{Engine, EngineConfig, NestedStacks, Providers};
 use clock::Clock;
 use store::Store;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod overrides;
 mod wait;
+
+pub use overrides::Overrides;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegionError {
@@ -27,6 +30,10 @@ pub enum RegionError {
     Store(#[from] store::StoreError),
     #[error("cannot recover the stacks of the data directory: {0}")]
     Recover(#[from] cfn_stacks::CfnError),
+    #[error("cannot start EC2: {0}")]
+    Ec2(#[from] ec2::Ec2Error),
+    #[error("cannot prepare the instances' directory {path}: {source}")]
+    Runtime { path: String, source: std::io::Error },
 }
 
 #[derive(Clone)]
@@ -36,8 +43,12 @@ pub struct RegionConfig {
     pub listen: SocketAddr,
     pub time_scale: f64,
     pub account: Account,
-    /// Maps nested stacks' TemplateURLs to local files (from the overrides file).
-    pub template_loader: TemplateLoader,
+    /// Local-only changes: what instances run, where nested templates are.
+    pub overrides: Overrides,
+    /// The cumulo executable (instances run its helpers and supervisor).
+    pub exe: PathBuf,
+    /// How long instance processes get between SIGTERM and SIGKILL.
+    pub grace: std::time::Duration,
 }
 
 impl Default for RegionConfig {
@@ -47,7 +58,9 @@ impl Default for RegionConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 4566)),
             time_scale: 1.0,
             account: Account::default(),
-            template_loader: Arc::new(cfn_stacks::load_local_template),
+            overrides: Overrides::default(),
+            exe: PathBuf::from("cumulo"),
+            grace: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -55,6 +68,7 @@ impl Default for RegionConfig {
 /// A running region.
 pub struct Region {
     pub engine: Arc<Engine>,
+    pub ec2: Arc<ec2::Ec2>,
     pub store: Arc<Store>,
     pub clock: Clock,
     /// `http://ADDR` of the API.
@@ -62,6 +76,8 @@ pub struct Region {
     pub addr: SocketAddr,
     shutdown: CancellationToken,
     server: JoinHandle<()>,
+    /// Removed at shutdown when the region made it for this run only.
+    scratch: Option<PathBuf>,
 }
 
 impl Region {
@@ -78,9 +94,21 @@ impl Region {
             None => Store::in_memory()?,
         });
         let clock = Clock::new(config.time_scale);
+        let (runtime_dir, scratch, run_as) = runtime_dir(config.data_dir.as_deref())?;
+        let ec2_config = ec2::Ec2Config {
+            account: config.account.clone(),
+            runtime_dir,
+            exe: config.exe.clone(),
+            api_endpoint: endpoint.clone(),
+            run_as,
+            overrides: config.overrides.instances.clone(),
+            grace: config.grace,
+        };
+        let ec2 = ec2::Ec2::new(store.clone(), clock.clone(), ec2_config)?;
         let nested = NestedStacks::new();
         let mut providers = Providers::default();
         providers.register(&["AWS::CloudFormation::Stack"], nested.clone());
+        providers.register(ec2::TYPES, Arc::new(ec2::Ec2Provider { ec2: ec2.clone() }));
         providers.register(
             &["AWS::CloudFormation::WaitConditionHandle"],
             Arc::new(wait::WaitHandles { endpoint: endpoint.clone() }),
@@ -89,7 +117,7 @@ impl Region {
         let engine_config = EngineConfig {
             account: config.account.clone(),
             api_endpoint: endpoint.clone(),
-            template_loader: config.template_loader.clone(),
+            template_loader: config.overrides.template_loader(),
         };
         let engine = Engine::new(store.clone(), clock.clone(), engine_config, providers, ssm);
         nested.attach(&engine);
@@ -99,7 +127,11 @@ impl Region {
                 "{recovered} stack operation(s) were interrupted by the last shutdown and are marked failed"
             );
         }
-        let services = Arc::new(api::Services { cloudformation: engine.clone() });
+        let rebooted = ec2.recover().await;
+        if rebooted > 0 {
+            tracing::info!("{rebooted} instance(s) were running before the restart and boot again");
+        }
+        let services = Arc::new(api::Services { cloudformation: engine.clone(), ec2: ec2.clone() });
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
         let app = api::router(services);
@@ -111,13 +143,85 @@ impl Region {
                 tracing::error!("API server stopped: {e}");
             }
         });
-        Ok(Region { engine, store, clock, endpoint, addr, shutdown, server })
+        // CPU and memory of instances, sampled every 5 s while the region serves.
+        let sampler = ec2.clone();
+        let sampling = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => sampler.sample_usage(),
+                    _ = sampling.cancelled() => return,
+                }
+            }
+        });
+        Ok(Region { engine, ec2, store, clock, endpoint, addr, shutdown, server, scratch })
     }
 
-    /// Stops serving and waits for running operations to end.
+    /// Stops serving, waits for running operations to end, stops every instance's processes
+    /// (their records stay: they boot again when the region restarts on the same data).
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         let _ = self.server.await;
-        self.engine.drain().await;
+        self.engine.drain(std::time::Duration::from_secs(2)).await;
+        self.ec2.shutdown().await;
+        if let Some(dir) = &self.scratch {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Where instance directories go, and as whom instances run.
+///
+/// Instances never run as root: when Cumulo runs as root they run as `nobody`, in a directory
+/// under the system's temporary directory that `nobody` can reach (a root-owned data
+/// directory usually is not). Otherwise they live in `<data dir>/run`, or in a scratch
+/// directory removed at shutdown when the region keeps no data.
+/// The instances' directory, a scratch directory to remove at shutdown, the instances' user.
+type Runtime = (PathBuf, Option<PathBuf>, Option<(u32, u32)>);
+
+fn runtime_dir(data_dir: Option<&std::path::Path>) -> Result<Runtime, RegionError> {
+    let root = nix::unistd::geteuid().is_root();
+    let run_as = if root {
+        let nobody = nix::unistd::User::from_name("nobody").ok().flatten();
+        Some(nobody.map_or((65534, 65534), |u| (u.uid.as_raw(), u.gid.as_raw())))
+    } else {
+        None
+    };
+    let make = |dir: &std::path::Path| -> Result<(), RegionError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| RegionError::Runtime { path: dir.display().to_string(), source })?;
+        if root {
+            use std::os::unix::fs::PermissionsExt;
+            // Traversable by the instances' user, not listable.
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711));
+        }
+        Ok(())
+    };
+    match data_dir {
+        Some(data) if !root => {
+            let dir = data.join("run");
+            make(&dir)?;
+            Ok((dir, None, run_as))
+        }
+        Some(data) => {
+            let key = data
+                .display()
+                .to_string()
+                .bytes()
+                .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+            let dir = std::env::temp_dir().join(format!("cumulo-run-{key:016x}"));
+            make(&dir)?;
+            Ok((dir, None, run_as))
+        }
+        None => {
+            let dir = std::env::temp_dir().join(format!(
+                "cumulo-run-{}-{}",
+                std::process::id(),
+                aws_ids::hex(6)
+            ));
+            make(&dir)?;
+            Ok((dir.clone(), Some(dir), run_as))
+        }
     }
 }

@@ -1,0 +1,197 @@
+//! The network model: VPCs and subnets with their CIDRs checked as EC2 checks them, private
+//! addresses handed out per subnet, security groups with their rules, public addresses.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+pub(crate) const VPCS: &str = "ec2/vpc";
+pub(crate) const SUBNETS: &str = "ec2/subnet";
+pub(crate) const GROUPS: &str = "ec2/sg";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VpcRecord {
+    pub id: String,
+    pub cidr: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SubnetRecord {
+    pub id: String,
+    pub vpc_id: String,
+    pub cidr: String,
+    pub zone: String,
+    #[serde(default)]
+    pub map_public_ip: bool,
+    /// Host offsets in use (from the start of the CIDR).
+    #[serde(default)]
+    pub used: Vec<u32>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SecurityGroupRecord {
+    pub id: String,
+    #[serde(default)]
+    pub vpc_id: Option<String>,
+    pub name: String,
+    pub description: String,
+    #[serde(default)]
+    pub ingress: Vec<Rule>,
+    #[serde(default)]
+    pub egress: Vec<Rule>,
+}
+
+/// A security group rule (ingress or egress).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    pub protocol: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    #[serde(default)]
+    pub cidr: Option<String>,
+    #[serde(default)]
+    pub source_group: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The stack resource that added this rule (SecurityGroupIngress), to remove it again.
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+impl Rule {
+    pub fn from_json(j: &Json, owner: Option<&str>) -> Rule {
+        let s = |k: &str| {
+            j.get(k)
+                .and_then(|v| v.as_str().map(str::to_string).or_else(|| Some(v.to_string())))
+                .filter(|v| v != "null")
+        };
+        let n = |k: &str| {
+            j.get(k).and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok())).map(|v| v as i32)
+        };
+        Rule {
+            protocol: s("IpProtocol").unwrap_or_else(|| "-1".into()).to_lowercase(),
+            from_port: n("FromPort"),
+            to_port: n("ToPort"),
+            cidr: s("CidrIp").or_else(|| s("CidrIpv6")),
+            source_group: s("SourceSecurityGroupId")
+                .or_else(|| s("DestinationSecurityGroupId"))
+                .or_else(|| s("SourceSecurityGroupName")),
+            description: s("Description"),
+            owner: owner.map(str::to_string),
+        }
+    }
+
+    /// The single TCP port this rule opens, if it opens exactly one.
+    pub fn single_tcp_port(&self) -> Option<u16> {
+        if !(self.protocol == "tcp" || self.protocol == "6") {
+            return None;
+        }
+        match (self.from_port, self.to_port) {
+            (Some(a), Some(b)) if a == b && a > 0 => u16::try_from(a).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// An IPv4 CIDR block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    pub base: u32,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Option<Cidr> {
+        let (addr, prefix) = s.trim().split_once('/')?;
+        let addr: Ipv4Addr = addr.parse().ok()?;
+        let prefix: u8 = prefix.parse().ok()?;
+        if prefix > 32 {
+            return None;
+        }
+        let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+        let base = u32::from(addr);
+        // EC2 refuses a block whose address has host bits set.
+        (base & mask == base).then_some(Cidr { base, prefix })
+    }
+
+    pub fn size(&self) -> u64 {
+        1u64 << (32 - self.prefix)
+    }
+
+    pub fn last(&self) -> u32 {
+        self.base + (self.size() - 1) as u32
+    }
+
+    pub fn contains(&self, other: &Cidr) -> bool {
+        other.prefix >= self.prefix && other.base >= self.base && other.last() <= self.last()
+    }
+
+    pub fn overlaps(&self, other: &Cidr) -> bool {
+        self.base <= other.last() && other.base <= self.last()
+    }
+
+    pub fn addr(&self, offset: u32) -> Ipv4Addr {
+        Ipv4Addr::from(self.base + offset)
+    }
+}
+
+/// The next free private address of a subnet: the first four and the last are AWS's.
+pub fn allocate_ip(subnet: &mut SubnetRecord) -> Option<Ipv4Addr> {
+    let cidr = Cidr::parse(&subnet.cidr)?;
+    let size = cidr.size() as u32;
+    let offset = (4..size.saturating_sub(1)).find(|o| !subnet.used.contains(o))?;
+    subnet.used.push(offset);
+    Some(cidr.addr(offset))
+}
+
+pub fn release_ip(subnet: &mut SubnetRecord, ip: &str) {
+    let (Some(cidr), Ok(ip)) = (Cidr::parse(&subnet.cidr), ip.parse::<Ipv4Addr>()) else { return };
+    let offset = u32::from(ip).wrapping_sub(cidr.base);
+    subnet.used.retain(|o| *o != offset);
+}
+
+/// AWS's wording for service errors surfaced in a resource event.
+pub fn handler_error(message: &str, code: u16) -> String {
+    format!(
+        "Resource handler returned message: \"{message} (Service: Ec2, Status Code: {code}, Request ID: {})\"",
+        aws_ids::uuid()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_rules() {
+        let vpc = Cidr::parse("10.0.0.0/16").unwrap();
+        let a = Cidr::parse("10.0.1.0/24").unwrap();
+        let b = Cidr::parse("10.0.1.128/25").unwrap();
+        let outside = Cidr::parse("10.1.0.0/24").unwrap();
+        assert!(vpc.contains(&a) && vpc.contains(&b) && !vpc.contains(&outside));
+        assert!(a.overlaps(&b) && !a.overlaps(&outside));
+        assert_eq!(Cidr::parse("10.0.1.5/24"), None, "host bits set");
+        assert_eq!(Cidr::parse("10.0.0.0/33"), None);
+    }
+
+    #[test]
+    fn addresses_skip_the_reserved_ones() {
+        let mut s = SubnetRecord {
+            id: "s".into(),
+            vpc_id: "v".into(),
+            cidr: "10.0.1.0/28".into(),
+            zone: "a".into(),
+            map_public_ip: false,
+            used: vec![],
+        };
+        let ips: Vec<String> =
+            (0..11).filter_map(|_| allocate_ip(&mut s)).map(|i| i.to_string()).collect();
+        assert_eq!(ips.first().map(String::as_str), Some("10.0.1.4"));
+        assert_eq!(ips.last().map(String::as_str), Some("10.0.1.14"));
+        assert_eq!(ips.len(), 11);
+        assert_eq!(allocate_ip(&mut s), None, "/28 holds 11 instances");
+        release_ip(&mut s, "10.0.1.7");
+        assert_eq!(allocate_ip(&mut s).unwrap().to_string(), "10.0.1.7");
+    }
+}
