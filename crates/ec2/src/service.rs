@@ -715,6 +715,16 @@ impl Ec2 {
         if let Some(ip) = &record.public_ip {
             env.push(("CUMULO_PUBLIC_IP".into(), ip.clone()));
         }
+        // Where the instance comes from, for scripts in overrides files (`cfn-init --stack`).
+        for (tag, var) in [
+            ("aws:cloudformation:stack-name", "CUMULO_STACK_NAME"),
+            ("aws:cloudformation:logical-id", "CUMULO_LOGICAL_ID"),
+        ] {
+            if let Some(v) = record.tags.get(tag) {
+                env.push((var.into(), v.clone()));
+            }
+        }
+        env.push(("CUMULO_TIME_SCALE".into(), self.clock.scale().to_string()));
         if let Some(port) = record.primary_port() {
             env.push(("PORT".into(), port.to_string()));
         }
