@@ -130,6 +130,8 @@ pub struct Ec2 {
     pub(crate) clock: Clock,
     pub(crate) config: Ec2Config,
     running: Mutex<HashMap<String, Running>>,
+    /// Loopback ports given to instances, and where the next search starts.
+    ports: Mutex<(std::collections::HashSet<u16>, u16)>,
     changes: broadcast::Sender<InstanceChange>,
     /// Last CPU sample per instance: (ticks, when).
     samples: Mutex<HashMap<String, (u64, tokio::time::Instant, InstanceUsage)>>,
@@ -138,6 +140,9 @@ pub struct Ec2 {
 }
 
 const DEFAULT_VPC: &str = "vpc-default0000000";
+
+/// Instances' loopback ports come from here: below Linux's ephemeral range (32768-60999).
+const INSTANCE_PORTS: (u16, u16) = (20_000, 32_000);
 
 impl Ec2 {
     pub fn new(store: Arc<Store>, clock: Clock, config: Ec2Config) -> Result<Arc<Ec2>, Ec2Error> {
@@ -157,6 +162,7 @@ impl Ec2 {
             clock,
             config,
             running: Mutex::new(HashMap::new()),
+            ports: Mutex::new((std::collections::HashSet::new(), 0)),
             changes,
             samples: Mutex::new(HashMap::new()),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
@@ -567,16 +573,46 @@ impl Ec2 {
         }
         expected
             .into_iter()
-            .map(|p| PortMap { expected: p, host: free_port().unwrap_or(0) })
+            .map(|p| PortMap { expected: p, host: self.allocate_port().unwrap_or(0) })
             .collect()
+    }
+
+    /// A loopback port for an instance's app, from a range outside the kernel's ephemeral
+    /// ports (so that no `bind(0)` elsewhere takes it before the app binds it), unused by any
+    /// other instance, and bindable now.
+    fn allocate_port(&self) -> Option<u16> {
+        let mut ports = self.ports.lock();
+        let (low, high) = INSTANCE_PORTS;
+        let span = u32::from(high - low);
+        for _ in 0..span {
+            ports.1 = if ports.1 < low || ports.1 >= high { low } else { ports.1 + 1 };
+            let candidate = ports.1;
+            if !ports.0.contains(&candidate)
+                && std::net::TcpListener::bind(("127.0.0.1", candidate)).is_ok()
+            {
+                ports.0.insert(candidate);
+                return Some(candidate);
+            }
+        }
+        free_port()
+    }
+
+    fn release_ports(&self, record: &InstanceRecord) {
+        let mut ports = self.ports.lock();
+        for p in &record.ports {
+            ports.0.remove(&p.host);
+        }
     }
 
     /// Starts (or restarts) an instance's processes: its metadata service and its supervisor.
     async fn start_processes(&self, record: &mut InstanceRecord) -> Result<(), Ec2Error> {
         // Ports are kept across restarts when still free.
         for p in &mut record.ports {
-            if p.host == 0 || std::net::TcpListener::bind(("127.0.0.1", p.host)).is_err() {
-                p.host = free_port().unwrap_or(0);
+            let mine = self.ports.lock().0.insert(p.host);
+            if p.host == 0 || (mine && std::net::TcpListener::bind(("127.0.0.1", p.host)).is_err())
+            {
+                self.ports.lock().0.remove(&p.host);
+                p.host = self.allocate_port().unwrap_or(0);
             }
         }
         let (imds_port, imds) = crate::imds::serve(
@@ -752,6 +788,7 @@ impl Ec2 {
             _ => Some("Client.UserInitiatedShutdown: User initiated shutdown".to_string()),
         };
         if terminate {
+            self.release_ports(&record);
             if let Some(mut subnet) = self.subnet(&record.subnet_id) {
                 release_ip(&mut subnet, &record.private_ip);
                 let _ = self.store.put(SUBNETS, &subnet.id, &subnet);
@@ -783,6 +820,7 @@ impl Ec2 {
         match record.state {
             InstanceState::Terminated => return Ok(()),
             InstanceState::Stopped => {
+                self.release_ports(&record);
                 if let Some(mut subnet) = self.subnet(&record.subnet_id) {
                     release_ip(&mut subnet, &record.private_ip);
                     let _ = self.store.put(SUBNETS, &subnet.id, &subnet);
