@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 mod overrides;
+mod ssm;
 mod wait;
 
 pub use overrides::Overrides;
@@ -113,7 +114,11 @@ impl Region {
             &["AWS::CloudFormation::WaitConditionHandle"],
             Arc::new(wait::WaitHandles { endpoint: endpoint.clone() }),
         );
-        let ssm = Arc::new(cfn_template::public_parameters());
+        providers.register(
+            &["AWS::SSM::Parameter"],
+            Arc::new(ssm::SsmProvider { store: store.clone() }),
+        );
+        let ssm = Arc::new(ssm::Ssm::new(store.clone()));
         let engine_config = EngineConfig {
             account: config.account.clone(),
             api_endpoint: endpoint.clone(),
