@@ -1,0 +1,215 @@
+//! The snapshots the data plane reads. The control plane builds them and publishes them
+//! (`ArcSwap`); the request path only loads them, never locks or waits.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use crate::matcher::{Pattern, SourceNet};
+use crate::metrics::Counters;
+
+/// Load-balancer-wide settings (attributes).
+#[derive(Clone, Debug)]
+pub struct LoadBalancer {
+    /// `app/<name>/<id>`, the CloudWatch dimension.
+    pub full_name: String,
+    pub name: String,
+    /// `idle_timeout.timeout_seconds` (real time, already scaled).
+    pub idle_timeout: Duration,
+    /// `routing.http.xff_header_processing.mode`.
+    pub xff: XffMode,
+    pub xff_client_port: bool,
+    pub preserve_host: bool,
+    /// Retry idempotent requests on another target when a connection fails before any
+    /// response byte (Cumulo's own attribute, off by default: AWS does not).
+    pub retry_idempotent: bool,
+    pub counters: Arc<Counters>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XffMode {
+    Append,
+    Preserve,
+    Remove,
+}
+
+/// What a listener socket serves.
+#[derive(Clone, Debug)]
+pub struct Listener {
+    pub lb: Arc<LoadBalancer>,
+    /// The port as the template gives it (X-Forwarded-Port, Host rewriting, redirects).
+    pub port: u16,
+    pub https: bool,
+    /// Rules in priority order; the default rule (no conditions) last.
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub conditions: Vec<Condition>,
+    pub action: Action,
+}
+
+#[derive(Clone, Debug)]
+pub enum Condition {
+    /// Case-insensitive wildcard patterns on the first Host header (port stripped).
+    Host(Vec<Pattern>),
+    /// Case-sensitive wildcard patterns on the path (no query).
+    Path(Vec<Pattern>),
+    /// A header (name case-insensitive) whose value matches one of the patterns (case-insensitive).
+    Header {
+        name: http::HeaderName,
+        values: Vec<Pattern>,
+    },
+    Method(Vec<http::Method>),
+    /// Query parameters: (key pattern or any key, value pattern), case-insensitive.
+    Query(Vec<(Option<Pattern>, Pattern)>),
+    SourceIp(Vec<SourceNet>),
+}
+
+#[derive(Clone, Debug)]
+pub enum Action {
+    Forward(Forward),
+    Redirect(Redirect),
+    Fixed { status: u16, content_type: String, body: bytes::Bytes },
+}
+
+#[derive(Clone, Debug)]
+pub struct Forward {
+    pub groups: Vec<(Arc<TargetGroup>, u32)>,
+    /// Target group stickiness (`AWSALBTG`) for multi-group forwards.
+    pub group_stickiness: Option<Duration>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Redirect {
+    pub protocol: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<String>,
+    pub path: Option<String>,
+    pub query: Option<String>,
+    pub status: u16,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    RoundRobin,
+    LeastOutstanding,
+    WeightedRandom,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stickiness {
+    None,
+    /// `AWSALB` cookie; the duration after which stickiness is stale.
+    LbCookie(Duration),
+    /// The app's own cookie name; `AWSALBAPP-*` carries the target.
+    AppCookie {
+        name: String,
+        duration: Duration,
+    },
+}
+
+/// A target group as the data plane sees it. The targets that may receive requests change
+/// with health; they are swapped in as a whole.
+#[derive(Debug)]
+pub struct TargetGroup {
+    /// `targetgroup/<name>/<id>`.
+    pub full_name: String,
+    pub id: String,
+    pub algorithm: Algorithm,
+    pub stickiness: Stickiness,
+    /// Speak HTTP/2 to targets (ProtocolVersion HTTP2).
+    pub http2: bool,
+    pub targets: ArcSwap<TargetSet>,
+    pub next: AtomicUsize,
+    pub counters: Arc<Counters>,
+}
+
+/// The targets of a group at one moment.
+#[derive(Clone, Debug, Default)]
+pub struct TargetSet {
+    /// Targets that receive new requests: the healthy ones, or every registered one that is
+    /// not draining or initial when none is healthy (fail-open).
+    pub routable: Vec<Arc<Target>>,
+    /// Whether routing is failing open (every target unhealthy).
+    pub fail_open: bool,
+}
+
+/// A registered target. Kept (by identity) across snapshots so its counters survive.
+#[derive(Debug)]
+pub struct Target {
+    /// Instance id or IP.
+    pub id: String,
+    pub port: u16,
+    /// Where requests really go (the instance's loopback port).
+    pub addr: SocketAddr,
+    pub zone: String,
+    pub in_flight: AtomicU32,
+    /// Slow start: share of traffic in thousandths (1000 = full).
+    pub weight: AtomicU32,
+    pub requests: AtomicU64,
+}
+
+impl Target {
+    pub fn new(id: &str, port: u16, addr: SocketAddr, zone: &str) -> Target {
+        Target {
+            id: id.to_string(),
+            port,
+            addr,
+            zone: zone.to_string(),
+            in_flight: AtomicU32::new(0),
+            weight: AtomicU32::new(1000),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    /// `id:port`, what stickiness cookies name.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.id, self.port)
+    }
+}
+
+impl TargetGroup {
+    pub fn new(
+        full_name: &str,
+        id: &str,
+        algorithm: Algorithm,
+        stickiness: Stickiness,
+        http2: bool,
+    ) -> TargetGroup {
+        TargetGroup {
+            full_name: full_name.to_string(),
+            id: id.to_string(),
+            algorithm,
+            stickiness,
+            http2,
+            targets: ArcSwap::from_pointee(TargetSet::default()),
+            next: AtomicUsize::new(0),
+            counters: Arc::new(Counters::default()),
+        }
+    }
+
+    pub fn publish(&self, set: TargetSet) {
+        self.targets.store(Arc::new(set));
+    }
+
+    pub(crate) fn round_robin(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// The client's address as the proxy saw it.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer {
+    pub addr: SocketAddr,
+}
+
+impl Peer {
+    pub fn ip(&self) -> IpAddr {
+        self.addr.ip()
+    }
+}

@@ -1,0 +1,540 @@
+//! One request through the load balancer: route by the listener's rules, answer fixed
+//! responses and redirects, or pick a target and forward (headers as ALB sets them), mapping
+//! failures to ALB's own status codes.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::{Either, Empty, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+
+use crate::balance;
+use crate::config::{
+    Action, Forward, Listener, Peer, Redirect, Stickiness, Target, TargetGroup, XffMode,
+};
+use crate::matcher;
+use crate::metrics::Counters;
+use crate::pages;
+use crate::upstream::{Upstream, UpstreamError};
+
+/// What the load balancer answers with.
+pub type ProxyBody = Either<Tracked, Full<Bytes>>;
+
+/// A target's response body; the target's in-flight count drops when it ends (or is dropped).
+pub struct Tracked {
+    inner: Incoming,
+    target: Option<Arc<Target>>,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if let Some(t) = self.target.take() {
+            t.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None) = polled
+            && let Some(t) = self.target.take()
+        {
+            t.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// What one connection shares across its requests.
+pub struct Conn {
+    pub listener: Arc<arc_swap::ArcSwap<Listener>>,
+    pub peer: Peer,
+    pub upstream: Upstream,
+}
+
+fn full(status: u16, content_type: &'static str, body: Bytes) -> Response<ProxyBody> {
+    let mut r = Response::new(Either::Right(Full::new(body)));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// An answer of the load balancer's own (`Server: awselb/2.0`).
+pub fn elb_error(status: u16, counters: &Counters) -> Response<ProxyBody> {
+    counters.elb_status(status);
+    let mut r = full(status, "text/html", pages::body(status));
+    r.headers_mut().insert(header::SERVER, HeaderValue::from_static("awselb/2.0"));
+    r
+}
+
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Headers named in Connection are hop-by-hop too.
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+}
+
+/// `Root=1-<epoch hex>-<24 hex>`.
+fn trace_root() -> String {
+    let epoch = crate::balance::now_secs();
+    format!("1-{epoch:08x}-{:012x}{:012x}", fastrand::u64(..1 << 48), fastrand::u64(..1 << 48))
+}
+
+/// X-Amzn-Trace-Id as ALB sets it: add a Root, or a Self before an existing Root.
+fn trace_id(existing: Option<&HeaderValue>) -> HeaderValue {
+    let value = match existing.and_then(|v| v.to_str().ok()) {
+        None => format!("Root={}", trace_root()),
+        Some(v) if v.len() > 7 * 1024 => format!("Root={}", trace_root()),
+        Some(v) if v.contains("Self=") => {
+            let rest: Vec<&str> =
+                v.split(';').filter(|p| !p.trim_start().starts_with("Self=")).collect();
+            format!("Self={};{}", trace_root(), rest.join(";"))
+        }
+        Some(v) if v.contains("Root=") => format!("Self={};{v}", trace_root()),
+        Some(v) => format!("Root={};{v}", trace_root()),
+    };
+    HeaderValue::from_str(&value)
+        .unwrap_or_else(|_| HeaderValue::from_static("Root=1-00000000-000000000000000000000000"))
+}
+
+/// ALB's header limits: request line over 16K, one header over 16K, all headers over 64K.
+fn oversized<B>(req: &Request<B>) -> bool {
+    const LINE: usize = 16 * 1024;
+    if req.uri().to_string().len() > LINE {
+        return true;
+    }
+    let mut total = 0;
+    for (name, value) in req.headers() {
+        let size = name.as_str().len() + value.len() + 4;
+        if size > LINE {
+            return true;
+        }
+        total += size;
+    }
+    total > 64 * 1024
+}
+
+/// Handles one request.
+pub async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<ProxyBody> {
+    let listener = conn.listener.load_full();
+    let counters = &listener.lb.counters;
+    if oversized(&req) {
+        return elb_error(400, counters);
+    }
+    if req.method() == http::Method::TRACE {
+        return elb_error(405, counters);
+    }
+    // More than 30 addresses in X-Forwarded-For: 463.
+    let xff_count: usize = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.split(',').count())
+        .sum();
+    if xff_count > 30 {
+        return elb_error(463, counters);
+    }
+    if let Some(te) = req.headers().get(header::TRANSFER_ENCODING).and_then(|v| v.to_str().ok()) {
+        let ok = te
+            .split(',')
+            .map(str::trim)
+            .all(|t| t.eq_ignore_ascii_case("chunked") || t.eq_ignore_ascii_case("identity"));
+        if !ok {
+            return elb_error(501, counters);
+        }
+    }
+    let (parts, body) = req.into_parts();
+    let Some(action) = matcher::route(&listener, &parts, conn.peer) else {
+        return elb_error(503, counters);
+    };
+    match action {
+        Action::Fixed { status, content_type, body } => {
+            Counters::add(&counters.fixed_responses, 1);
+            let mut r = Response::new(Either::Right(Full::new(body.clone())));
+            *r.status_mut() = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
+            if let Ok(v) = HeaderValue::from_str(content_type) {
+                r.headers_mut().insert(header::CONTENT_TYPE, v);
+            }
+            r.headers_mut().insert(header::SERVER, HeaderValue::from_static("awselb/2.0"));
+            r
+        }
+        Action::Redirect(redirect) => {
+            Counters::add(&counters.redirects, 1);
+            redirect_response(redirect, &parts, &listener)
+        }
+        Action::Forward(forward) => forward_request(forward, parts, body, &listener, &conn).await,
+    }
+}
+
+fn redirect_response(
+    r: &Redirect,
+    parts: &http::request::Parts,
+    listener: &Listener,
+) -> Response<ProxyBody> {
+    let protocol = if listener.https { "https" } else { "http" };
+    let host = matcher::request_host(parts).unwrap_or("localhost").to_string();
+    let port = listener.port.to_string();
+    let path = parts.uri.path().trim_start_matches('/').to_string();
+    let query = parts.uri.query().unwrap_or("").to_string();
+    let fill = |template: &Option<String>, default: &str| -> String {
+        template
+            .as_deref()
+            .unwrap_or(default)
+            .replace("#{protocol}", protocol)
+            .replace("#{host}", &host)
+            .replace("#{port}", &port)
+            .replace("#{path}", &path)
+            .replace("#{query}", &query)
+    };
+    let new_protocol = fill(&r.protocol, "#{protocol}").to_lowercase();
+    let new_host = fill(&r.host, "#{host}");
+    let new_port = fill(&r.port, "#{port}");
+    let new_path = fill(&r.path, "/#{path}");
+    let new_query = fill(&r.query, "#{query}");
+    let default_port = (new_protocol == "https" && new_port == "443")
+        || (new_protocol == "http" && new_port == "80");
+    let mut location = format!("{new_protocol}://{new_host}");
+    if !default_port {
+        location.push(':');
+        location.push_str(&new_port);
+    }
+    if !new_path.starts_with('/') {
+        location.push('/');
+    }
+    location.push_str(&new_path);
+    if !new_query.is_empty() {
+        location.push('?');
+        location.push_str(&new_query);
+    }
+    let status = if r.status == 302 { StatusCode::FOUND } else { StatusCode::MOVED_PERMANENTLY };
+    let mut response = Response::new(Either::Right(Full::new(Bytes::new())));
+    *response.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response.headers_mut().insert(header::SERVER, HeaderValue::from_static("awselb/2.0"));
+    response
+}
+
+/// Sets the headers ALB adds toward targets.
+fn rewrite_request_headers(parts: &mut http::request::Parts, listener: &Listener, peer: Peer) {
+    let headers = &mut parts.headers;
+    let lb = &listener.lb;
+    let client = match (lb.xff_client_port, peer.addr) {
+        (true, std::net::SocketAddr::V6(a)) => format!("[{}]:{}", a.ip(), a.port()),
+        (true, a) => a.to_string(),
+        (false, a) => a.ip().to_string(),
+    };
+    match lb.xff {
+        XffMode::Append => {
+            let existing: Vec<&str> =
+                headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+            let value = if existing.is_empty() {
+                client
+            } else {
+                format!("{}, {client}", existing.join(", "))
+            };
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert("x-forwarded-for", v);
+            }
+        }
+        XffMode::Remove => {
+            headers.remove("x-forwarded-for");
+        }
+        XffMode::Preserve => {}
+    }
+    headers.insert(
+        "x-forwarded-proto",
+        HeaderValue::from_static(if listener.https { "https" } else { "http" }),
+    );
+    headers.insert("x-forwarded-port", HeaderValue::from(listener.port));
+    let trace = trace_id(headers.get("x-amzn-trace-id"));
+    headers.insert("x-amzn-trace-id", trace);
+    if !lb.preserve_host {
+        // Listener 80/443: no port in Host; other ports: append the listener port if missing.
+        let host = parts.uri.authority().map(|a| a.as_str().to_string()).or_else(|| {
+            headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string)
+        });
+        if let Some(host) = host {
+            let bare = matcher::strip_port(&host);
+            let value = if listener.port == 80 || listener.port == 443 {
+                bare.to_string()
+            } else if host.len() == bare.len() {
+                format!("{bare}:{}", listener.port)
+            } else {
+                host.clone()
+            };
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(header::HOST, v);
+            }
+        }
+    }
+}
+
+async fn forward_request(
+    forward: &Forward,
+    mut parts: http::request::Parts,
+    body: Incoming,
+    listener: &Listener,
+    conn: &Conn,
+) -> Response<ProxyBody> {
+    let counters = &listener.lb.counters;
+    // The group: by AWSALBTG stickiness, else by weight.
+    let sticky_group = forward.group_stickiness.and_then(|d| {
+        let v = balance::cookie(&parts.headers, "AWSALBTG")?;
+        let (g, _, issued) = balance::decode_cookie(v)?;
+        (balance::now_secs().saturating_sub(issued) <= d.as_secs()).then_some(())?;
+        forward.groups.iter().find(|(tg, w)| tg.id == g && *w > 0).map(|(tg, _)| tg.clone())
+    });
+    let group_stuck = sticky_group.is_some();
+    let Some(group) = sticky_group.or_else(|| balance::choose_group(&forward.groups)) else {
+        return elb_error(503, counters);
+    };
+    let set = group.targets.load();
+    if set.routable.is_empty() {
+        return elb_error(503, counters);
+    }
+    if set.fail_open {
+        Counters::add(&counters.unhealthy_routing, 1);
+    }
+    let (target, cookies) = pick(&group, &set, &parts.headers, counters);
+    Counters::add(&counters.request_count, 1);
+    Counters::add(&group.counters.request_count, 1);
+    rewrite_request_headers(&mut parts, listener, conn.peer);
+    strip_hop_by_hop(&mut parts.headers);
+    let idempotent = listener.lb.retry_idempotent
+        && matches!(parts.method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS)
+        && body.is_end_stream();
+    let started = Instant::now();
+    let mut attempt_target = target;
+    let mut body = Some(body);
+    // The request is kept for a retry only when one may happen.
+    let mut spare = idempotent.then(|| parts.clone());
+    let mut parts = Some(parts);
+    let result = loop {
+        attempt_target.in_flight.fetch_add(1, Ordering::Relaxed);
+        attempt_target.requests.fetch_add(1, Ordering::Relaxed);
+        let request_body = match body.take() {
+            Some(b) => Either::Left(b),
+            None => Either::Right(Empty::new()),
+        };
+        let head = match parts.take().or_else(|| spare.take()) {
+            Some(p) => p,
+            None => break Err(UpstreamError::Reset("no request to retry".into())),
+        };
+        let request = Request::from_parts(head, request_body);
+        match conn
+            .upstream
+            .send(&attempt_target, group.http2, request, listener.lb.idle_timeout)
+            .await
+        {
+            Ok(response) => break Ok((response, attempt_target)),
+            Err(e) => {
+                attempt_target.in_flight.fetch_sub(1, Ordering::Relaxed);
+                if matches!(e, UpstreamError::Connect(_)) {
+                    Counters::add(&counters.target_connection_errors, 1);
+                    Counters::add(&group.counters.target_connection_errors, 1);
+                }
+                // Cumulo's opt-in: retry an idempotent request on another target when the
+                // connection failed before any response byte.
+                if idempotent && e.before_response() && spare.is_some() {
+                    let others: Vec<Arc<Target>> = group
+                        .targets
+                        .load()
+                        .routable
+                        .iter()
+                        .filter(|t| !Arc::ptr_eq(t, &attempt_target))
+                        .cloned()
+                        .collect();
+                    if let Some(next) = others.get(fastrand::usize(..others.len().max(1))).cloned()
+                    {
+                        attempt_target = next;
+                        continue;
+                    }
+                }
+                break Err(e);
+            }
+        }
+    };
+    let (response, target) = match result {
+        Ok(r) => r,
+        Err(UpstreamError::Timeout) => return elb_error(504, counters),
+        Err(UpstreamError::ClientBody(_)) => return elb_error(400, counters),
+        Err(_) => return elb_error(502, counters),
+    };
+    let elapsed = started.elapsed();
+    let (mut head, incoming) = response.into_parts();
+    counters.target_status(head.status.as_u16());
+    group.counters.target_status(head.status.as_u16());
+    Counters::add(&counters.target_response_us, elapsed.as_micros() as u64);
+    Counters::add(&counters.target_responses, 1);
+    strip_hop_by_hop(&mut head.headers);
+    for c in cookies {
+        head.headers.append(header::SET_COOKIE, c);
+    }
+    if let Some(value) = app_cookie(&group, &target, &head.headers) {
+        head.headers.append(header::SET_COOKIE, value);
+    }
+    if forward.group_stickiness.is_some() && !group_stuck {
+        let v = balance::encode_cookie(&group.id, "");
+        if let Ok(h) =
+            HeaderValue::from_str(&format!("AWSALBTG={v}; Expires={}; Path=/", expires()))
+        {
+            head.headers.append(header::SET_COOKIE, h);
+        }
+    }
+    Response::from_parts(head, Either::Left(Tracked { inner: incoming, target: Some(target) }))
+}
+
+/// The target for this request, and the stickiness cookies to set.
+fn pick(
+    group: &TargetGroup,
+    set: &crate::config::TargetSet,
+    headers: &HeaderMap,
+    counters: &Counters,
+) -> (Arc<Target>, Vec<HeaderValue>) {
+    match &group.stickiness {
+        Stickiness::None => {
+            (balance::choose(group, set).unwrap_or_else(|| set.routable[0].clone()), Vec::new())
+        }
+        Stickiness::LbCookie(duration) => {
+            let stuck = balance::cookie(headers, "AWSALB")
+                .and_then(|v| balance::sticky_target(group, set, v, *duration));
+            let fresh = stuck.is_none();
+            if fresh {
+                Counters::add(&counters.non_sticky, 1);
+            }
+            let target = stuck
+                .or_else(|| balance::choose(group, set))
+                .unwrap_or_else(|| set.routable[0].clone());
+            let value = balance::encode_cookie(&group.id, &target.key());
+            let expires = expires();
+            let cookies = [
+                format!("AWSALB={value}; Expires={expires}; Path=/"),
+                format!("AWSALBCORS={value}; Expires={expires}; Path=/; SameSite=None; Secure"),
+            ];
+            (target, cookies.iter().filter_map(|c| HeaderValue::from_str(c).ok()).collect())
+        }
+        Stickiness::AppCookie { duration, .. } => {
+            let stuck = (0..4)
+                .find_map(|i| balance::cookie(headers, &format!("AWSALBAPP-{i}")))
+                .and_then(|v| balance::sticky_target(group, set, v, *duration));
+            if stuck.is_none() {
+                Counters::add(&counters.non_sticky, 1);
+            }
+            (
+                stuck
+                    .or_else(|| balance::choose(group, set))
+                    .unwrap_or_else(|| set.routable[0].clone()),
+                Vec::new(),
+            )
+        }
+    }
+}
+
+/// When the target sets the application cookie, ALB sets `AWSALBAPP-0` naming the target.
+fn app_cookie(group: &TargetGroup, target: &Target, response: &HeaderMap) -> Option<HeaderValue> {
+    let Stickiness::AppCookie { name, .. } = &group.stickiness else { return None };
+    let sets = response
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.trim_start().starts_with(&format!("{name}=")));
+    if !sets {
+        return None;
+    }
+    let value = balance::encode_cookie(&group.id, &target.key());
+    HeaderValue::from_str(&format!("AWSALBAPP-0={value}; Expires={}; Path=/", expires())).ok()
+}
+
+/// An HTTP date seven days from now (ALB's cookies use Expires, not Max-Age).
+fn expires() -> String {
+    let t = std::time::SystemTime::now() + balance::COOKIE_LIFETIME;
+    httpdate(t)
+}
+
+fn httpdate(t: std::time::SystemTime) -> String {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let months =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    format!("{weekday}, {day:02} {} {year} {h:02}:{m:02}:{s:02} GMT", months[(month - 1) as usize])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        assert_eq!(httpdate(t), "Tue, 14 Nov 2023 22:13:20 GMT");
+    }
+
+    #[test]
+    fn trace_ids() {
+        let fresh = trace_id(None);
+        assert!(fresh.to_str().unwrap().starts_with("Root=1-"));
+        let with_root = trace_id(Some(&HeaderValue::from_static("Root=1-abc;CalledFrom=app")));
+        let v = with_root.to_str().unwrap();
+        assert!(v.starts_with("Self=1-") && v.ends_with(";Root=1-abc;CalledFrom=app"), "{v}");
+        let with_self = trace_id(Some(&HeaderValue::from_static("Self=1-old;Root=1-abc")));
+        let v = with_self.to_str().unwrap();
+        assert!(
+            v.starts_with("Self=1-") && !v.contains("1-old") && v.ends_with(";Root=1-abc"),
+            "{v}"
+        );
+    }
+}
