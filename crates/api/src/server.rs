@@ -19,13 +19,16 @@ use crate::query::QueryInput;
 /// The services behind the endpoint.
 pub struct Services {
     pub cloudformation: Arc<Engine>,
-    pub ec2: Arc<ec2::Ec2>,
+        pub ec2: Arc<ec2::Ec2>,
+    pub elb: Arc<elb::Elb>,
 }
 
 pub fn router(services: Arc<Services>) -> Router {
     Router::new()
         .route("/cumulo/waitcondition/{*rest}", put(wait_condition))
-        .route("/_cumulo/instances", get(instances))
+                .route("/_cumulo/instances", get(instances))
+        .route("/_cumulo/endpoints", get(endpoints))
+        .route("/_cumulo/ca.pem", get(ca_pem))
         .route("/", any(query))
         .with_state(services)
 }
@@ -136,6 +139,41 @@ async fn instances(State(services): State<Arc<Services>>) -> Response {
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
         serde_json::Value::Array(list).to_string(),
+    )
+        .into_response()
+}
+
+/// Where each load balancer listener really answers (`cumulo outputs` rewrites DNS names
+/// with it into URLs that work).
+async fn endpoints(State(services): State<Arc<Services>>) -> Response {
+    let list: Vec<serde_json::Value> = services
+        .elb
+        .endpoints()
+        .into_iter()
+        .map(|e| {
+            serde_json::json!({
+                "loadBalancer": e.load_balancer,
+                "dnsName": e.dns_name,
+                "port": e.port,
+                "https": e.https,
+                "address": e.addr.to_string(),
+            })
+        })
+        .collect();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::Value::Array(list).to_string(),
+    )
+        .into_response()
+}
+
+/// The local CA's certificate (what HTTPS listeners' certificates chain to).
+async fn ca_pem(State(services): State<Arc<Services>>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        services.elb.ca.pem().to_string(),
     )
         .into_response()
 }

@@ -246,13 +246,13 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
                     "Successfully {} stack - {name}",
                     if kind == "CREATE" { "created" } else { "updated" }
                 );
-                print_outputs(&stack);
+                print_outputs(&stack, &endpoints(&client).await);
             } else {
                 let reason = stack.get("StackStatusReason").unwrap_or_default();
                 eprintln!("Stack {name} ended in {status}: {reason}");
             }
         }
-        OutputFormat::Json => say!("{}", stack_json(&stack)),
+        OutputFormat::Json => say!("{}", stack_json(&stack, &endpoints(&client).await)),
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -347,13 +347,32 @@ fn change_set_json(cs: &XmlNode) -> serde_json::Value {
     json!({"changeSetId": cs.get("ChangeSetId"), "stackName": cs.get("StackName"), "status": cs.get("Status"), "changes": changes})
 }
 
-fn outputs_of(stack: &XmlNode) -> Vec<(String, String, String, String)> {
+/// Where the region's load balancers really answer (empty when it cannot tell).
+async fn endpoints(client: &api::Client) -> Vec<elb::Endpoint> {
+    let Ok(text) = client.get_text("/_cumulo/endpoints").await else { return Vec::new() };
+    let list: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap_or_default();
+    list.iter()
+        .filter_map(|e| {
+            Some(elb::Endpoint {
+                load_balancer: e.get("loadBalancer")?.as_str()?.to_string(),
+                dns_name: e.get("dnsName")?.as_str()?.to_string(),
+                port: u16::try_from(e.get("port")?.as_u64()?).ok()?,
+                https: e.get("https")?.as_bool()?,
+                addr: e.get("address")?.as_str()?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Outputs as (key, value, description, export); load balancer URLs are made into addresses
+/// that answer here.
+fn outputs_of(stack: &XmlNode, endpoints: &[elb::Endpoint]) -> Vec<(String, String, String, String)> {
     let mut outputs: Vec<(String, String, String, String)> = stack
         .members("Outputs")
         .into_iter()
         .map(|o| {
             let s = |p: &str| o.get(p).unwrap_or_default().to_string();
-            (s("OutputKey"), s("OutputValue"), s("Description"), s("ExportName"))
+            (s("OutputKey"), elb::working_url(&s("OutputValue"), endpoints), s("Description"), s("ExportName"))
         })
         .collect();
     // URLs first: that is what the user wants to open.
@@ -361,8 +380,8 @@ fn outputs_of(stack: &XmlNode) -> Vec<(String, String, String, String)> {
     outputs
 }
 
-pub fn print_outputs(stack: &XmlNode) {
-    let outputs = outputs_of(stack);
+pub fn print_outputs(stack: &XmlNode, endpoints: &[elb::Endpoint]) {
+    let outputs = outputs_of(stack, endpoints);
     if outputs.is_empty() {
         return;
     }
@@ -373,7 +392,7 @@ pub fn print_outputs(stack: &XmlNode) {
     say!("{t}");
 }
 
-fn stack_json(stack: &XmlNode) -> serde_json::Value {
+fn stack_json(stack: &XmlNode, endpoints: &[elb::Endpoint]) -> serde_json::Value {
     json!({
         "stackName": stack.get("StackName"),
         "stackId": stack.get("StackId"),
@@ -382,7 +401,7 @@ fn stack_json(stack: &XmlNode) -> serde_json::Value {
         "creationTime": stack.get("CreationTime"),
         "lastUpdatedTime": stack.get("LastUpdatedTime"),
         "parameters": stack.members("Parameters").into_iter().map(|p| json!({"key": p.get("ParameterKey"), "value": p.get("ParameterValue")})).collect::<Vec<_>>(),
-        "outputs": outputs_of(stack).into_iter().map(|(k, v, d, e)| json!({"key": k, "value": v, "description": d, "exportName": e})).collect::<Vec<_>>(),
+        "outputs": outputs_of(stack, endpoints).into_iter().map(|(k, v, d, e)| json!({"key": k, "value": v, "description": d, "exportName": e})).collect::<Vec<_>>(),
     })
 }
 
@@ -419,7 +438,7 @@ pub async fn delete(args: StackArgs) -> anyhow::Result<ExitCode> {
             args.stack_name,
             done.get("StackStatusReason").unwrap_or_default()
         ),
-        OutputFormat::Json => say!("{}", stack_json(&done)),
+        OutputFormat::Json => say!("{}", stack_json(&done, &endpoints(&client).await)),
     }
     Ok(if status == "DELETE_COMPLETE" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -434,7 +453,7 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let stacks = result.members("Stacks");
     match args.output {
         OutputFormat::Json => {
-            say!("{}", serde_json::Value::Array(stacks.iter().map(|s| stack_json(s)).collect()))
+            say!("{}", serde_json::Value::Array({ let e = endpoints(&client).await; stacks.iter().map(|s| stack_json(s, &e)).collect() }))
         }
         OutputFormat::Table => {
             if stacks.is_empty() {
@@ -454,7 +473,7 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 say!("{t}");
             }
             if let (Some(_), [one]) = (&args.stack_name, stacks.as_slice()) {
-                print_outputs(one);
+                print_outputs(one, &endpoints(&client).await);
             }
         }
     }
@@ -500,14 +519,14 @@ pub async fn outputs(args: StackArgs) -> anyhow::Result<ExitCode> {
         OutputFormat::Json => say!(
             "{}",
             serde_json::Value::Array(
-                stack_json(&stack)["outputs"].as_array().cloned().unwrap_or_default()
+                stack_json(&stack, &endpoints(&client).await)["outputs"].as_array().cloned().unwrap_or_default()
             )
         ),
         OutputFormat::Table => {
-            if outputs_of(&stack).is_empty() {
+            if outputs_of(&stack, &[]).is_empty() {
                 say!("Stack {} has no outputs.", args.stack_name);
             }
-            print_outputs(&stack);
+            print_outputs(&stack, &endpoints(&client).await);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -100,6 +100,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         region.shutdown().await;
         return Ok(ExitCode::FAILURE);
     }
+    // Load balancer URLs are shown as addresses that answer here.
+    let endpoints = region.elb.endpoints();
+    let local = |v: &str| elb::working_url(v, &endpoints);
     match args.output {
         OutputFormat::Table => {
             let mut outputs: Vec<_> = stack.outputs.iter().collect();
@@ -111,7 +114,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 for o in outputs {
                     t.add_row([
                         o.key.as_str(),
-                        o.value.as_str(),
+                        local(&o.value).as_str(),
                         o.description.as_deref().unwrap_or(""),
                     ]);
                 }
@@ -129,7 +132,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "stackId": stack_id,
                 "status": created,
                 "endpoint": region.endpoint,
-                "outputs": stack.outputs.iter().map(|o| json!({"key": o.key, "value": o.value, "description": o.description})).collect::<Vec<_>>(),
+                "outputs": stack.outputs.iter().map(|o| json!({"key": o.key, "value": local(&o.value), "awsValue": o.value, "description": o.description})).collect::<Vec<_>>(),
             })
         ),
     }

@@ -152,6 +152,8 @@ pub struct Target {
     /// Slow start: share of traffic in thousandths (1000 = full).
     pub weight: AtomicU32,
     pub requests: AtomicU64,
+    /// Set when the deregistration delay ends: requests still open are cut (502).
+    pub cut: tokio::sync::Notify,
 }
 
 impl Target {
@@ -164,6 +166,7 @@ impl Target {
             in_flight: AtomicU32::new(0),
             weight: AtomicU32::new(1000),
             requests: AtomicU64::new(0),
+            cut: tokio::sync::Notify::new(),
         }
     }
 

@@ -362,11 +362,11 @@ async fn forward_request(
             None => break Err(UpstreamError::Reset("no request to retry".into())),
         };
         let request = Request::from_parts(head, request_body);
-        match conn
-            .upstream
-            .send(&attempt_target, group.http2, request, listener.lb.idle_timeout)
-            .await
-        {
+        let sent = tokio::select! {
+            r = conn.upstream.send(&attempt_target, group.http2, request, listener.lb.idle_timeout) => r,
+            _ = attempt_target.cut.notified() => Err(UpstreamError::Reset("deregistration delay expired".into())),
+        };
+        match sent {
             Ok(response) => break Ok((response, attempt_target)),
             Err(e) => {
                 attempt_target.in_flight.fetch_sub(1, Ordering::Relaxed);

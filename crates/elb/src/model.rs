@@ -1,0 +1,211 @@
+//! What the control plane keeps (in the store): load balancers, listeners, rules, target
+//! groups with their registrations. Actions and conditions are kept in CloudFormation's shape
+//! (the API's is the same), and turned into data-plane snapshots in `snapshot`.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+pub const LOAD_BALANCERS: &str = "elb_load_balancers";
+pub const LISTENERS: &str = "elb_listeners";
+pub const RULES: &str = "elb_rules";
+pub const TARGET_GROUPS: &str = "elb_target_groups";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Application,
+    Network,
+    /// A Classic Load Balancer (`AWS::ElasticLoadBalancing::LoadBalancer`).
+    Classic,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadBalancerRecord {
+    /// The ARN (ELBv2) or the name (Classic): the key.
+    pub arn: String,
+    pub name: String,
+    /// `app/<name>/<16 hex>` (the metric dimension).
+    pub full_name: String,
+    pub kind: Kind,
+    pub dns_name: String,
+    pub scheme: String,
+    pub subnets: Vec<String>,
+    pub zones: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub attributes: BTreeMap<String, String>,
+    /// The loopback address its listeners bind.
+    pub ip: Ipv4Addr,
+    pub created: String,
+}
+
+impl LoadBalancerRecord {
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes.get(key).map(String::as_str)
+    }
+
+    pub fn flag(&self, key: &str, default: bool) -> bool {
+        self.attribute(key).map_or(default, |v| v.eq_ignore_ascii_case("true"))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ListenerRecord {
+    pub arn: String,
+    pub lb_arn: String,
+    pub port: u16,
+    /// HTTP or HTTPS (TCP and SSL listeners of Classic load balancers are served as HTTP).
+    pub protocol: String,
+    pub certificates: Vec<String>,
+    /// The default rule's actions.
+    pub default_actions: Vec<Json>,
+    /// The port really bound (differs from `port` when that one could not be bound).
+    pub bound_port: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RuleRecord {
+    pub arn: String,
+    pub listener_arn: String,
+    pub priority: u32,
+    pub conditions: Vec<Json>,
+    pub actions: Vec<Json>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    pub enabled: bool,
+    /// HTTP, HTTPS or TCP (Classic).
+    pub protocol: String,
+    /// `None`: the traffic port.
+    pub port: Option<u16>,
+    pub path: String,
+    pub interval: u64,
+    pub timeout: u64,
+    pub healthy: u32,
+    pub unhealthy: u32,
+    /// `200`, `200,202`, `200-299`.
+    pub matcher: String,
+}
+
+impl Default for HealthCheck {
+    fn default() -> HealthCheck {
+        HealthCheck {
+            enabled: true,
+            protocol: "HTTP".into(),
+            port: None,
+            path: "/".into(),
+            interval: 30,
+            timeout: 5,
+            healthy: 5,
+            unhealthy: 2,
+            matcher: "200".into(),
+        }
+    }
+}
+
+impl HealthCheck {
+    /// Whether `status` is in the matcher's codes and ranges.
+    pub fn matches(&self, status: u16) -> bool {
+        self.matcher.split(',').map(str::trim).any(|part| match part.split_once('-') {
+            Some((lo, hi)) => match (lo.trim().parse::<u16>(), hi.trim().parse::<u16>()) {
+                (Ok(lo), Ok(hi)) => (lo..=hi).contains(&status),
+                _ => false,
+            },
+            None => part.parse::<u16>() == Ok(status),
+        })
+    }
+}
+
+/// A registered target: an instance id or an IP, and the port (the group's when absent).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Registration {
+    pub id: String,
+    pub port: Option<u16>,
+    pub zone: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetGroupRecord {
+    /// The ARN (a Classic load balancer's own group: `classic/<name>`).
+    pub arn: String,
+    pub name: String,
+    /// `targetgroup/<name>/<16 hex>`.
+    pub full_name: String,
+    pub protocol: String,
+    pub port: u16,
+    /// `instance` or `ip`.
+    pub target_type: String,
+    /// HTTP1, HTTP2 or GRPC.
+    pub protocol_version: String,
+    pub vpc_id: Option<String>,
+    pub health_check: HealthCheck,
+    pub attributes: BTreeMap<String, String>,
+    pub targets: Vec<Registration>,
+}
+
+impl TargetGroupRecord {
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes.get(key).map(String::as_str)
+    }
+
+    pub fn seconds(&self, key: &str, default: u64) -> u64 {
+        self.attribute(key).and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+    }
+
+    /// The id part of the ARN (16 hex), what stickiness cookies name.
+    pub fn short_id(&self) -> &str {
+        self.full_name.rsplit('/').next().unwrap_or(&self.full_name)
+    }
+}
+
+/// `[{Key, Value}]` (CloudFormation) into a map.
+pub fn attributes(value: Option<&Json>) -> BTreeMap<String, String> {
+    value
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|kv| {
+            let key = kv.get("Key")?.as_str()?.to_string();
+            let value = match kv.get("Value")? {
+                Json::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Some((key, value))
+        })
+        .collect()
+}
+
+/// A string or number property as text.
+pub fn text(props: &Json, key: &str) -> Option<String> {
+    match props.get(key)? {
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        Json::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+pub fn number(props: &Json, key: &str) -> Option<u64> {
+    text(props, key)?.trim().parse().ok()
+}
+
+pub fn strings(props: &Json, key: &str) -> Vec<String> {
+    props.get(key).and_then(Json::as_array).into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matcher_codes_and_ranges() {
+        let hc = |m: &str| HealthCheck { matcher: m.into(), ..HealthCheck::default() };
+        assert!(hc("200").matches(200) && !hc("200").matches(204));
+        assert!(hc("200,202").matches(202) && !hc("200,202").matches(201));
+        assert!(hc("200-299").matches(250) && !hc("200-299").matches(301));
+        assert!(hc("200-399, 404").matches(404));
+    }
+}
