@@ -19,14 +19,14 @@ use crate::query::QueryInput;
 /// The services behind the endpoint.
 pub struct Services {
     pub cloudformation: Arc<Engine>,
-        pub ec2: Arc<ec2::Ec2>,
+    pub ec2: Arc<ec2::Ec2>,
     pub elb: Arc<elb::Elb>,
 }
 
 pub fn router(services: Arc<Services>) -> Router {
     Router::new()
         .route("/cumulo/waitcondition/{*rest}", put(wait_condition))
-                .route("/_cumulo/instances", get(instances))
+        .route("/_cumulo/instances", get(instances))
         .route("/_cumulo/endpoints", get(endpoints))
         .route("/_cumulo/ca.pem", get(ca_pem))
         .route("/", any(query))

@@ -25,14 +25,24 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let pem = match &args.data_dir {
         Some(dir) => {
             let path = dir.join("ca").join("ca.pem");
-            std::fs::read_to_string(&path).with_context(|| format!("cannot read {} (has a region run with this data directory?)", path.display()))?
+            std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "cannot read {} (has a region run with this data directory?)",
+                    path.display()
+                )
+            })?
         }
         None => args.endpoint.client().get_text("/_cumulo/ca.pem").await?,
     };
     match &args.out {
         Some(file) => {
-            std::fs::write(file, &pem).with_context(|| format!("cannot write {}", file.display()))?;
-            eprintln!("Wrote the Cumulo local CA to {} (e.g. curl --cacert {} https://...)", file.display(), file.display());
+            std::fs::write(file, &pem)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            eprintln!(
+                "Wrote the Cumulo local CA to {} (e.g. curl --cacert {} https://...)",
+                file.display(),
+                file.display()
+            );
         }
         None => say!("{}", pem.trim_end()),
     }

@@ -44,7 +44,7 @@ enum Command {
     Outputs(stacks::StackArgs),
     /// Check a template: every problem, each at file:line:column, or a summary.
     Validate(validate::Args),
-        /// The local CA certificate that HTTPS listeners' certificates chain to (PEM).
+    /// The local CA certificate that HTTPS listeners' certificates chain to (PEM).
     Ca(ca::Args),
     /// Instances: state, zone, addresses, processes, CPU.
     Instances(instances::ListArgs),
@@ -95,7 +95,7 @@ pub fn main() -> ExitCode {
             Command::Events(args) => stacks::events(args).await,
             Command::Outputs(args) => stacks::outputs(args).await,
             Command::Validate(args) => validate::run(args),
-                        Command::Instances(args) => instances::list(args).await,
+            Command::Instances(args) => instances::list(args).await,
             Command::Ca(args) => ca::run(args).await,
             Command::Logs(args) => instances::logs(args).await,
             Command::DemoApp(args) => {

@@ -366,13 +366,21 @@ async fn endpoints(client: &api::Client) -> Vec<elb::Endpoint> {
 
 /// Outputs as (key, value, description, export); load balancer URLs are made into addresses
 /// that answer here.
-fn outputs_of(stack: &XmlNode, endpoints: &[elb::Endpoint]) -> Vec<(String, String, String, String)> {
+fn outputs_of(
+    stack: &XmlNode,
+    endpoints: &[elb::Endpoint],
+) -> Vec<(String, String, String, String)> {
     let mut outputs: Vec<(String, String, String, String)> = stack
         .members("Outputs")
         .into_iter()
         .map(|o| {
             let s = |p: &str| o.get(p).unwrap_or_default().to_string();
-            (s("OutputKey"), elb::working_url(&s("OutputValue"), endpoints), s("Description"), s("ExportName"))
+            (
+                s("OutputKey"),
+                elb::working_url(&s("OutputValue"), endpoints),
+                s("Description"),
+                s("ExportName"),
+            )
         })
         .collect();
     // URLs first: that is what the user wants to open.
@@ -453,7 +461,13 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let stacks = result.members("Stacks");
     match args.output {
         OutputFormat::Json => {
-            say!("{}", serde_json::Value::Array({ let e = endpoints(&client).await; stacks.iter().map(|s| stack_json(s, &e)).collect() }))
+            say!(
+                "{}",
+                serde_json::Value::Array({
+                    let e = endpoints(&client).await;
+                    stacks.iter().map(|s| stack_json(s, &e)).collect()
+                })
+            )
         }
         OutputFormat::Table => {
             if stacks.is_empty() {
@@ -519,7 +533,10 @@ pub async fn outputs(args: StackArgs) -> anyhow::Result<ExitCode> {
         OutputFormat::Json => say!(
             "{}",
             serde_json::Value::Array(
-                stack_json(&stack, &endpoints(&client).await)["outputs"].as_array().cloned().unwrap_or_default()
+                stack_json(&stack, &endpoints(&client).await)["outputs"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
             )
         ),
         OutputFormat::Table => {

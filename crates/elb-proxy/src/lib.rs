@@ -14,10 +14,11 @@ pub mod pages;
 pub mod proxy;
 pub mod server;
 pub mod upstream;
+pub mod workers;
 
 pub use config::{
     Action, Algorithm, Condition, Forward, Listener, LoadBalancer, Redirect, Rule, Stickiness,
     Target, TargetGroup, TargetSet, XffMode,
 };
-pub use server::{Serving, bind, serve, tls_config};
+pub use server::{Serving, bind, tls_config};
 pub use upstream::Upstream;

@@ -21,7 +21,7 @@ use crate::config::{
 use crate::matcher;
 use crate::metrics::Counters;
 use crate::pages;
-use crate::upstream::{Upstream, UpstreamError};
+use crate::upstream::{Pooled, Upstream, UpstreamError};
 
 /// What the load balancer answers with.
 pub type ProxyBody = Either<Tracked, Full<Bytes>>;
@@ -30,12 +30,20 @@ pub type ProxyBody = Either<Tracked, Full<Bytes>>;
 pub struct Tracked {
     inner: Incoming,
     target: Option<Arc<Target>>,
+    /// The target connection, pooled again once the body has been read to its end.
+    pooled: Option<Pooled>,
 }
 
 impl Drop for Tracked {
     fn drop(&mut self) {
         if let Some(t) = self.target.take() {
             t.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+        // A body that was empty from the start is never polled: the connection is reusable.
+        if self.inner.is_end_stream()
+            && let Some(p) = self.pooled.take()
+        {
+            p.release();
         }
     }
 }
@@ -49,10 +57,13 @@ impl Body for Tracked {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(None) = polled
-            && let Some(t) = self.target.take()
-        {
-            t.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Poll::Ready(None) = polled {
+            if let Some(t) = self.target.take() {
+                t.in_flight.fetch_sub(1, Ordering::Relaxed);
+            }
+            if let Some(p) = self.pooled.take() {
+                p.release();
+            }
         }
         polled
     }
@@ -367,7 +378,7 @@ async fn forward_request(
             _ = attempt_target.cut.notified() => Err(UpstreamError::Reset("deregistration delay expired".into())),
         };
         match sent {
-            Ok(response) => break Ok((response, attempt_target)),
+            Ok((response, pooled)) => break Ok((response, pooled, attempt_target)),
             Err(e) => {
                 attempt_target.in_flight.fetch_sub(1, Ordering::Relaxed);
                 if matches!(e, UpstreamError::Connect(_)) {
@@ -395,7 +406,7 @@ async fn forward_request(
             }
         }
     };
-    let (response, target) = match result {
+    let (response, pooled, target) = match result {
         Ok(r) => r,
         Err(UpstreamError::Timeout) => return elb_error(504, counters),
         Err(UpstreamError::ClientBody(_)) => return elb_error(400, counters),
@@ -422,7 +433,10 @@ async fn forward_request(
             head.headers.append(header::SET_COOKIE, h);
         }
     }
-    Response::from_parts(head, Either::Left(Tracked { inner: incoming, target: Some(target) }))
+    Response::from_parts(
+        head,
+        Either::Left(Tracked { inner: incoming, target: Some(target), pooled }),
+    )
 }
 
 /// The target for this request, and the stickiness cookies to set.

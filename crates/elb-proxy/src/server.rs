@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
@@ -20,27 +20,28 @@ use crate::config::{Listener, Peer};
 use crate::metrics::Counters;
 use crate::proxy::{self, Conn};
 use crate::upstream::Upstream;
+use crate::workers::Workers;
 
 /// How long a TLS handshake may take.
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 /// Hyper's read buffer: large enough that ALB's own header limits (16K line or header, 64K in
 /// all) are what a client meets first, answered with 400 by the proxy.
 const MAX_BUF: usize = 96 * 1024;
-/// Header lines per request (ALB has no count limit below its 64K size limit).
-const MAX_HEADERS: usize = 1000;
 
-/// A listener socket being served. Dropping it stops accepting; open connections finish
-/// their current request.
+/// A listener being served (one `SO_REUSEPORT` socket per data-plane thread). Dropping it
+/// stops accepting; open connections finish their current request.
 pub struct Serving {
     pub local_addr: SocketAddr,
     /// Replace the listener's rules or targets by storing a new snapshot.
     pub config: Arc<ArcSwap<Listener>>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Drop for Serving {
     fn drop(&mut self) {
-        self.task.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
 
@@ -50,29 +51,43 @@ impl Serving {
     }
 }
 
-/// Binds `addr` (fails fast, so the control plane can pick another port) and serves it.
+fn reuse_port_socket(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)?.into_std()
+}
+
+/// Binds `addr` (fails fast, so the control plane can pick another port) and serves it on
+/// every data-plane thread.
 pub async fn bind(
     addr: SocketAddr,
     listener: Listener,
     tls: Option<Arc<rustls::ServerConfig>>,
     upstream: Upstream,
 ) -> io::Result<Serving> {
-    let socket = TcpListener::bind(addr).await?;
-    Ok(serve(socket, listener, tls, upstream))
-}
-
-/// Serves an already bound socket.
-pub fn serve(
-    socket: TcpListener,
-    listener: Listener,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    upstream: Upstream,
-) -> Serving {
-    let local_addr = socket.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let handles = Workers::get().handles();
+    let first = reuse_port_socket(addr)?;
+    let local_addr = first.local_addr()?;
+    let mut sockets = vec![first];
+    for _ in 1..handles.len() {
+        sockets.push(reuse_port_socket(local_addr)?);
+    }
     let config = Arc::new(ArcSwap::from_pointee(listener));
     let acceptor = tls.map(TlsAcceptor::from);
-    let task = tokio::spawn(accept_loop(socket, config.clone(), acceptor, upstream));
-    Serving { local_addr, config, task }
+    let mut tasks = Vec::new();
+    for (socket, handle) in sockets.into_iter().zip(handles.iter().cycle()) {
+        let (config, acceptor, upstream) = (config.clone(), acceptor.clone(), upstream.clone());
+        tasks.push(handle.spawn(async move {
+            match TcpListener::from_std(socket) {
+                Ok(socket) => accept_loop(socket, config, acceptor, upstream).await,
+                Err(e) => tracing::error!("cannot serve a listener socket: {e}"),
+            }
+        }));
+    }
+    Ok(Serving { local_addr, config, tasks })
 }
 
 async fn accept_loop(
@@ -116,8 +131,7 @@ fn http1_builder(idle: Duration) -> http1::Builder {
     b.timer(TokioTimer::new())
         .keep_alive(true)
         .header_read_timeout(Some(idle))
-        .max_buf_size(MAX_BUF)
-        .max_headers(MAX_HEADERS);
+        .max_buf_size(MAX_BUF);
     b
 }
 

@@ -10,7 +10,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
 use rustls::crypto::ring::sign::any_supported_type;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -44,7 +47,11 @@ fn ca_params() -> Result<CertificateParams, rcgen::Error> {
     dn.push(DnType::OrganizationName, "Cumulo");
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     params.not_before = rcgen::date_time_ymd(2024, 1, 1);
     params.not_after = rcgen::date_time_ymd(2049, 12, 31);
     Ok(params)
@@ -59,7 +66,8 @@ impl Ca {
         };
         if let Some(dir) = dir {
             let (cert_path, key_path) = (dir.join("ca.pem"), dir.join("ca-key.pem"));
-            if let (Ok(cert), Ok(key)) = (std::fs::read_to_string(&cert_path), std::fs::read_to_string(&key_path))
+            if let (Ok(cert), Ok(key)) =
+                (std::fs::read_to_string(&cert_path), std::fs::read_to_string(&key_path))
                 && let Ok(key) = KeyPair::from_pem(&key)
             {
                 return Ca::from_parts(cert, key);
@@ -86,9 +94,15 @@ impl Ca {
     }
 
     fn from_parts(cert_pem: String, key: KeyPair) -> Result<Ca, CaError> {
-        let der = pem_to_der(&cert_pem).ok_or(CaError::Rcgen(rcgen::Error::CouldNotParseCertificate))?;
+        let der =
+            pem_to_der(&cert_pem).ok_or(CaError::Rcgen(rcgen::Error::CouldNotParseCertificate))?;
         let issuer = Issuer::new(ca_params()?, key);
-        Ok(Ca { cert_pem, cert_der: CertificateDer::from(der), issuer, leaves: Mutex::new(HashMap::new()) })
+        Ok(Ca {
+            cert_pem,
+            cert_der: CertificateDer::from(der),
+            issuer,
+            leaves: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The CA certificate, PEM (what users add to trust stores).
@@ -106,7 +120,10 @@ impl Ca {
         if let Some(c) = self.leaves.lock().get(&name) {
             return Some(c.clone());
         }
-        let leaf = self.issue(&name).map_err(|e| tracing::warn!("cannot issue a certificate for {name}: {e}")).ok()?;
+        let leaf = self
+            .issue(&name)
+            .map_err(|e| tracing::warn!("cannot issue a certificate for {name}: {e}"))
+            .ok()?;
         self.leaves.lock().insert(name, leaf.clone());
         Some(leaf)
     }
@@ -123,7 +140,8 @@ impl Ca {
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.issuer)?;
         let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let signing = any_supported_type(&key_der).map_err(|_| rcgen::Error::CouldNotParseKeyPair)?;
+        let signing =
+            any_supported_type(&key_der).map_err(|_| rcgen::Error::CouldNotParseKeyPair)?;
         Ok(Arc::new(CertifiedKey::new(vec![cert.der().clone(), self.cert_der.clone()], signing)))
     }
 }

@@ -59,17 +59,31 @@ pub struct Thresholds {
 
 impl Health {
     fn with(state: State, reason: Option<&str>, description: Option<&str>) -> Health {
-        Health { state, reason: reason.map(str::to_string), description: description.map(str::to_string), successes: 0, failures: 0 }
+        Health {
+            state,
+            reason: reason.map(str::to_string),
+            description: description.map(str::to_string),
+            successes: 0,
+            failures: 0,
+        }
     }
 
     /// Just registered, no check yet.
     pub fn registering() -> Health {
-        Health::with(State::Initial, Some("Elb.RegistrationInProgress"), Some("Target registration is in progress"))
+        Health::with(
+            State::Initial,
+            Some("Elb.RegistrationInProgress"),
+            Some("Target registration is in progress"),
+        )
     }
 
     /// Checks have started on a new target.
     pub fn initial_checking() -> Health {
-        Health::with(State::Initial, Some("Elb.InitialHealthChecking"), Some("Initial health checks in progress"))
+        Health::with(
+            State::Initial,
+            Some("Elb.InitialHealthChecking"),
+            Some("Initial health checks in progress"),
+        )
     }
 
     pub fn healthy() -> Health {
@@ -77,30 +91,53 @@ impl Health {
     }
 
     pub fn draining() -> Health {
-        Health::with(State::Draining, Some("Target.DeregistrationInProgress"), Some("Target deregistration is in progress"))
+        Health::with(
+            State::Draining,
+            Some("Target.DeregistrationInProgress"),
+            Some("Target deregistration is in progress"),
+        )
     }
 
     /// The target group receives no traffic (no listener rule forwards to it).
     pub fn not_in_use() -> Health {
-        Health::with(State::Unused, Some("Target.NotInUse"), Some("Target group is not configured to receive traffic from the load balancer"))
+        Health::with(
+            State::Unused,
+            Some("Target.NotInUse"),
+            Some("Target group is not configured to receive traffic from the load balancer"),
+        )
     }
 
     pub fn not_registered() -> Health {
-        Health::with(State::Unused, Some("Target.NotRegistered"), Some("Target is not registered to the target group"))
+        Health::with(
+            State::Unused,
+            Some("Target.NotRegistered"),
+            Some("Target is not registered to the target group"),
+        )
     }
 
     /// An instance target that is not running.
     pub fn invalid_state(instance_state: &str) -> Health {
-        Health::with(State::Unused, Some("Target.InvalidState"), Some(&format!("Target is in the {instance_state} state")))
+        Health::with(
+            State::Unused,
+            Some("Target.InvalidState"),
+            Some(&format!("Target is in the {instance_state} state")),
+        )
     }
 
     pub fn checks_disabled() -> Health {
-        Health::with(State::Unavailable, Some("Target.HealthCheckDisabled"), Some("Health checks are disabled"))
+        Health::with(
+            State::Unavailable,
+            Some("Target.HealthCheckDisabled"),
+            Some("Health checks are disabled"),
+        )
     }
 
     fn failure_reason(probe: &Probe) -> (String, String) {
         match probe {
-            Probe::Mismatch(code) => ("Target.ResponseCodeMismatch".into(), format!("Health checks failed with these codes: [{code}]")),
+            Probe::Mismatch(code) => (
+                "Target.ResponseCodeMismatch".into(),
+                format!("Health checks failed with these codes: [{code}]"),
+            ),
             Probe::Timeout => ("Target.Timeout".into(), "Request timed out".into()),
             _ => ("Target.FailedHealthChecks".into(), "Health checks failed".into()),
         }
@@ -222,11 +259,19 @@ mod tests {
 
     #[test]
     fn other_states_ignore_probes() {
-        for start in [Health::draining(), Health::not_in_use(), Health::checks_disabled(), Health::invalid_state("stopped")] {
+        for start in [
+            Health::draining(),
+            Health::not_in_use(),
+            Health::checks_disabled(),
+            Health::invalid_state("stopped"),
+        ] {
             let mut h = start.clone();
             assert!(!h.observe(&Probe::Ok, T));
             assert_eq!(h, start);
         }
-        assert_eq!(Health::invalid_state("stopped").description.as_deref(), Some("Target is in the stopped state"));
+        assert_eq!(
+            Health::invalid_state("stopped").description.as_deref(),
+            Some("Target is in the stopped state")
+        );
     }
 }

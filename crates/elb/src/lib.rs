@@ -39,7 +39,10 @@ pub fn working_url(value: &str, endpoints: &[Endpoint]) -> String {
             let start = search_from + found;
             let end = start + e.dns_name.len();
             let before = &out[..start];
-            let Some(scheme) = before.strip_suffix("://").map(|b| b.rsplit(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or(b)) else {
+            let Some(scheme) = before
+                .strip_suffix("://")
+                .map(|b| b.rsplit(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or(b))
+            else {
                 search_from = end;
                 continue;
             };
@@ -52,12 +55,18 @@ pub fn working_url(value: &str, endpoints: &[Endpoint]) -> String {
                 }
                 None => (Some(if https { 443 } else { 80 }), 0),
             };
-            let Some(endpoint) = endpoints.iter().find(|x| x.dns_name == e.dns_name && Some(x.port) == port) else {
+            let Some(endpoint) =
+                endpoints.iter().find(|x| x.dns_name == e.dns_name && Some(x.port) == port)
+            else {
                 search_from = end;
                 continue;
             };
             let default = if https { 443 } else { 80 };
-            let host = if endpoint.addr.port() == default { endpoint.addr.ip().to_string() } else { endpoint.addr.to_string() };
+            let host = if endpoint.addr.port() == default {
+                endpoint.addr.ip().to_string()
+            } else {
+                endpoint.addr.to_string()
+            };
             out.replace_range(start..end + port_len, &host);
             search_from = start + host.len();
         }
@@ -78,13 +87,25 @@ mod tests {
             https: port == 443,
             addr: addr.parse().unwrap(),
         };
-        let endpoints = [e(80, "127.0.1.1:8080"), e(8080, "127.0.1.1:8080"), e(443, "127.0.1.1:443")];
+        let endpoints =
+            [e(80, "127.0.1.1:8080"), e(8080, "127.0.1.1:8080"), e(443, "127.0.1.1:443")];
         let check = |value: &str| working_url(value, &endpoints);
         assert_eq!(check("http://web-123.us-east-1.elb.localhost"), "http://127.0.1.1:8080");
-        assert_eq!(check("http://web-123.us-east-1.elb.localhost:8080/path"), "http://127.0.1.1:8080/path");
+        assert_eq!(
+            check("http://web-123.us-east-1.elb.localhost:8080/path"),
+            "http://127.0.1.1:8080/path"
+        );
         assert_eq!(check("https://web-123.us-east-1.elb.localhost/"), "https://127.0.1.1/");
-        assert_eq!(check("web-123.us-east-1.elb.localhost"), "web-123.us-east-1.elb.localhost", "a bare name stays");
-        assert_eq!(check("http://web-123.us-east-1.elb.localhost:9999/"), "http://web-123.us-east-1.elb.localhost:9999/", "no such listener");
+        assert_eq!(
+            check("web-123.us-east-1.elb.localhost"),
+            "web-123.us-east-1.elb.localhost",
+            "a bare name stays"
+        );
+        assert_eq!(
+            check("http://web-123.us-east-1.elb.localhost:9999/"),
+            "http://web-123.us-east-1.elb.localhost:9999/",
+            "no such listener"
+        );
         assert_eq!(check("http://other.example.com/"), "http://other.example.com/");
     }
 }

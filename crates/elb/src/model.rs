@@ -193,7 +193,13 @@ pub fn number(props: &Json, key: &str) -> Option<u64> {
 }
 
 pub fn strings(props: &Json, key: &str) -> Vec<String> {
-    props.get(key).and_then(Json::as_array).into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect()
+    props
+        .get(key)
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
 }
 
 #[cfg(test)]

@@ -29,7 +29,10 @@ pub struct ElbProvider {
 
 fn err(e: ElbError) -> ProviderError {
     let status = if e.code() == "InternalFailure" { 500 } else { 400 };
-    ProviderError::new(format!("{e} (Service: ElasticLoadBalancingV2, Status Code: {status}, Error Code: {})", e.code()))
+    ProviderError::new(format!(
+        "{e} (Service: ElasticLoadBalancingV2, Status Code: {status}, Error Code: {})",
+        e.code()
+    ))
 }
 
 /// The local DNS name: AWS's shape with `.elb.localhost` for `.elb.amazonaws.com`.
@@ -83,7 +86,11 @@ impl ElbProvider {
         self.elb.ec2().subnet(subnet).map(|s| s.zone)
     }
 
-    fn load_balancer_v2(&self, req: &ResourceRequest<'_>, current: Option<&ResourceRecord>) -> Result<Provided, ProviderError> {
+    fn load_balancer_v2(
+        &self,
+        req: &ResourceRequest<'_>,
+        current: Option<&ResourceRecord>,
+    ) -> Result<Provided, ProviderError> {
         let props = req.properties;
         let mut provided = model(req, current);
         provided.modelled = false;
@@ -93,17 +100,30 @@ impl ElbProvider {
             _ => Kind::Application,
         };
         let mut subnets = strings(props, "Subnets");
-        subnets.extend(props.get("SubnetMappings").and_then(Json::as_array).into_iter().flatten().filter_map(|m| text(m, "SubnetId")));
+        subnets.extend(
+            props
+                .get("SubnetMappings")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|m| text(m, "SubnetId")),
+        );
         let zones = self.zones_of(&subnets);
         let known = subnets.iter().all(|s| self.elb_ec2_zone(s).is_some());
         if kind == Kind::Application && known && !subnets.is_empty() && zones.len() < 2 {
-            return Err(err(ElbError::api("ValidationError", "At least two subnets in two different Availability Zones must be specified")));
+            return Err(err(ElbError::api(
+                "ValidationError",
+                "At least two subnets in two different Availability Zones must be specified",
+            )));
         }
         let (name, id) = arn_name_and_id(&arn, "loadbalancer/app/");
-        let dns_name = match current.and_then(|c| c.attributes.get("DNSName")).and_then(Json::as_str) {
-            Some(kept) => kept.to_string(),
-            None => local_dns(provided.attributes.get("DNSName").and_then(Json::as_str).unwrap_or_default()),
-        };
+        let dns_name =
+            match current.and_then(|c| c.attributes.get("DNSName")).and_then(Json::as_str) {
+                Some(kept) => kept.to_string(),
+                None => local_dns(
+                    provided.attributes.get("DNSName").and_then(Json::as_str).unwrap_or_default(),
+                ),
+            };
         provided.attributes.insert("DNSName".into(), json!(dns_name));
         let mut record = LoadBalancerRecord {
             arn: arn.clone(),
@@ -132,27 +152,49 @@ impl ElbProvider {
         Ok(provided)
     }
 
-    async fn listener(&self, req: &ResourceRequest<'_>, current: Option<&ResourceRecord>) -> Result<Provided, ProviderError> {
+    async fn listener(
+        &self,
+        req: &ResourceRequest<'_>,
+        current: Option<&ResourceRecord>,
+    ) -> Result<Provided, ProviderError> {
         let props = req.properties;
         let mut provided = model(req, current);
         provided.modelled = false;
-        let certificates: Vec<String> =
-            props.get("Certificates").and_then(Json::as_array).into_iter().flatten().filter_map(|c| text(c, "CertificateArn")).collect();
+        let certificates: Vec<String> = props
+            .get("Certificates")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| text(c, "CertificateArn"))
+            .collect();
         let record = ListenerRecord {
             arn: provided.physical_id.clone(),
             lb_arn: text(props, "LoadBalancerArn").unwrap_or_default(),
             port: number(props, "Port").unwrap_or(80) as u16,
             protocol: text(props, "Protocol").unwrap_or_else(|| "HTTP".into()),
             certificates,
-            default_actions: props.get("DefaultActions").and_then(Json::as_array).cloned().unwrap_or_default(),
+            default_actions: props
+                .get("DefaultActions")
+                .and_then(Json::as_array)
+                .cloned()
+                .unwrap_or_default(),
             bound_port: 0,
         };
-        let record = if current.is_some() { self.elb.update_listener(record).await } else { self.elb.create_listener(record).await }.map_err(err)?;
+        let record = if current.is_some() {
+            self.elb.update_listener(record).await
+        } else {
+            self.elb.create_listener(record).await
+        }
+        .map_err(err)?;
         provided.attributes.insert("ListenerArn".into(), json!(record.arn));
         Ok(provided)
     }
 
-    fn rule(&self, req: &ResourceRequest<'_>, current: Option<&ResourceRecord>) -> Result<Provided, ProviderError> {
+    fn rule(
+        &self,
+        req: &ResourceRequest<'_>,
+        current: Option<&ResourceRecord>,
+    ) -> Result<Provided, ProviderError> {
         let props = req.properties;
         let mut provided = model(req, current);
         provided.modelled = false;
@@ -160,33 +202,45 @@ impl ElbProvider {
             arn: provided.physical_id.clone(),
             listener_arn: text(props, "ListenerArn").unwrap_or_default(),
             priority: number(props, "Priority").unwrap_or(0) as u32,
-            conditions: props.get("Conditions").and_then(Json::as_array).cloned().unwrap_or_default(),
+            conditions: props
+                .get("Conditions")
+                .and_then(Json::as_array)
+                .cloned()
+                .unwrap_or_default(),
             actions: props.get("Actions").and_then(Json::as_array).cloned().unwrap_or_default(),
         };
         self.elb.put_rule(record).map_err(err)?;
         Ok(provided)
     }
 
-    fn target_group(&self, req: &ResourceRequest<'_>, current: Option<&ResourceRecord>) -> Result<Provided, ProviderError> {
+    fn target_group(
+        &self,
+        req: &ResourceRequest<'_>,
+        current: Option<&ResourceRecord>,
+    ) -> Result<Provided, ProviderError> {
         let props = req.properties;
         let mut provided = model(req, current);
         provided.modelled = false;
         let arn = provided.physical_id.clone();
         let (name, id) = arn_name_and_id(&arn, "targetgroup/");
         let protocol = text(props, "Protocol").unwrap_or_else(|| "HTTP".into());
-                let default = HealthCheck::default();
+        let default = HealthCheck::default();
         let interval = number(props, "HealthCheckIntervalSeconds").unwrap_or(default.interval);
         let health_check = HealthCheck {
             enabled: bool_prop(props, "HealthCheckEnabled").unwrap_or(true),
             protocol: text(props, "HealthCheckProtocol").unwrap_or_else(|| protocol.clone()),
             port: text(props, "HealthCheckPort").and_then(|p| p.parse().ok()),
             path: text(props, "HealthCheckPath").unwrap_or(default.path),
-                        interval,
+            interval,
             // Left out, the timeout defaults to 5 s, kept below a shorter interval.
-            timeout: number(props, "HealthCheckTimeoutSeconds").unwrap_or_else(|| default.timeout.min(interval.saturating_sub(1)).max(2)),
+            timeout: number(props, "HealthCheckTimeoutSeconds")
+                .unwrap_or_else(|| default.timeout.min(interval.saturating_sub(1)).max(2)),
             healthy: number(props, "HealthyThresholdCount").unwrap_or(5) as u32,
             unhealthy: number(props, "UnhealthyThresholdCount").unwrap_or(2) as u32,
-            matcher: props.get("Matcher").and_then(|m| text(m, "HttpCode")).unwrap_or(default.matcher),
+            matcher: props
+                .get("Matcher")
+                .and_then(|m| text(m, "HttpCode"))
+                .unwrap_or(default.matcher),
         };
         let record = TargetGroupRecord {
             arn: arn.clone(),
@@ -205,26 +259,43 @@ impl ElbProvider {
         let before = current.map(|c| registrations(&c.properties)).unwrap_or_default();
         let record = self.elb.put_target_group(record).map_err(err)?;
         let key = |r: &Registration| (r.id.clone(), r.port.unwrap_or(record.port));
-        let added: Vec<Registration> = wanted.iter().filter(|w| !before.iter().any(|b| key(b) == key(w))).cloned().collect();
-        let removed: Vec<Registration> = before.iter().filter(|b| !wanted.iter().any(|w| key(b) == key(w))).cloned().collect();
+        let added: Vec<Registration> =
+            wanted.iter().filter(|w| !before.iter().any(|b| key(b) == key(w))).cloned().collect();
+        let removed: Vec<Registration> =
+            before.iter().filter(|b| !wanted.iter().any(|w| key(b) == key(w))).cloned().collect();
         if !removed.is_empty() {
-            let registered: Vec<Registration> = removed.into_iter().filter(|r| record.targets.iter().any(|t| key(t) == key(r))).collect();
+            let registered: Vec<Registration> = removed
+                .into_iter()
+                .filter(|r| record.targets.iter().any(|t| key(t) == key(r)))
+                .collect();
             self.elb.deregister_targets(&arn, &registered).map_err(err)?;
         }
         if !added.is_empty() {
             self.elb.register_targets(&arn, &added).map_err(err)?;
         }
-        provided.attributes.insert("LoadBalancerArns".into(), json!(self.elb.load_balancers_of(&arn)));
+        provided
+            .attributes
+            .insert("LoadBalancerArns".into(), json!(self.elb.load_balancers_of(&arn)));
         Ok(provided)
     }
 
-    async fn listener_certificate(&self, req: &ResourceRequest<'_>, current: Option<&ResourceRecord>) -> Result<Provided, ProviderError> {
+    async fn listener_certificate(
+        &self,
+        req: &ResourceRequest<'_>,
+        current: Option<&ResourceRecord>,
+    ) -> Result<Provided, ProviderError> {
         let props = req.properties;
         let mut provided = model(req, current);
         provided.modelled = false;
         let arn = text(props, "ListenerArn").unwrap_or_default();
         if let Some(mut listener) = self.elb.listener(&arn) {
-            for c in props.get("Certificates").and_then(Json::as_array).into_iter().flatten().filter_map(|c| text(c, "CertificateArn")) {
+            for c in props
+                .get("Certificates")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| text(c, "CertificateArn"))
+            {
                 if !listener.certificates.contains(&c) {
                     listener.certificates.push(c);
                 }
@@ -236,15 +307,22 @@ impl ElbProvider {
 
     /// A Classic Load Balancer: one target group per instance port (health check and
     /// instances shared), one listener per load balancer port.
-    async fn classic(&self, req: &ResourceRequest<'_>, current: Option<&ResourceRecord>) -> Result<Provided, ProviderError> {
+    async fn classic(
+        &self,
+        req: &ResourceRequest<'_>,
+        current: Option<&ResourceRecord>,
+    ) -> Result<Provided, ProviderError> {
         let props = req.properties;
         let mut provided = model(req, current);
         provided.modelled = false;
         let name = provided.physical_id.clone();
-        let dns_name = match current.and_then(|c| c.attributes.get("DNSName")).and_then(Json::as_str) {
-            Some(kept) => kept.to_string(),
-            None => local_dns(provided.attributes.get("DNSName").and_then(Json::as_str).unwrap_or_default()),
-        };
+        let dns_name =
+            match current.and_then(|c| c.attributes.get("DNSName")).and_then(Json::as_str) {
+                Some(kept) => kept.to_string(),
+                None => local_dns(
+                    provided.attributes.get("DNSName").and_then(Json::as_str).unwrap_or_default(),
+                ),
+            };
         provided.attributes.insert("DNSName".into(), json!(dns_name));
         provided.attributes.insert("CanonicalHostedZoneName".into(), json!(dns_name));
         let existing = self.elb.load_balancer(&name).filter(|l| l.kind == Kind::Classic);
@@ -252,7 +330,10 @@ impl ElbProvider {
             self.remove_classic(&name).map_err(err)?;
         }
         let mut attributes = BTreeMap::new();
-        if let Some(idle) = props.pointer("/ConnectionSettings/IdleTimeout").and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok())) {
+        if let Some(idle) = props
+            .pointer("/ConnectionSettings/IdleTimeout")
+            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+        {
             attributes.insert("idle_timeout.timeout_seconds".into(), idle.to_string());
         }
         let subnets = strings(props, "Subnets");
@@ -272,7 +353,9 @@ impl ElbProvider {
             security_groups: strings(props, "SecurityGroups"),
             attributes,
             ip: existing.as_ref().map_or(Ipv4Addr::LOCALHOST, |e| e.ip),
-            created: existing.as_ref().map_or_else(|| clock::iso8601(self.elb.clock().now()), |e| e.created.clone()),
+            created: existing
+                .as_ref()
+                .map_or_else(|| clock::iso8601(self.elb.clock().now()), |e| e.created.clone()),
         };
         let record = match existing {
             Some(_) => {
@@ -294,7 +377,7 @@ impl ElbProvider {
             protocol: proto.to_ascii_uppercase(),
             port: port_text.parse().ok(),
             path,
-                        interval: number(&hc_props, "Interval").unwrap_or(30).max(2),
+            interval: number(&hc_props, "Interval").unwrap_or(30).max(2),
             timeout: number(&hc_props, "Timeout").unwrap_or(5),
             healthy: number(&hc_props, "HealthyThreshold").unwrap_or(10) as u32,
             unhealthy: number(&hc_props, "UnhealthyThreshold").unwrap_or(2) as u32,
@@ -305,11 +388,19 @@ impl ElbProvider {
             Some(d) if bool_prop(d, "Enabled") == Some(true) => number(d, "Timeout").unwrap_or(300),
             _ => 0,
         };
-        let mut group_attributes = BTreeMap::from([("deregistration_delay.timeout_seconds".to_string(), delay.to_string())]);
-        if props.get("LBCookieStickinessPolicy").is_some() || props.get("AppCookieStickinessPolicy").is_some() {
+        let mut group_attributes = BTreeMap::from([(
+            "deregistration_delay.timeout_seconds".to_string(),
+            delay.to_string(),
+        )]);
+        if props.get("LBCookieStickinessPolicy").is_some()
+            || props.get("AppCookieStickinessPolicy").is_some()
+        {
             group_attributes.insert("stickiness.enabled".into(), "true".into());
         }
-        let instances: Vec<Registration> = strings(props, "Instances").into_iter().map(|id| Registration { id, port: None, zone: None }).collect();
+        let instances: Vec<Registration> = strings(props, "Instances")
+            .into_iter()
+            .map(|id| Registration { id, port: None, zone: None })
+            .collect();
         for l in props.get("Listeners").and_then(Json::as_array).into_iter().flatten() {
             let lb_port = number(l, "LoadBalancerPort").unwrap_or(80) as u16;
             let instance_port = number(l, "InstancePort").unwrap_or(u64::from(lb_port)) as u16;
@@ -333,12 +424,17 @@ impl ElbProvider {
                     self.elb.register_targets(&tg_arn, &instances).map_err(err)?;
                 }
             }
-            let protocol = text(l, "Protocol").unwrap_or_else(|| "HTTP".into()).to_ascii_uppercase();
+            let protocol =
+                text(l, "Protocol").unwrap_or_else(|| "HTTP".into()).to_ascii_uppercase();
             let listener = ListenerRecord {
                 arn: format!("{name}/listener/{lb_port}"),
                 lb_arn: record.arn.clone(),
                 port: lb_port,
-                protocol: if protocol == "HTTPS" || protocol == "SSL" { "HTTPS".into() } else { "HTTP".into() },
+                protocol: if protocol == "HTTPS" || protocol == "SSL" {
+                    "HTTPS".into()
+                } else {
+                    "HTTP".into()
+                },
                 certificates: text(l, "SSLCertificateId").into_iter().collect(),
                 default_actions: vec![json!({"Type": "forward", "TargetGroupArn": tg_arn})],
                 bound_port: 0,
@@ -353,7 +449,12 @@ impl ElbProvider {
         for l in self.elb.listeners().into_iter().filter(|l| l.lb_arn == name) {
             self.elb.delete_listener(&l.arn)?;
         }
-        for g in self.elb.target_groups().into_iter().filter(|g| g.arn.starts_with(&format!("classic/{name}/"))) {
+        for g in self
+            .elb
+            .target_groups()
+            .into_iter()
+            .filter(|g| g.arn.starts_with(&format!("classic/{name}/")))
+        {
             self.elb.delete_target_group(&g.arn)?;
         }
         Ok(())
@@ -368,32 +469,52 @@ impl ResourceProvider for ElbProvider {
             "AWS::ElasticLoadBalancingV2::Listener" => self.listener(req, None).await,
             "AWS::ElasticLoadBalancingV2::ListenerRule" => self.rule(req, None),
             "AWS::ElasticLoadBalancingV2::TargetGroup" => self.target_group(req, None),
-            "AWS::ElasticLoadBalancingV2::ListenerCertificate" => self.listener_certificate(req, None).await,
+            "AWS::ElasticLoadBalancingV2::ListenerCertificate" => {
+                self.listener_certificate(req, None).await
+            }
             "AWS::ElasticLoadBalancing::LoadBalancer" => self.classic(req, None).await,
-            other => Err(ProviderError::new(format!("{other} is not an Elastic Load Balancing type"))),
+            other => {
+                Err(ProviderError::new(format!("{other} is not an Elastic Load Balancing type")))
+            }
         }
     }
 
-    async fn update(&self, req: &ResourceRequest<'_>, current: &ResourceRecord) -> Result<Provided, ProviderError> {
+    async fn update(
+        &self,
+        req: &ResourceRequest<'_>,
+        current: &ResourceRecord,
+    ) -> Result<Provided, ProviderError> {
         match req.type_name {
-            "AWS::ElasticLoadBalancingV2::LoadBalancer" => self.load_balancer_v2(req, Some(current)),
+            "AWS::ElasticLoadBalancingV2::LoadBalancer" => {
+                self.load_balancer_v2(req, Some(current))
+            }
             "AWS::ElasticLoadBalancingV2::Listener" => self.listener(req, Some(current)).await,
             "AWS::ElasticLoadBalancingV2::ListenerRule" => self.rule(req, Some(current)),
             "AWS::ElasticLoadBalancingV2::TargetGroup" => self.target_group(req, Some(current)),
-            "AWS::ElasticLoadBalancingV2::ListenerCertificate" => self.listener_certificate(req, Some(current)).await,
+            "AWS::ElasticLoadBalancingV2::ListenerCertificate" => {
+                self.listener_certificate(req, Some(current)).await
+            }
             "AWS::ElasticLoadBalancing::LoadBalancer" => self.classic(req, Some(current)).await,
-            other => Err(ProviderError::new(format!("{other} is not an Elastic Load Balancing type"))),
+            other => {
+                Err(ProviderError::new(format!("{other} is not an Elastic Load Balancing type")))
+            }
         }
     }
 
-    async fn delete(&self, _req: &ResourceRequest<'_>, current: &ResourceRecord) -> Result<(), ProviderError> {
+    async fn delete(
+        &self,
+        _req: &ResourceRequest<'_>,
+        current: &ResourceRecord,
+    ) -> Result<(), ProviderError> {
         let Some(id) = current.physical_id.as_deref() else { return Ok(()) };
         let result = match current.type_name.as_str() {
             "AWS::ElasticLoadBalancingV2::LoadBalancer" => self.elb.delete_load_balancer(id),
             "AWS::ElasticLoadBalancingV2::Listener" => self.elb.delete_listener(id),
             "AWS::ElasticLoadBalancingV2::ListenerRule" => self.elb.delete_rule(id),
             "AWS::ElasticLoadBalancingV2::TargetGroup" => self.elb.delete_target_group(id),
-            "AWS::ElasticLoadBalancing::LoadBalancer" => self.remove_classic(id).and_then(|_| self.elb.delete_load_balancer(id)),
+            "AWS::ElasticLoadBalancing::LoadBalancer" => {
+                self.remove_classic(id).and_then(|_| self.elb.delete_load_balancer(id))
+            }
             _ => Ok(()),
         };
         result.map_err(err)

@@ -128,7 +128,13 @@ fn io_error(e: std::io::Error, what: &str) -> ElbError {
 }
 
 impl Elb {
-    pub fn new(store: Arc<Store>, clock: Clock, ec2: Arc<Ec2>, account: Account, ca: Arc<Ca>) -> Arc<Elb> {
+    pub fn new(
+        store: Arc<Store>,
+        clock: Clock,
+        ec2: Arc<Ec2>,
+        account: Account,
+        ca: Arc<Ca>,
+    ) -> Arc<Elb> {
         Arc::new_cyclic(|me| Elb {
             store,
             clock,
@@ -147,7 +153,7 @@ impl Elb {
         &self.account
     }
 
-        pub fn clock(&self) -> &Clock {
+    pub fn clock(&self) -> &Clock {
         &self.clock
     }
 
@@ -162,7 +168,12 @@ impl Elb {
     // ---- records ----
 
     pub fn load_balancers(&self) -> Vec<LoadBalancerRecord> {
-        self.store.list(LOAD_BALANCERS, "").unwrap_or_default().into_iter().map(|(_, r)| r).collect()
+        self.store
+            .list(LOAD_BALANCERS, "")
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect()
     }
 
     pub fn load_balancer(&self, arn_or_name: &str) -> Option<LoadBalancerRecord> {
@@ -238,9 +249,15 @@ impl Elb {
     }
 
     /// Stores a new load balancer (its address is chosen here).
-    pub fn create_load_balancer(&self, mut record: LoadBalancerRecord) -> Result<LoadBalancerRecord, ElbError> {
+    pub fn create_load_balancer(
+        &self,
+        mut record: LoadBalancerRecord,
+    ) -> Result<LoadBalancerRecord, ElbError> {
         if self.load_balancers().iter().any(|l| l.name == record.name && l.kind == record.kind) {
-            return Err(ElbError::api("DuplicateLoadBalancerName", "A load balancer with the same name exists"));
+            return Err(ElbError::api(
+                "DuplicateLoadBalancerName",
+                "A load balancer with the same name exists",
+            ));
         }
         record.ip = self.free_ip();
         self.store.put(LOAD_BALANCERS, &record.arn, &record)?;
@@ -276,7 +293,8 @@ impl Elb {
         }
         let counters = inner.counters.entry(record.arn.clone()).or_default().clone();
         let clock = self.clock.clone();
-        let plane = Arc::new(snapshot::load_balancer(record, counters, move |d| clock.real_duration(d)));
+        let plane =
+            Arc::new(snapshot::load_balancer(record, counters, move |d| clock.real_duration(d)));
         inner.planes.insert(record.arn.clone(), plane.clone());
         plane
     }
@@ -289,15 +307,34 @@ impl Elb {
 
     /// Binds the listener's socket on its load balancer's address. When the port cannot be
     /// bound (privileged, or taken), another is chosen and a warning says which.
-    pub async fn create_listener(&self, mut record: ListenerRecord) -> Result<ListenerRecord, ElbError> {
-        let lb = self
-            .load_balancer(&record.lb_arn)
-            .ok_or_else(|| ElbError::api("LoadBalancerNotFound", format!("Load balancer '{}' not found", record.lb_arn)))?;
-        if self.listeners().iter().any(|l| l.lb_arn == record.lb_arn && l.port == record.port && l.arn != record.arn) {
-            return Err(ElbError::api("DuplicateListener", "A listener already exists on this port for this load balancer"));
+    pub async fn create_listener(
+        &self,
+        mut record: ListenerRecord,
+    ) -> Result<ListenerRecord, ElbError> {
+        let lb = self.load_balancer(&record.lb_arn).ok_or_else(|| {
+            ElbError::api(
+                "LoadBalancerNotFound",
+                format!("Load balancer '{}' not found", record.lb_arn),
+            )
+        })?;
+        if self
+            .listeners()
+            .iter()
+            .any(|l| l.lb_arn == record.lb_arn && l.port == record.port && l.arn != record.arn)
+        {
+            return Err(ElbError::api(
+                "DuplicateListener",
+                "A listener already exists on this port for this load balancer",
+            ));
         }
-        if record.protocol == "HTTPS" && record.certificates.is_empty() && lb.kind == Kind::Application {
-            return Err(ElbError::api("CertificateNotFound", "A certificate must be specified for HTTPS listeners"));
+        if record.protocol == "HTTPS"
+            && record.certificates.is_empty()
+            && lb.kind == Kind::Application
+        {
+            return Err(ElbError::api(
+                "CertificateNotFound",
+                "A certificate must be specified for HTTPS listeners",
+            ));
         }
         self.check_actions(&record.default_actions, &lb)?;
         let wanted = if record.bound_port != 0 { record.bound_port } else { record.port };
@@ -309,10 +346,16 @@ impl Elb {
         Ok(record)
     }
 
-    async fn bind(&self, lb: &LoadBalancerRecord, record: &ListenerRecord, port: u16) -> Result<(Serving, u16), ElbError> {
+    async fn bind(
+        &self,
+        lb: &LoadBalancerRecord,
+        record: &ListenerRecord,
+        port: u16,
+    ) -> Result<(Serving, u16), ElbError> {
         let snapshot = self.listener_snapshot(lb, record);
         let tls = if record.protocol == "HTTPS" || record.protocol == "SSL" {
-            let resolver = Arc::new(SniResolver { ca: self.ca.clone(), fallback: lb.ip.to_string() });
+            let resolver =
+                Arc::new(SniResolver { ca: self.ca.clone(), fallback: lb.ip.to_string() });
             Some(elb_proxy::tls_config(resolver, lb.flag("routing.http2.enabled", true)))
         } else {
             None
@@ -324,7 +367,14 @@ impl Elb {
         candidates.push(0);
         let mut last = None;
         for candidate in candidates {
-            match elb_proxy::bind(SocketAddr::from((lb.ip, candidate)), snapshot.clone(), tls.clone(), self.upstream.clone()).await {
+            match elb_proxy::bind(
+                SocketAddr::from((lb.ip, candidate)),
+                snapshot.clone(),
+                tls.clone(),
+                self.upstream.clone(),
+            )
+            .await
+            {
                 Ok(serving) => {
                     let bound = serving.local_addr.port();
                     if bound != record.port {
@@ -341,20 +391,30 @@ impl Elb {
                 Err(e) => last = Some(e),
             }
         }
-        Err(io_error(last.unwrap_or_else(|| std::io::Error::other("no port")), &format!("cannot listen on {}:{}", lb.ip, record.port)))
+        Err(io_error(
+            last.unwrap_or_else(|| std::io::Error::other("no port")),
+            &format!("cannot listen on {}:{}", lb.ip, record.port),
+        ))
     }
 
-    pub async fn update_listener(&self, record: ListenerRecord) -> Result<ListenerRecord, ElbError> {
+    pub async fn update_listener(
+        &self,
+        record: ListenerRecord,
+    ) -> Result<ListenerRecord, ElbError> {
         let old = self.listener(&record.arn);
-        let rebinding = old.as_ref().is_none_or(|o| o.port != record.port || o.protocol != record.protocol);
+        let rebinding =
+            old.as_ref().is_none_or(|o| o.port != record.port || o.protocol != record.protocol);
         if rebinding {
             self.inner.lock().serving.remove(&record.arn);
             let fresh = ListenerRecord { bound_port: 0, ..record };
             return self.create_listener(fresh).await;
         }
-        let lb = self.load_balancer(&record.lb_arn).ok_or_else(|| ElbError::api("LoadBalancerNotFound", "Load balancer not found"))?;
+        let lb = self
+            .load_balancer(&record.lb_arn)
+            .ok_or_else(|| ElbError::api("LoadBalancerNotFound", "Load balancer not found"))?;
         self.check_actions(&record.default_actions, &lb)?;
-        let record = ListenerRecord { bound_port: old.map_or(record.port, |o| o.bound_port), ..record };
+        let record =
+            ListenerRecord { bound_port: old.map_or(record.port, |o| o.bound_port), ..record };
         self.store.put(LISTENERS, &record.arn, &record)?;
         self.republish();
         Ok(record)
@@ -371,16 +431,26 @@ impl Elb {
     }
 
     /// Target groups of actions must exist and belong to no other load balancer.
-    fn check_actions(&self, actions: &[serde_json::Value], lb: &LoadBalancerRecord) -> Result<(), ElbError> {
+    fn check_actions(
+        &self,
+        actions: &[serde_json::Value],
+        lb: &LoadBalancerRecord,
+    ) -> Result<(), ElbError> {
         for arn in snapshot::forwarded_groups(actions) {
             if self.target_group(&arn).is_none() {
-                return Err(ElbError::api("TargetGroupNotFound", format!("Target groups '{arn}' not found")));
+                return Err(ElbError::api(
+                    "TargetGroupNotFound",
+                    format!("Target groups '{arn}' not found"),
+                ));
             }
-            let others: Vec<String> = self.load_balancers_of(&arn).into_iter().filter(|l| *l != lb.arn).collect();
+            let others: Vec<String> =
+                self.load_balancers_of(&arn).into_iter().filter(|l| *l != lb.arn).collect();
             if !others.is_empty() {
                 return Err(ElbError::api(
                     "TargetGroupAssociationLimit",
-                    format!("The following target groups cannot be associated with more than one load balancer: {arn}"),
+                    format!(
+                        "The following target groups cannot be associated with more than one load balancer: {arn}"
+                    ),
                 ));
             }
         }
@@ -390,16 +460,28 @@ impl Elb {
     // ---- rules ----
 
     pub fn put_rule(&self, record: RuleRecord) -> Result<RuleRecord, ElbError> {
-        let listener = self.listener(&record.listener_arn).ok_or_else(|| ElbError::api("ListenerNotFound", "One or more listeners not found"))?;
-        if self.rules().iter().any(|r| r.listener_arn == record.listener_arn && r.priority == record.priority && r.arn != record.arn) {
-            return Err(ElbError::api("PriorityInUse", format!("Priority '{}' is currently in use", record.priority)));
+        let listener = self
+            .listener(&record.listener_arn)
+            .ok_or_else(|| ElbError::api("ListenerNotFound", "One or more listeners not found"))?;
+        if self.rules().iter().any(|r| {
+            r.listener_arn == record.listener_arn
+                && r.priority == record.priority
+                && r.arn != record.arn
+        }) {
+            return Err(ElbError::api(
+                "PriorityInUse",
+                format!("Priority '{}' is currently in use", record.priority),
+            ));
         }
         if !(1..=50_000).contains(&record.priority) {
             return Err(ElbError::api("ValidationError", "Priority must be between 1 and 50000"));
         }
         for c in &record.conditions {
             if snapshot::condition(c).is_none() {
-                return Err(ElbError::api("ValidationError", format!("A condition is not valid: {c}")));
+                return Err(ElbError::api(
+                    "ValidationError",
+                    format!("A condition is not valid: {c}"),
+                ));
             }
         }
         if let Some(lb) = self.load_balancer(&listener.lb_arn) {
@@ -428,19 +510,38 @@ impl Elb {
         let stickiness = match (enabled, record.attribute("stickiness.type")) {
             (false, _) => Stickiness::None,
             (true, Some("app_cookie")) => Stickiness::AppCookie {
-                name: record.attribute("stickiness.app_cookie.cookie_name").unwrap_or_default().to_string(),
-                duration: Duration::from_secs(record.seconds("stickiness.app_cookie.duration_seconds", 86_400)),
+                name: record
+                    .attribute("stickiness.app_cookie.cookie_name")
+                    .unwrap_or_default()
+                    .to_string(),
+                duration: Duration::from_secs(
+                    record.seconds("stickiness.app_cookie.duration_seconds", 86_400),
+                ),
             },
-            (true, _) => Stickiness::LbCookie(Duration::from_secs(record.seconds("stickiness.lb_cookie.duration_seconds", 86_400))),
+            (true, _) => Stickiness::LbCookie(Duration::from_secs(
+                record.seconds("stickiness.lb_cookie.duration_seconds", 86_400),
+            )),
         };
-        TargetGroup::new(&record.full_name, record.short_id(), algorithm, stickiness, record.protocol_version == "HTTP2")
+        TargetGroup::new(
+            &record.full_name,
+            record.short_id(),
+            algorithm,
+            stickiness,
+            record.protocol_version == "HTTP2",
+        )
     }
 
     /// Creates or updates a target group (registrations are kept on update).
-    pub fn put_target_group(&self, mut record: TargetGroupRecord) -> Result<TargetGroupRecord, ElbError> {
+    pub fn put_target_group(
+        &self,
+        mut record: TargetGroupRecord,
+    ) -> Result<TargetGroupRecord, ElbError> {
         let hc = &record.health_check;
         if hc.timeout >= hc.interval && hc.protocol != "TCP" {
-            return Err(ElbError::api("ValidationError", "Health check timeout must be smaller than the interval"));
+            return Err(ElbError::api(
+                "ValidationError",
+                "Health check timeout must be smaller than the interval",
+            ));
         }
         let old = self.target_group(&record.arn);
         if let Some(old) = &old {
@@ -460,7 +561,10 @@ impl Elb {
                     }
                 }
                 None => {
-                    inner.groups.insert(record.arn.clone(), Group { plane, targets: Vec::new(), in_use: false });
+                    inner.groups.insert(
+                        record.arn.clone(),
+                        Group { plane, targets: Vec::new(), in_use: false },
+                    );
                 }
             }
         }
@@ -476,7 +580,10 @@ impl Elb {
     pub fn delete_target_group(&self, arn: &str) -> Result<(), ElbError> {
         let in_use = self.load_balancers_of(arn);
         if !in_use.is_empty() {
-            return Err(ElbError::api("ResourceInUse", format!("Target group '{arn}' is currently in use by a listener or a rule")));
+            return Err(ElbError::api(
+                "ResourceInUse",
+                format!("Target group '{arn}' is currently in use by a listener or a rule"),
+            ));
         }
         self.store.delete(TARGET_GROUPS, arn)?;
         self.inner.lock().groups.remove(arn);
@@ -484,11 +591,18 @@ impl Elb {
     }
 
     /// The port a registration uses, and where requests for it really go.
-    fn resolve(&self, record: &TargetGroupRecord, reg: &Registration) -> (u16, SocketAddr, Option<String>) {
+    fn resolve(
+        &self,
+        record: &TargetGroupRecord,
+        reg: &Registration,
+    ) -> (u16, SocketAddr, Option<String>) {
         let port = reg.port.unwrap_or(record.port);
         if record.target_type == "instance" {
             let instance = self.ec2.instance(&reg.id);
-            let addr = self.ec2.target_address(&reg.id, port).unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 9)));
+            let addr = self
+                .ec2
+                .target_address(&reg.id, port)
+                .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 9)));
             (port, addr, instance.map(|i| i.zone).or_else(|| reg.zone.clone()))
         } else {
             let ip: std::net::IpAddr = reg.id.parse().unwrap_or(Ipv4Addr::LOCALHOST.into());
@@ -498,19 +612,31 @@ impl Elb {
 
     /// Registers targets (what RegisterTargets and the template's `Targets` do).
     pub fn register_targets(&self, tg_arn: &str, targets: &[Registration]) -> Result<(), ElbError> {
-        let mut record = self.target_group(tg_arn).ok_or_else(|| ElbError::api("TargetGroupNotFound", format!("Target groups '{tg_arn}' not found")))?;
+        let mut record = self.target_group(tg_arn).ok_or_else(|| {
+            ElbError::api("TargetGroupNotFound", format!("Target groups '{tg_arn}' not found"))
+        })?;
         for t in targets {
             if record.target_type == "instance" && self.ec2.instance(&t.id).is_none() {
-                return Err(ElbError::api("InvalidTarget", format!("The following targets are not in a running state and cannot be registered: '{}'", t.id)));
+                return Err(ElbError::api(
+                    "InvalidTarget",
+                    format!(
+                        "The following targets are not in a running state and cannot be registered: '{}'",
+                        t.id
+                    ),
+                ));
             }
             if record.target_type == "ip" && t.id.parse::<std::net::IpAddr>().is_err() {
-                return Err(ElbError::api("InvalidTarget", format!("The IP address '{}' is not a valid IPv4 address", t.id)));
+                return Err(ElbError::api(
+                    "InvalidTarget",
+                    format!("The IP address '{}' is not a valid IPv4 address", t.id),
+                ));
             }
         }
         let mut fresh = Vec::new();
         for t in targets {
             let port = t.port.unwrap_or(record.port);
-            if !record.targets.iter().any(|r| r.id == t.id && r.port.unwrap_or(record.port) == port) {
+            if !record.targets.iter().any(|r| r.id == t.id && r.port.unwrap_or(record.port) == port)
+            {
                 record.targets.push(t.clone());
                 fresh.push(t.clone());
             }
@@ -528,11 +654,17 @@ impl Elb {
             let Some(group) = inner.groups.get_mut(&record.arn) else { return };
             for (reg, (port, addr, zone)) in resolved {
                 group.targets.retain(|t| !(t.id == reg.id && t.port == port));
-                let health = if group.in_use { Health::registering() } else { Health::not_in_use() };
+                let health =
+                    if group.in_use { Health::registering() } else { Health::not_in_use() };
                 group.targets.push(Tgt {
                     id: reg.id.clone(),
                     port,
-                    plane: Arc::new(Target::new(&reg.id, port, addr, zone.as_deref().unwrap_or(""))),
+                    plane: Arc::new(Target::new(
+                        &reg.id,
+                        port,
+                        addr,
+                        zone.as_deref().unwrap_or(""),
+                    )),
                     zone,
                     health,
                     prober: None,
@@ -547,17 +679,29 @@ impl Elb {
 
     /// Deregisters targets: they take no new requests, drain for the deregistration delay,
     /// then go away.
-    pub fn deregister_targets(&self, tg_arn: &str, targets: &[Registration]) -> Result<(), ElbError> {
-        let mut record = self.target_group(tg_arn).ok_or_else(|| ElbError::api("TargetGroupNotFound", format!("Target groups '{tg_arn}' not found")))?;
-        let keys: Vec<(String, u16)> = targets.iter().map(|t| (t.id.clone(), t.port.unwrap_or(record.port))).collect();
+    pub fn deregister_targets(
+        &self,
+        tg_arn: &str,
+        targets: &[Registration],
+    ) -> Result<(), ElbError> {
+        let mut record = self.target_group(tg_arn).ok_or_else(|| {
+            ElbError::api("TargetGroupNotFound", format!("Target groups '{tg_arn}' not found"))
+        })?;
+        let keys: Vec<(String, u16)> =
+            targets.iter().map(|t| (t.id.clone(), t.port.unwrap_or(record.port))).collect();
         for (id, port) in &keys {
-            if !record.targets.iter().any(|r| &r.id == id && r.port.unwrap_or(record.port) == *port) {
-                return Err(ElbError::api("InvalidTarget", format!("The following targets are not registered in target group: '{id}'")));
+            if !record.targets.iter().any(|r| &r.id == id && r.port.unwrap_or(record.port) == *port)
+            {
+                return Err(ElbError::api(
+                    "InvalidTarget",
+                    format!("The following targets are not registered in target group: '{id}'"),
+                ));
             }
         }
         record.targets.retain(|r| !keys.contains(&(r.id.clone(), r.port.unwrap_or(record.port))));
         self.store.put(TARGET_GROUPS, &record.arn, &record)?;
-        let delay = Duration::from_secs(record.seconds("deregistration_delay.timeout_seconds", 300));
+        let delay =
+            Duration::from_secs(record.seconds("deregistration_delay.timeout_seconds", 300));
         let mut inner = self.inner.lock();
         let Some(group) = inner.groups.get_mut(tg_arn) else { return Ok(()) };
         for t in group.targets.iter_mut().filter(|t| keys.contains(&(t.id.clone(), t.port))) {
@@ -570,7 +714,12 @@ impl Elb {
                 continue;
             }
             t.health = Health::draining();
-            let _ = self.changes.send(HealthChange { target_group: tg_arn.into(), id: t.id.clone(), port: t.port, state: State::Draining });
+            let _ = self.changes.send(HealthChange {
+                target_group: tg_arn.into(),
+                id: t.id.clone(),
+                port: t.port,
+                state: State::Draining,
+            });
             let me = self.me.clone();
             let clock = self.clock.clone();
             let (arn, id, port) = (tg_arn.to_string(), t.id.clone(), t.port);
@@ -581,7 +730,10 @@ impl Elb {
                 }
             })));
         }
-        group.targets.retain(|t| t.health.state != State::Unused || t.health.reason.as_deref() != Some("Target.NotRegistered"));
+        group.targets.retain(|t| {
+            t.health.state != State::Unused
+                || t.health.reason.as_deref() != Some("Target.NotRegistered")
+        });
         publish_group(group);
         drop(inner);
         self.drained.notify_waiters();
@@ -591,7 +743,11 @@ impl Elb {
     fn finish_drain(&self, tg_arn: &str, id: &str, port: u16) {
         let mut inner = self.inner.lock();
         if let Some(group) = inner.groups.get_mut(tg_arn) {
-            if let Some(pos) = group.targets.iter().position(|t| t.id == id && t.port == port && t.health.state == State::Draining) {
+            if let Some(pos) = group
+                .targets
+                .iter()
+                .position(|t| t.id == id && t.port == port && t.health.state == State::Draining)
+            {
                 let t = group.targets.remove(pos);
                 // Requests still open are cut.
                 t.plane.cut.notify_waiters();
@@ -599,7 +755,12 @@ impl Elb {
             publish_group(group);
         }
         drop(inner);
-        let _ = self.changes.send(HealthChange { target_group: tg_arn.into(), id: id.into(), port, state: State::Unused });
+        let _ = self.changes.send(HealthChange {
+            target_group: tg_arn.into(),
+            id: id.into(),
+            port,
+            state: State::Unused,
+        });
         self.drained.notify_waiters();
     }
 
@@ -607,7 +768,10 @@ impl Elb {
     pub async fn wait_drained(&self, id: &str) {
         loop {
             let notified = self.drained.notified();
-            let draining = self.inner.lock().groups.values().any(|g| g.targets.iter().any(|t| t.id == id && t.health.state == State::Draining));
+            let draining =
+                self.inner.lock().groups.values().any(|g| {
+                    g.targets.iter().any(|t| t.id == id && t.health.state == State::Draining)
+                });
             if !draining {
                 return;
             }
@@ -618,12 +782,25 @@ impl Elb {
     /// The health of every target of a group (draining ones included).
     pub fn target_health(&self, tg_arn: &str) -> Result<Vec<TargetHealth>, ElbError> {
         if self.target_group(tg_arn).is_none() {
-            return Err(ElbError::api("TargetGroupNotFound", format!("Target groups '{tg_arn}' not found")));
+            return Err(ElbError::api(
+                "TargetGroupNotFound",
+                format!("Target groups '{tg_arn}' not found"),
+            ));
         }
         let inner = self.inner.lock();
         let group = inner.groups.get(tg_arn);
         Ok(group
-            .map(|g| g.targets.iter().map(|t| TargetHealth { id: t.id.clone(), port: t.port, zone: t.zone.clone(), health: t.health.clone() }).collect())
+            .map(|g| {
+                g.targets
+                    .iter()
+                    .map(|t| TargetHealth {
+                        id: t.id.clone(),
+                        port: t.port,
+                        zone: t.zone.clone(),
+                        health: t.health.clone(),
+                    })
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -631,7 +808,13 @@ impl Elb {
     /// of Auto Scaling groups): `None` when it is in none or still initial.
     pub fn instance_health(&self, id: &str) -> Option<State> {
         let inner = self.inner.lock();
-        let states: Vec<State> = inner.groups.values().flat_map(|g| g.targets.iter()).filter(|t| t.id == id).map(|t| t.health.state).collect();
+        let states: Vec<State> = inner
+            .groups
+            .values()
+            .flat_map(|g| g.targets.iter())
+            .filter(|t| t.id == id)
+            .map(|t| t.health.state)
+            .collect();
         if states.contains(&State::Unhealthy) {
             Some(State::Unhealthy)
         } else if states.contains(&State::Healthy) {
@@ -657,7 +840,11 @@ impl Elb {
 
     // ---- publishing ----
 
-    fn listener_snapshot(&self, lb: &LoadBalancerRecord, record: &ListenerRecord) -> elb_proxy::Listener {
+    fn listener_snapshot(
+        &self,
+        lb: &LoadBalancerRecord,
+        record: &ListenerRecord,
+    ) -> elb_proxy::Listener {
         let plane = self.plane(lb);
         let rules = self.rules();
         let inner = self.inner.lock();
@@ -677,7 +864,8 @@ impl Elb {
                 used.extend(snapshot::forwarded_groups(&r.actions));
             }
         }
-        let planes: HashMap<String, Arc<elb_proxy::LoadBalancer>> = lbs.iter().map(|lb| (lb.arn.clone(), self.plane(lb))).collect();
+        let planes: HashMap<String, Arc<elb_proxy::LoadBalancer>> =
+            lbs.iter().map(|lb| (lb.arn.clone(), self.plane(lb))).collect();
         let mut changed_groups = Vec::new();
         {
             let mut inner = self.inner.lock();
@@ -690,7 +878,8 @@ impl Elb {
                             continue;
                         }
                         t.prober = None;
-                        t.health = if in_use { Health::registering() } else { Health::not_in_use() };
+                        t.health =
+                            if in_use { Health::registering() } else { Health::not_in_use() };
                     }
                     publish_group(group);
                     changed_groups.push(arn.clone());
@@ -698,7 +887,9 @@ impl Elb {
             }
             let group_of = |arn: &str| inner.groups.get(arn).map(|g| g.plane.clone());
             for l in &listeners {
-                if let (Some(serving), Some(plane)) = (inner.serving.get(&l.arn), planes.get(&l.lb_arn)) {
+                if let (Some(serving), Some(plane)) =
+                    (inner.serving.get(&l.arn), planes.get(&l.lb_arn))
+                {
                     serving.publish(snapshot::listener(plane.clone(), l, &rules, &group_of));
                 }
             }
@@ -721,7 +912,11 @@ impl Elb {
         if !group.in_use {
             return;
         }
-        for t in group.targets.iter_mut().filter(|t| t.prober.is_none() && t.health.state != State::Draining) {
+        for t in group
+            .targets
+            .iter_mut()
+            .filter(|t| t.prober.is_none() && t.health.state != State::Draining)
+        {
             if !record.health_check.enabled {
                 t.health = Health::checks_disabled();
                 continue;
@@ -748,7 +943,14 @@ impl Elb {
     }
 
     /// One health check of a target; `None` when the target is an instance that does not run.
-    async fn probe_target(&self, tg_arn: &str, id: &str, port: u16, hc: &HealthCheck, instance: bool) -> Option<Probe> {
+    async fn probe_target(
+        &self,
+        tg_arn: &str,
+        id: &str,
+        port: u16,
+        hc: &HealthCheck,
+        instance: bool,
+    ) -> Option<Probe> {
         let addr = if instance {
             let record = self.ec2.instance(id);
             let state = record.as_ref().map_or("terminated", |r| r.state.name());
@@ -757,12 +959,18 @@ impl Elb {
                 return None;
             }
             let check_port = hc.port.unwrap_or(port);
-            self.ec2.target_address(id, check_port).unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 9)))
+            self.ec2
+                .target_address(id, check_port)
+                .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 9)))
         } else {
             let ip: std::net::IpAddr = id.parse().ok()?;
             SocketAddr::new(ip, hc.port.unwrap_or(port))
         };
-        let host = if instance { self.ec2.instance(id).map_or(addr.ip().to_string(), |r| r.private_ip) } else { id.to_string() };
+        let host = if instance {
+            self.ec2.instance(id).map_or(addr.ip().to_string(), |r| r.private_ip)
+        } else {
+            id.to_string()
+        };
         let timeout = Duration::from_secs(hc.timeout.max(1));
         Some(match self.clock.timeout(timeout, probe(addr, &host, hc)).await {
             Err(_) => Probe::Timeout,
@@ -773,7 +981,9 @@ impl Elb {
     fn set_health(&self, tg_arn: &str, id: &str, port: u16, health: Health) {
         let mut inner = self.inner.lock();
         let Some(group) = inner.groups.get_mut(tg_arn) else { return };
-        let Some(t) = group.targets.iter_mut().find(|t| t.id == id && t.port == port) else { return };
+        let Some(t) = group.targets.iter_mut().find(|t| t.id == id && t.port == port) else {
+            return;
+        };
         if t.health.state == State::Draining || t.health == health {
             return;
         }
@@ -781,21 +991,37 @@ impl Elb {
         t.health = health;
         publish_group(group);
         drop(inner);
-        let _ = self.changes.send(HealthChange { target_group: tg_arn.into(), id: id.into(), port, state });
+        let _ = self.changes.send(HealthChange {
+            target_group: tg_arn.into(),
+            id: id.into(),
+            port,
+            state,
+        });
     }
 
     fn report(&self, tg_arn: &str, id: &str, port: u16, probe: &Probe) {
         let Some(record) = self.target_group(tg_arn) else { return };
-        let thresholds = Thresholds { healthy: record.health_check.healthy, unhealthy: record.health_check.unhealthy };
+        let thresholds = Thresholds {
+            healthy: record.health_check.healthy,
+            unhealthy: record.health_check.unhealthy,
+        };
         let slow_start = Duration::from_secs(record.seconds("slow_start.duration_seconds", 0));
         let mut inner = self.inner.lock();
         let Some(group) = inner.groups.get_mut(tg_arn) else { return };
-        let others_full = group.targets.iter().any(|t| t.health.state == State::Healthy && t.ramp.is_none() && !(t.id == id && t.port == port));
-        let Some(t) = group.targets.iter_mut().find(|t| t.id == id && t.port == port) else { return };
+        let others_full = group.targets.iter().any(|t| {
+            t.health.state == State::Healthy && t.ramp.is_none() && !(t.id == id && t.port == port)
+        });
+        let Some(t) = group.targets.iter_mut().find(|t| t.id == id && t.port == port) else {
+            return;
+        };
         match t.health.state {
             // A target back from a stopped instance starts over.
-            State::Unused if t.health.reason.as_deref() == Some("Target.InvalidState") => t.health = Health::initial_checking(),
-            State::Initial if t.health.reason.as_deref() == Some("Elb.RegistrationInProgress") => t.health = Health::initial_checking(),
+            State::Unused if t.health.reason.as_deref() == Some("Target.InvalidState") => {
+                t.health = Health::initial_checking()
+            }
+            State::Initial if t.health.reason.as_deref() == Some("Elb.RegistrationInProgress") => {
+                t.health = Health::initial_checking()
+            }
             _ => {}
         }
         if !t.health.observe(probe, thresholds) {
@@ -819,8 +1045,19 @@ impl Elb {
         }
         publish_group(group);
         drop(inner);
-        tracing::debug!(target_group = tg_arn, id, port, state = state.as_str(), "target health changed");
-        let _ = self.changes.send(HealthChange { target_group: tg_arn.into(), id: id.into(), port, state });
+        tracing::debug!(
+            target_group = tg_arn,
+            id,
+            port,
+            state = state.as_str(),
+            "target health changed"
+        );
+        let _ = self.changes.send(HealthChange {
+            target_group: tg_arn.into(),
+            id: id.into(),
+            port,
+            state,
+        });
     }
 
     // ---- lifecycle ----
@@ -833,7 +1070,10 @@ impl Elb {
         }
         for record in self.target_groups() {
             let plane = Arc::new(Elb::group_plane(&record));
-            self.inner.lock().groups.insert(record.arn.clone(), Group { plane, targets: Vec::new(), in_use: false });
+            self.inner
+                .lock()
+                .groups
+                .insert(record.arn.clone(), Group { plane, targets: Vec::new(), in_use: false });
             let regs = record.targets.clone();
             self.attach(&record, &regs);
         }
@@ -842,7 +1082,11 @@ impl Elb {
             match self.bind(&lb, &l, l.bound_port).await {
                 Ok((serving, port)) => {
                     if port != l.bound_port {
-                        let _ = self.store.put(LISTENERS, &l.arn, &ListenerRecord { bound_port: port, ..l.clone() });
+                        let _ = self.store.put(
+                            LISTENERS,
+                            &l.arn,
+                            &ListenerRecord { bound_port: port, ..l.clone() },
+                        );
                     }
                     self.inner.lock().serving.insert(l.arn.clone(), serving);
                 }
@@ -865,10 +1109,17 @@ impl Elb {
 /// disabled); when there are none, every unhealthy one (fail-open). Initial and draining
 /// targets never take new requests.
 fn publish_group(group: &Group) {
-    let mut routable: Vec<Arc<Target>> = group.targets.iter().filter(|t| t.health.routable()).map(|t| t.plane.clone()).collect();
-    let fail_open = routable.is_empty() && group.targets.iter().any(|t| t.health.state == State::Unhealthy);
+    let mut routable: Vec<Arc<Target>> =
+        group.targets.iter().filter(|t| t.health.routable()).map(|t| t.plane.clone()).collect();
+    let fail_open =
+        routable.is_empty() && group.targets.iter().any(|t| t.health.state == State::Unhealthy);
     if fail_open {
-        routable = group.targets.iter().filter(|t| t.health.state == State::Unhealthy).map(|t| t.plane.clone()).collect();
+        routable = group
+            .targets
+            .iter()
+            .filter(|t| t.health.state == State::Unhealthy)
+            .map(|t| t.plane.clone())
+            .collect();
     }
     group.plane.publish(TargetSet { routable, fail_open });
 }
@@ -880,7 +1131,9 @@ async fn probe(addr: SocketAddr, host: &str, hc: &HealthCheck) -> Probe {
     if hc.protocol == "TCP" || hc.protocol == "SSL" {
         return Probe::Ok;
     }
-    let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(TokioIo::new(stream)).await else {
+    let Ok((mut sender, conn)) =
+        hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(TokioIo::new(stream)).await
+    else {
         return Probe::Failed;
     };
     let connection = tokio::spawn(conn);

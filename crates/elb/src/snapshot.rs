@@ -13,8 +13,15 @@ use serde_json::Value as Json;
 use crate::model::{ListenerRecord, LoadBalancerRecord, RuleRecord, number, strings, text};
 
 /// The load balancer's settings; `idle` is the idle timeout in real time.
-pub fn load_balancer(record: &LoadBalancerRecord, counters: Arc<Counters>, real: impl Fn(Duration) -> Duration) -> elb_proxy::LoadBalancer {
-    let idle = record.attribute("idle_timeout.timeout_seconds").and_then(|v| v.parse().ok()).unwrap_or(60u64);
+pub fn load_balancer(
+    record: &LoadBalancerRecord,
+    counters: Arc<Counters>,
+    real: impl Fn(Duration) -> Duration,
+) -> elb_proxy::LoadBalancer {
+    let idle = record
+        .attribute("idle_timeout.timeout_seconds")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60u64);
     let xff = match record.attribute("routing.http.xff_header_processing.mode") {
         Some("preserve") => XffMode::Preserve,
         Some("remove") => XffMode::Remove,
@@ -39,7 +46,8 @@ pub fn forwarded_groups(actions: &[Json]) -> Vec<String> {
         if let Some(arn) = a.get("TargetGroupArn").and_then(Json::as_str) {
             out.push(arn.to_string());
         }
-        let listed = a.pointer("/ForwardConfig/TargetGroups").and_then(Json::as_array).into_iter().flatten();
+        let listed =
+            a.pointer("/ForwardConfig/TargetGroups").and_then(Json::as_array).into_iter().flatten();
         out.extend(listed.filter_map(|g| g.get("TargetGroupArn")?.as_str().map(str::to_string)));
     }
     out.sort();
@@ -56,36 +64,70 @@ fn values(condition: &Json, config: &str) -> Vec<String> {
 pub fn condition(c: &Json) -> Option<Condition> {
     let field = c.get("Field")?.as_str()?;
     Some(match field {
-        "host-header" => Condition::Host(values(c, "HostHeaderConfig").iter().map(|v| Pattern::new(v, true)).collect()),
-        "path-pattern" => Condition::Path(values(c, "PathPatternConfig").iter().map(|v| Pattern::new(v, false)).collect()),
+        "host-header" => Condition::Host(
+            values(c, "HostHeaderConfig").iter().map(|v| Pattern::new(v, true)).collect(),
+        ),
+        "path-pattern" => Condition::Path(
+            values(c, "PathPatternConfig").iter().map(|v| Pattern::new(v, false)).collect(),
+        ),
         "http-header" => {
             let config = c.get("HttpHeaderConfig")?;
-            let name = http::HeaderName::from_bytes(text(config, "HttpHeaderName")?.as_bytes()).ok()?;
-            Condition::Header { name, values: strings(config, "Values").iter().map(|v| Pattern::new(v, true)).collect() }
+            let name =
+                http::HeaderName::from_bytes(text(config, "HttpHeaderName")?.as_bytes()).ok()?;
+            Condition::Header {
+                name,
+                values: strings(config, "Values").iter().map(|v| Pattern::new(v, true)).collect(),
+            }
         }
-        "http-request-method" => {
-            Condition::Method(values(c, "HttpRequestMethodConfig").iter().filter_map(|m| http::Method::from_bytes(m.as_bytes()).ok()).collect())
-        }
+        "http-request-method" => Condition::Method(
+            values(c, "HttpRequestMethodConfig")
+                .iter()
+                .filter_map(|m| http::Method::from_bytes(m.as_bytes()).ok())
+                .collect(),
+        ),
         "query-string" => {
-            let pairs = c.pointer("/QueryStringConfig/Values").and_then(Json::as_array).into_iter().flatten();
+            let pairs = c
+                .pointer("/QueryStringConfig/Values")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten();
             Condition::Query(
-                pairs.filter_map(|kv| Some((text(kv, "Key").map(|k| Pattern::new(&k, true)), Pattern::new(&text(kv, "Value")?, true)))).collect(),
+                pairs
+                    .filter_map(|kv| {
+                        Some((
+                            text(kv, "Key").map(|k| Pattern::new(&k, true)),
+                            Pattern::new(&text(kv, "Value")?, true),
+                        ))
+                    })
+                    .collect(),
             )
         }
-        "source-ip" => Condition::SourceIp(values(c, "SourceIpConfig").iter().filter_map(|v| SourceNet::parse(v)).collect()),
+        "source-ip" => Condition::SourceIp(
+            values(c, "SourceIpConfig").iter().filter_map(|v| SourceNet::parse(v)).collect(),
+        ),
         _ => return None,
     })
 }
 
 /// The terminal action of a rule (the last forward, redirect or fixed-response by Order).
-pub fn action(actions: &[Json], group: &dyn Fn(&str) -> Option<Arc<TargetGroup>>) -> Option<Action> {
+pub fn action(
+    actions: &[Json],
+    group: &dyn Fn(&str) -> Option<Arc<TargetGroup>>,
+) -> Option<Action> {
     let mut sorted: Vec<&Json> = actions.iter().collect();
     sorted.sort_by_key(|a| number(a, "Order").unwrap_or(u64::MAX));
-    let terminal = sorted.into_iter().rev().find(|a| matches!(a.get("Type").and_then(Json::as_str), Some("forward" | "redirect" | "fixed-response")))?;
+    let terminal = sorted.into_iter().rev().find(|a| {
+        matches!(
+            a.get("Type").and_then(Json::as_str),
+            Some("forward" | "redirect" | "fixed-response")
+        )
+    })?;
     match terminal.get("Type")?.as_str()? {
         "forward" => {
             let mut groups = Vec::new();
-            if let Some(listed) = terminal.pointer("/ForwardConfig/TargetGroups").and_then(Json::as_array) {
+            if let Some(listed) =
+                terminal.pointer("/ForwardConfig/TargetGroups").and_then(Json::as_array)
+            {
                 for g in listed {
                     let arn = text(g, "TargetGroupArn")?;
                     let weight = number(g, "Weight").unwrap_or(1) as u32;
@@ -97,7 +139,10 @@ pub fn action(actions: &[Json], group: &dyn Fn(&str) -> Option<Arc<TargetGroup>>
             }
             let stickiness = terminal.pointer("/ForwardConfig/TargetGroupStickinessConfig");
             let group_stickiness = stickiness
-                .filter(|s| s.get("Enabled").is_some_and(|e| e.as_bool() == Some(true) || e.as_str() == Some("true")))
+                .filter(|s| {
+                    s.get("Enabled")
+                        .is_some_and(|e| e.as_bool() == Some(true) || e.as_str() == Some("true"))
+                })
                 .map(|s| Duration::from_secs(number(s, "DurationSeconds").unwrap_or(3600)));
             Some(Action::Forward(Forward { groups, group_stickiness }))
         }
@@ -109,7 +154,11 @@ pub fn action(actions: &[Json], group: &dyn Fn(&str) -> Option<Arc<TargetGroup>>
                 port: text(c, "Port"),
                 path: text(c, "Path"),
                 query: text(c, "Query"),
-                status: if text(c, "StatusCode").as_deref() == Some("HTTP_302") { 302 } else { 301 },
+                status: if text(c, "StatusCode").as_deref() == Some("HTTP_302") {
+                    302
+                } else {
+                    301
+                },
             }))
         }
         "fixed-response" => {
@@ -131,7 +180,8 @@ pub fn listener(
     rules: &[RuleRecord],
     group: &dyn Fn(&str) -> Option<Arc<TargetGroup>>,
 ) -> elb_proxy::Listener {
-    let mut ordered: Vec<&RuleRecord> = rules.iter().filter(|r| r.listener_arn == record.arn).collect();
+    let mut ordered: Vec<&RuleRecord> =
+        rules.iter().filter(|r| r.listener_arn == record.arn).collect();
     ordered.sort_by_key(|r| r.priority);
     let mut out = Vec::new();
     for r in ordered {

@@ -33,7 +33,7 @@ pub enum RegionError {
     Recover(#[from] cfn_stacks::CfnError),
     #[error("cannot start EC2: {0}")]
     Ec2(#[from] ec2::Ec2Error),
-        #[error(transparent)]
+    #[error(transparent)]
     Ca(#[from] elb::ca::CaError),
     #[error("cannot prepare the instances' directory {path}: {source}")]
     Runtime { path: String, source: std::io::Error },
@@ -71,7 +71,7 @@ impl Default for RegionConfig {
 /// A running region.
 pub struct Region {
     pub engine: Arc<Engine>,
-        pub ec2: Arc<ec2::Ec2>,
+    pub ec2: Arc<ec2::Ec2>,
     pub elb: Arc<elb::Elb>,
     pub store: Arc<Store>,
     pub clock: Clock,
@@ -108,15 +108,16 @@ impl Region {
             overrides: config.overrides.instances.clone(),
             grace: config.grace,
         };
-                let ec2 = ec2::Ec2::new(store.clone(), clock.clone(), ec2_config)?;
+        let ec2 = ec2::Ec2::new(store.clone(), clock.clone(), ec2_config)?;
         // The local CA stays with the data (so a trusted CA stays trusted across restarts).
         let ca_dir = config.data_dir.as_ref().map(|d| d.join("ca"));
         let ca = Arc::new(elb::Ca::load_or_create(ca_dir.as_deref())?);
-        let elb = elb::Elb::new(store.clone(), clock.clone(), ec2.clone(), config.account.clone(), ca);
+        let elb =
+            elb::Elb::new(store.clone(), clock.clone(), ec2.clone(), config.account.clone(), ca);
         let nested = NestedStacks::new();
         let mut providers = Providers::default();
         providers.register(&["AWS::CloudFormation::Stack"], nested.clone());
-                providers.register(ec2::TYPES, Arc::new(ec2::Ec2Provider { ec2: ec2.clone() }));
+        providers.register(ec2::TYPES, Arc::new(ec2::Ec2Provider { ec2: ec2.clone() }));
         providers.register(elb::TYPES, Arc::new(elb::ElbProvider { elb: elb.clone() }));
         providers.register(
             &["AWS::CloudFormation::WaitConditionHandle"],
@@ -144,7 +145,7 @@ impl Region {
         if rebooted > 0 {
             tracing::info!("{rebooted} instance(s) were running before the restart and boot again");
         }
-                elb.recover().await;
+        elb.recover().await;
         let services = Arc::new(api::Services {
             cloudformation: engine.clone(),
             ec2: ec2.clone(),
@@ -173,7 +174,7 @@ impl Region {
                 }
             }
         });
-                Ok(Region { engine, ec2, elb, store, clock, endpoint, addr, shutdown, server, scratch })
+        Ok(Region { engine, ec2, elb, store, clock, endpoint, addr, shutdown, server, scratch })
     }
 
     /// Stops serving, waits for running operations to end, stops every instance's processes
@@ -181,7 +182,7 @@ impl Region {
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         let _ = self.server.await;
-                self.engine.drain(std::time::Duration::from_secs(2)).await;
+        self.engine.drain(std::time::Duration::from_secs(2)).await;
         self.elb.shutdown();
         self.ec2.shutdown().await;
         if let Some(dir) = &self.scratch {

@@ -1,0 +1,65 @@
+//! The data plane's threads: one single-threaded runtime per CPU, each accepting on its own
+//! `SO_REUSEPORT` socket of every listener. A client connection, its requests and the target
+//! connections that serve them stay on one thread: no work stealing, no locks between threads,
+//! and a per-thread pool of target connections.
+
+use std::sync::OnceLock;
+
+use tokio::runtime::Handle;
+
+pub struct Workers {
+    handles: Vec<Handle>,
+}
+
+static WORKERS: OnceLock<Workers> = OnceLock::new();
+
+impl Workers {
+    /// The process's data-plane threads (started on first use, one per available CPU, at most
+    /// 16; `CUMULO_PROXY_THREADS` overrides).
+    pub fn get() -> &'static Workers {
+        WORKERS.get_or_init(|| {
+            let n = std::env::var("CUMULO_PROXY_THREADS")
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .clamp(1, 16);
+            let mut handles = Vec::with_capacity(n);
+            for i in 0..n {
+                let (tx, rx) = std::sync::mpsc::channel();
+                let spawned = std::thread::Builder::new().name(format!("cumulo-proxy-{i}")).spawn(
+                    move || {
+                        let runtime = match tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                        {
+                            Ok(rt) => rt,
+                            Err(e) => {
+                                tracing::error!("cannot start a proxy thread: {e}");
+                                return;
+                            }
+                        };
+                        let _ = tx.send(runtime.handle().clone());
+                        // Runs the thread's tasks until the process ends.
+                        runtime.block_on(std::future::pending::<()>());
+                    },
+                );
+                if spawned.is_ok()
+                    && let Ok(handle) = rx.recv()
+                {
+                    handles.push(handle);
+                }
+            }
+            if handles.is_empty() {
+                // No thread could start: serve from the caller's runtime.
+                if let Ok(h) = Handle::try_current() {
+                    handles.push(h);
+                }
+            }
+            Workers { handles }
+        })
+    }
+
+    pub fn handles(&self) -> &[Handle] {
+        &self.handles
+    }
+}
