@@ -9,6 +9,7 @@
 pub mod client;
 pub mod cloudformation;
 pub mod ec2;
+pub mod elbv2;
 pub mod error;
 pub mod query;
 pub mod server;

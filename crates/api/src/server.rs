@@ -13,6 +13,7 @@ use cfn_stacks::Engine;
 
 use crate::cloudformation;
 use crate::ec2 as ec2_api;
+use crate::elbv2;
 use crate::error::ApiError;
 use crate::query::QueryInput;
 
@@ -44,6 +45,8 @@ pub fn service_of(headers: &HeaderMap, q: &QueryInput) -> Option<&'static str> {
             return match service {
                 "cloudformation" => Some("cloudformation"),
                 "ec2" => Some("ec2"),
+                // Classic ELB (2012-06-01) and ELBv2 share the signing name.
+                "elasticloadbalancing" => Some("elasticloadbalancing"),
                 _ => None,
             };
         }
@@ -51,6 +54,7 @@ pub fn service_of(headers: &HeaderMap, q: &QueryInput) -> Option<&'static str> {
     match q.get("Version") {
         Some(cloudformation::VERSION) => return Some("cloudformation"),
         Some(ec2_api::VERSION) => return Some("ec2"),
+        Some(elbv2::VERSION) => return Some("elasticloadbalancing"),
         Some(_) => return None,
         None => {}
     }
@@ -59,6 +63,8 @@ pub fn service_of(headers: &HeaderMap, q: &QueryInput) -> Option<&'static str> {
         Some("cloudformation")
     } else if ec2_api::handles(action) {
         Some("ec2")
+    } else if elbv2::handles(action) {
+        Some("elasticloadbalancing")
     } else {
         None
     }
@@ -82,6 +88,7 @@ async fn query(
             cloudformation::handle(&services.cloudformation, &action, &q, &request_id)
         }
         Some("ec2") => ec2_api::handle(&services.ec2, &action, &q, &request_id).await,
+        Some("elasticloadbalancing") => elbv2::handle(&services.elb, &action, &q, &request_id),
         _ => Err(ApiError::invalid_action(&action)),
     };
     tracing::debug!(action, ok = result.is_ok(), "api request");
@@ -89,6 +96,9 @@ async fn query(
         (Ok(body), _) => xml_response(200, body, &request_id),
         (Err(e), Some("ec2")) => {
             xml_response(e.status, ec2_api::error_xml(&e, &request_id), &request_id)
+        }
+        (Err(e), Some("elasticloadbalancing")) => {
+            xml_response(e.status, e.to_xml(elbv2::XMLNS, &request_id), &request_id)
         }
         (Err(e), _) => {
             xml_response(e.status, e.to_xml(cloudformation::XMLNS, &request_id), &request_id)

@@ -155,6 +155,9 @@ pub struct LaunchTemplateRecord {
     /// LaunchTemplateData by version number.
     pub versions: BTreeMap<u32, Json>,
     pub default_version: u32,
+    /// The template's logical id in its stack (what overrides files name).
+    #[serde(default)]
+    pub logical_id: Option<String>,
 }
 
 impl LaunchTemplateRecord {
@@ -176,6 +179,8 @@ impl LaunchTemplateRecord {
 pub struct LaunchConfigurationRecord {
     pub name: String,
     pub data: Json,
+    #[serde(default)]
+    pub logical_id: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

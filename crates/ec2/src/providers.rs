@@ -198,7 +198,9 @@ impl Ec2Provider {
             name: name.clone(),
             versions: Default::default(),
             default_version: 1,
+            logical_id: None,
         });
+        record.logical_id = Some(req.logical_id.to_string());
         // A change of LaunchTemplateData is a new version, which becomes the default.
         if record.versions.get(&record.latest()) != Some(&data) {
             let next = if record.versions.is_empty() { 1 } else { record.latest() + 1 };
@@ -222,6 +224,7 @@ impl Ec2Provider {
         let record = LaunchConfigurationRecord {
             name: provided.physical_id.clone(),
             data: req.properties.clone(),
+            logical_id: Some(req.logical_id.to_string()),
         };
         self.ec2
             .store

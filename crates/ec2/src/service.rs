@@ -136,6 +136,8 @@ pub struct Ec2 {
     /// Last CPU sample per instance: (ticks, when).
     samples: Mutex<HashMap<String, (u64, tokio::time::Instant, InstanceUsage)>>,
     shutting_down: std::sync::atomic::AtomicBool,
+    /// Zones taken down (chaos): their instances were stopped and launches there fail.
+    failed_zones: Mutex<std::collections::BTreeSet<String>>,
     me: Weak<Ec2>,
 }
 
@@ -166,6 +168,7 @@ impl Ec2 {
             changes,
             samples: Mutex::new(HashMap::new()),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
+            failed_zones: Mutex::new(std::collections::BTreeSet::new()),
             me: me.clone(),
         }))
     }
@@ -421,6 +424,12 @@ impl Ec2 {
                 None => self.default_subnet(zone.as_deref())?,
             },
         };
+        if self.failed_zones.lock().contains(&subnet.zone) {
+            return Err(Ec2Error::Launch(format!(
+                "InsufficientInstanceCapacity: We currently do not have sufficient capacity in the Availability Zone you requested ({}).",
+                subnet.zone
+            )));
+        }
         let private_ip = allocate_ip(&mut subnet).ok_or_else(|| Ec2Error::Launch(format!("There are not enough free addresses in subnet '{}' to satisfy the requested number of instances.", subnet.id)))?;
         self.store.put(SUBNETS, &subnet.id, &subnet)?;
         let public = interface
@@ -584,6 +593,11 @@ impl Ec2 {
         let mut ports = self.ports.lock();
         let (low, high) = INSTANCE_PORTS;
         let span = u32::from(high - low);
+        if ports.1 == 0 {
+            // Regions running side by side (tests, two `up`s) start at different places, so
+            // they do not race for the same port before an app binds it.
+            ports.1 = low + fastrand::u16(..high - low);
+        }
         for _ in 0..span {
             ports.1 = if ports.1 < low || ports.1 >= high { low } else { ports.1 + 1 };
             let candidate = ports.1;
@@ -784,8 +798,11 @@ impl Ec2 {
         let terminate = asked == 2 || (asked == 0 && record.shutdown_behavior == "terminate");
         let reason = match asked {
             0 => Some("Client.InstanceInitiatedShutdown: Instance initiated shutdown".to_string()),
-            1 => Some("Client.UserInitiatedShutdown: User initiated shutdown".to_string()),
-            _ => Some("Client.UserInitiatedShutdown: User initiated shutdown".to_string()),
+            1 | 2 => Some("Client.UserInitiatedShutdown: User initiated shutdown".to_string()),
+            _ => Some(format!(
+                "Server.InternalError: The availability zone {} failed (cumulo chaos fail-zone)",
+                record.zone
+            )),
         };
         if terminate {
             self.release_ports(&record);
@@ -812,6 +829,38 @@ impl Ec2 {
             }
             None => false,
         }
+    }
+
+    /// Takes a zone down: every running instance there stops at once (its processes are
+    /// killed) and launches into the zone fail until it is restored. Returns the stopped ids.
+    pub fn fail_zone(&self, zone: &str) -> Vec<String> {
+        self.failed_zones.lock().insert(zone.to_string());
+        let ids: Vec<String> = self
+            .instances()
+            .into_iter()
+            .filter(|i| i.zone == zone && i.state == InstanceState::Running)
+            .map(|i| i.id)
+            .collect();
+        let running = self.running.lock();
+        for id in &ids {
+            if let Some(r) = running.get(id) {
+                r.asked.store(3, Ordering::SeqCst);
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(r.shim_pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        ids
+    }
+
+    /// Brings a failed zone back: launches there work again.
+    pub fn restore_zone(&self, zone: &str) -> bool {
+        self.failed_zones.lock().remove(zone)
+    }
+
+    pub fn failed_zones(&self) -> Vec<String> {
+        self.failed_zones.lock().iter().cloned().collect()
     }
 
     /// TerminateInstances: shutting-down, then terminated once its processes are gone.

@@ -69,6 +69,11 @@ pub async fn bind(
     upstream: Upstream,
 ) -> io::Result<Serving> {
     let handles = Workers::get().handles();
+    // SO_REUSEPORT would let another process of this user share the port (another Cumulo
+    // region): a plain bind first proves the port is free.
+    let probe = std::net::TcpListener::bind(addr)?;
+    let addr = probe.local_addr()?;
+    drop(probe);
     let first = reuse_port_socket(addr)?;
     let local_addr = first.local_addr()?;
     let mut sockets = vec![first];

@@ -73,6 +73,7 @@ pub struct Region {
     pub engine: Arc<Engine>,
     pub ec2: Arc<ec2::Ec2>,
     pub elb: Arc<elb::Elb>,
+    pub autoscaling: Arc<autoscaling::AutoScaling>,
     pub store: Arc<Store>,
     pub clock: Clock,
     /// `http://ADDR` of the API.
@@ -114,11 +115,22 @@ impl Region {
         let ca = Arc::new(elb::Ca::load_or_create(ca_dir.as_deref())?);
         let elb =
             elb::Elb::new(store.clone(), clock.clone(), ec2.clone(), config.account.clone(), ca);
+        let autoscaling = autoscaling::AutoScaling::new(
+            store.clone(),
+            clock.clone(),
+            ec2.clone(),
+            elb.clone(),
+            config.account.clone(),
+        );
         let nested = NestedStacks::new();
         let mut providers = Providers::default();
         providers.register(&["AWS::CloudFormation::Stack"], nested.clone());
         providers.register(ec2::TYPES, Arc::new(ec2::Ec2Provider { ec2: ec2.clone() }));
         providers.register(elb::TYPES, Arc::new(elb::ElbProvider { elb: elb.clone() }));
+        providers.register(
+            autoscaling::TYPES,
+            Arc::new(autoscaling::AsgProvider { asg: autoscaling.clone() }),
+        );
         providers.register(
             &["AWS::CloudFormation::WaitConditionHandle"],
             Arc::new(wait::WaitHandles { endpoint: endpoint.clone() }),
@@ -146,6 +158,7 @@ impl Region {
             tracing::info!("{rebooted} instance(s) were running before the restart and boot again");
         }
         elb.recover().await;
+        autoscaling.recover();
         let services = Arc::new(api::Services {
             cloudformation: engine.clone(),
             ec2: ec2.clone(),
@@ -174,7 +187,19 @@ impl Region {
                 }
             }
         });
-        Ok(Region { engine, ec2, elb, store, clock, endpoint, addr, shutdown, server, scratch })
+        Ok(Region {
+            engine,
+            ec2,
+            elb,
+            autoscaling,
+            store,
+            clock,
+            endpoint,
+            addr,
+            shutdown,
+            server,
+            scratch,
+        })
     }
 
     /// Stops serving, waits for running operations to end, stops every instance's processes
@@ -183,6 +208,7 @@ impl Region {
         self.shutdown.cancel();
         let _ = self.server.await;
         self.engine.drain(std::time::Duration::from_secs(2)).await;
+        self.autoscaling.shutdown();
         self.elb.shutdown();
         self.ec2.shutdown().await;
         if let Some(dir) = &self.scratch {

@@ -193,8 +193,9 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, String) 
     let rest = url.strip_prefix("http://").expect("http:// URL");
     let (host, path) =
         rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let addr = if host.contains(':') { host.to_string() } else { format!("{host}:80") };
     let mut stream =
-        std::net::TcpStream::connect(host).unwrap_or_else(|e| panic!("connect {host}: {e}"));
+        std::net::TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n"

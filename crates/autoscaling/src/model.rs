@@ -1,0 +1,160 @@
+//! What Auto Scaling keeps: groups with their instances (lifecycle state and health), lifecycle
+//! hooks, scheduled actions and the activity history.
+
+use serde::{Deserialize, Serialize};
+
+pub const GROUPS: &str = "asg_groups";
+pub const HOOKS: &str = "asg_hooks";
+pub const SCHEDULES: &str = "asg_scheduled_actions";
+pub const ACTIVITIES: &str = "asg_activities";
+/// Why an instance was found unhealthy (the cause of its replacement), by instance id.
+pub const CAUSES: &str = "asg_causes";
+
+/// Where a group's instances come from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Launch {
+    /// A launch template (id or name) and version (`$Latest`, `$Default` or a number).
+    Template {
+        id: String,
+        version: Option<String>,
+    },
+    Configuration {
+        name: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Lifecycle {
+    Pending,
+    #[serde(rename = "Pending:Wait")]
+    PendingWait,
+    InService,
+    Terminating,
+    #[serde(rename = "Terminating:Wait")]
+    TerminatingWait,
+    Standby,
+    Detached,
+}
+
+impl Lifecycle {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lifecycle::Pending => "Pending",
+            Lifecycle::PendingWait => "Pending:Wait",
+            Lifecycle::InService => "InService",
+            Lifecycle::Terminating => "Terminating",
+            Lifecycle::TerminatingWait => "Terminating:Wait",
+            Lifecycle::Standby => "Standby",
+            Lifecycle::Detached => "Detached",
+        }
+    }
+
+    /// Counts toward the group's capacity (launching or in service).
+    pub fn counts(self) -> bool {
+        matches!(self, Lifecycle::Pending | Lifecycle::PendingWait | Lifecycle::InService)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: String,
+    pub zone: String,
+    pub subnet: Option<String>,
+    pub lifecycle: Lifecycle,
+    pub healthy: bool,
+    /// What it was launched from: `lt-...:N` or `lc:NAME` (outdated when the group's differs).
+    pub launched_from: String,
+    pub protected: bool,
+    /// AWS time (seconds since the epoch) of the launch and of entering service.
+    pub launched_at: i64,
+    pub in_service_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+    pub propagate: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    pub name: String,
+    pub arn: String,
+    pub min: u32,
+    pub max: u32,
+    pub desired: u32,
+    pub launch: Launch,
+    pub subnets: Vec<String>,
+    pub zones: Vec<String>,
+    pub target_groups: Vec<String>,
+    /// Classic load balancer names.
+    pub load_balancers: Vec<String>,
+    /// `EC2` or `ELB`.
+    pub health_check_type: String,
+    pub grace: u64,
+    pub cooldown: u64,
+    pub termination_policies: Vec<String>,
+    pub suspended: Vec<String>,
+    pub tags: Vec<Tag>,
+    pub protect_new: bool,
+    pub instances: Vec<Member>,
+    pub created: String,
+    /// Recorded until SNS exists.
+    pub notifications: serde_json::Value,
+}
+
+impl GroupRecord {
+    pub fn suspended(&self, process: &str) -> bool {
+        self.suspended.iter().any(|p| p == process)
+    }
+
+    /// Instances that count toward capacity.
+    pub fn active(&self) -> impl Iterator<Item = &Member> {
+        self.instances.iter().filter(|m| m.lifecycle.counts())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookRecord {
+    pub group: String,
+    pub name: String,
+    /// `autoscaling:EC2_INSTANCE_LAUNCHING` or `autoscaling:EC2_INSTANCE_TERMINATING`.
+    pub transition: String,
+    pub heartbeat_timeout: u64,
+    /// `CONTINUE` or `ABANDON`.
+    pub default_result: String,
+}
+
+impl HookRecord {
+    pub fn launching(&self) -> bool {
+        self.transition == "autoscaling:EC2_INSTANCE_LAUNCHING"
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleRecord {
+    pub group: String,
+    pub name: String,
+    pub recurrence: Option<String>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub time_zone: Option<String>,
+    pub min: Option<u32>,
+    pub max: Option<u32>,
+    pub desired: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    pub id: String,
+    pub group: String,
+    pub description: String,
+    pub cause: String,
+    pub start: String,
+    pub end: Option<String>,
+    /// `InProgress`, `Successful`, `Failed`, `Cancelled`.
+    pub status: String,
+    pub status_message: Option<String>,
+    pub progress: u8,
+}

@@ -1,0 +1,286 @@
+//! Auto Scaling resource types as CloudFormation creates them: groups (with rolling updates
+//! under `UpdatePolicy`), lifecycle hooks and scheduled actions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cfn_stacks::generic::model;
+use cfn_stacks::model::ResourceRecord;
+use cfn_stacks::{Provided, ProviderError, ResourceProvider, ResourceRequest};
+use serde_json::{Value as Json, json};
+
+use crate::model::*;
+use crate::service::{AsgError, AutoScaling};
+
+pub const TYPES: &[&str] = &[
+    "AWS::AutoScaling::AutoScalingGroup",
+    "AWS::AutoScaling::LifecycleHook",
+    "AWS::AutoScaling::ScheduledAction",
+];
+
+pub struct AsgProvider {
+    pub asg: Arc<AutoScaling>,
+}
+
+fn err(e: AsgError) -> ProviderError {
+    let status = if e.code() == "InternalFailure" { 500 } else { 400 };
+    ProviderError::new(format!(
+        "{e} (Service: AutoScaling, Status Code: {status}, Error Code: {})",
+        e.code()
+    ))
+}
+
+fn text(props: &Json, key: &str) -> Option<String> {
+    match props.get(key)? {
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        Json::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn number(props: &Json, key: &str) -> Option<u64> {
+    text(props, key)?.trim().parse().ok()
+}
+
+fn strings(props: &Json, key: &str) -> Vec<String> {
+    props
+        .get(key)
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+fn flag(props: &Json, key: &str) -> bool {
+    props.get(key).is_some_and(|v| {
+        v.as_bool() == Some(true) || v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
+    })
+}
+
+/// The launch source of a group's properties (MixedInstancesPolicy: its launch template).
+fn launch_of(props: &Json) -> Option<Launch> {
+    let spec = props.get("LaunchTemplate").or_else(|| {
+        props.pointer("/MixedInstancesPolicy/LaunchTemplate/LaunchTemplateSpecification")
+    });
+    if let Some(spec) = spec {
+        let id = text(spec, "LaunchTemplateId").or_else(|| text(spec, "LaunchTemplateName"))?;
+        return Some(Launch::Template { id, version: text(spec, "Version") });
+    }
+    text(props, "LaunchConfigurationName").map(|name| Launch::Configuration { name })
+}
+
+impl AsgProvider {
+    fn record(&self, req: &ResourceRequest<'_>, name: &str) -> Result<GroupRecord, ProviderError> {
+        let props = req.properties;
+        let launch = launch_of(props).ok_or_else(|| {
+            err(AsgError::validation("Valid requests must contain either LaunchTemplate, LaunchConfigurationName, InstanceId or MixedInstancesPolicy parameter."))
+        })?;
+        let min = number(props, "MinSize").unwrap_or(0) as u32;
+        let max = number(props, "MaxSize").unwrap_or(0) as u32;
+        let desired = number(props, "DesiredCapacity").map_or(min, |d| d as u32);
+        let tags = props
+            .get("Tags")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| {
+                Some(Tag {
+                    key: text(t, "Key")?,
+                    value: text(t, "Value").unwrap_or_default(),
+                    propagate: flag(t, "PropagateAtLaunch"),
+                })
+            })
+            .collect();
+        Ok(GroupRecord {
+            name: name.to_string(),
+            arn: self.asg.account().arn(
+                "autoscaling",
+                &format!("autoScalingGroup:{}:autoScalingGroupName/{name}", aws_ids::uuid()),
+            ),
+            min,
+            max,
+            desired,
+            launch,
+            subnets: strings(props, "VPCZoneIdentifier"),
+            zones: strings(props, "AvailabilityZones"),
+            target_groups: strings(props, "TargetGroupARNs"),
+            load_balancers: strings(props, "LoadBalancerNames"),
+            health_check_type: text(props, "HealthCheckType").unwrap_or_else(|| "EC2".into()),
+            grace: number(props, "HealthCheckGracePeriod").unwrap_or(0),
+            cooldown: number(props, "Cooldown").unwrap_or(300),
+            termination_policies: strings(props, "TerminationPolicies"),
+            suspended: Vec::new(),
+            tags,
+            protect_new: flag(props, "NewInstancesProtectedFromScaleIn"),
+            instances: Vec::new(),
+            created: clock::iso8601(self.asg.clock().now()),
+            notifications: props.get("NotificationConfigurations").cloned().unwrap_or(Json::Null),
+        })
+    }
+
+    async fn create_group(&self, req: &ResourceRequest<'_>) -> Result<Provided, ProviderError> {
+        let mut provided = model(req, None);
+        provided.modelled = false;
+        let record = self.record(req, &provided.physical_id)?;
+        let record = self.asg.create_group(record).map_err(err)?;
+        // Without a CreationPolicy, CloudFormation waits until the desired instances are in
+        // service; with one, the engine waits for the signals.
+        if req.creation_policy.and_then(|p| p.get("ResourceSignal")).is_none() {
+            self.asg.wait_in_service(&record.name, Duration::from_secs(3600)).await.map_err(err)?;
+        }
+        provided.attributes.insert("AutoScalingGroupName".into(), json!(record.name));
+        Ok(provided)
+    }
+
+    async fn update_group(
+        &self,
+        req: &ResourceRequest<'_>,
+        current: &ResourceRecord,
+    ) -> Result<Provided, ProviderError> {
+        let mut provided = model(req, Some(current));
+        provided.modelled = false;
+        let name = provided.physical_id.clone();
+        let existing = self
+            .asg
+            .group(&name)
+            .ok_or_else(|| ProviderError::new(format!("Auto Scaling group {name} is gone")))?;
+        let mut record = self.record(req, &name)?;
+        record.arn = existing.arn.clone();
+        record.created = existing.created.clone();
+        record.suspended = existing.suspended.clone();
+        let old = &current.properties;
+        let ignore_sizes = req
+            .update_policy
+            .and_then(|p| {
+                p.pointer("/AutoScalingScheduledAction/IgnoreUnmodifiedGroupSizeProperties")
+            })
+            .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("true"));
+        let unchanged = |k: &str| old.get(k) == req.properties.get(k);
+        if ignore_sizes {
+            if unchanged("MinSize") {
+                record.min = existing.min;
+            }
+            if unchanged("MaxSize") {
+                record.max = existing.max;
+            }
+            if unchanged("DesiredCapacity") {
+                record.desired = existing.desired;
+            }
+        }
+        if req.properties.get("DesiredCapacity").is_none() {
+            record.desired = existing.desired.clamp(record.min, record.max);
+        }
+        let before = self.asg.launch_key(&existing.launch).unwrap_or_default();
+        self.asg.update_group(record.clone()).map_err(err)?;
+        let after = self.asg.launch_key(&record.launch).map_err(err)?;
+        let rolling = req.update_policy.and_then(|p| p.get("AutoScalingRollingUpdate"));
+        let zones_changed = existing.subnets != record.subnets;
+        if let Some(policy) = rolling
+            && (before != after || zones_changed)
+        {
+            let max_batch = number(policy, "MaxBatchSize").unwrap_or(1) as u32;
+            let min_in_service = number(policy, "MinInstancesInService").unwrap_or(0) as u32;
+            let pause = text(policy, "PauseTime")
+                .and_then(|p| cfn_stacks::signals::parse_duration(&p))
+                .unwrap_or(Duration::ZERO);
+            tracing::info!(
+                group = name,
+                "Rolling update initiated. Terminating obsolete instance(s) in batches of {max_batch}, while keeping at least {min_in_service} instance(s) in service."
+            );
+            self.asg.rolling_update(&name, max_batch, min_in_service, pause).await.map_err(err)?;
+        }
+        provided.attributes.insert("AutoScalingGroupName".into(), json!(name));
+        Ok(provided)
+    }
+
+    fn hook(
+        &self,
+        req: &ResourceRequest<'_>,
+        current: Option<&ResourceRecord>,
+    ) -> Result<Provided, ProviderError> {
+        let props = req.properties;
+        let mut provided = model(req, current);
+        provided.modelled = false;
+        let hook = HookRecord {
+            group: text(props, "AutoScalingGroupName").unwrap_or_default(),
+            name: provided.physical_id.clone(),
+            transition: text(props, "LifecycleTransition").unwrap_or_default(),
+            heartbeat_timeout: number(props, "HeartbeatTimeout").unwrap_or(3600),
+            default_result: text(props, "DefaultResult").unwrap_or_else(|| "ABANDON".into()),
+        };
+        self.asg.put_hook(hook).map_err(err)?;
+        Ok(provided)
+    }
+
+    fn schedule(
+        &self,
+        req: &ResourceRequest<'_>,
+        current: Option<&ResourceRecord>,
+    ) -> Result<Provided, ProviderError> {
+        let props = req.properties;
+        let mut provided = model(req, current);
+        provided.modelled = false;
+        let s = ScheduleRecord {
+            group: text(props, "AutoScalingGroupName").unwrap_or_default(),
+            name: provided.physical_id.clone(),
+            recurrence: text(props, "Recurrence"),
+            start: text(props, "StartTime"),
+            end: text(props, "EndTime"),
+            time_zone: text(props, "TimeZone"),
+            min: number(props, "MinSize").map(|n| n as u32),
+            max: number(props, "MaxSize").map(|n| n as u32),
+            desired: number(props, "DesiredCapacity").map(|n| n as u32),
+        };
+        self.asg.put_schedule(s).map_err(err)?;
+        Ok(provided)
+    }
+}
+
+#[async_trait]
+impl ResourceProvider for AsgProvider {
+    async fn create(&self, req: &ResourceRequest<'_>) -> Result<Provided, ProviderError> {
+        match req.type_name {
+            "AWS::AutoScaling::AutoScalingGroup" => self.create_group(req).await,
+            "AWS::AutoScaling::LifecycleHook" => self.hook(req, None),
+            "AWS::AutoScaling::ScheduledAction" => self.schedule(req, None),
+            other => Err(ProviderError::new(format!("{other} is not an Auto Scaling type"))),
+        }
+    }
+
+    async fn update(
+        &self,
+        req: &ResourceRequest<'_>,
+        current: &ResourceRecord,
+    ) -> Result<Provided, ProviderError> {
+        match req.type_name {
+            "AWS::AutoScaling::AutoScalingGroup" => self.update_group(req, current).await,
+            "AWS::AutoScaling::LifecycleHook" => self.hook(req, Some(current)),
+            "AWS::AutoScaling::ScheduledAction" => self.schedule(req, Some(current)),
+            other => Err(ProviderError::new(format!("{other} is not an Auto Scaling type"))),
+        }
+    }
+
+    async fn delete(
+        &self,
+        _req: &ResourceRequest<'_>,
+        current: &ResourceRecord,
+    ) -> Result<(), ProviderError> {
+        let Some(id) = current.physical_id.as_deref() else { return Ok(()) };
+        let group = text(&current.properties, "AutoScalingGroupName").unwrap_or_default();
+        let result = match current.type_name.as_str() {
+            "AWS::AutoScaling::AutoScalingGroup" => {
+                if self.asg.group(id).is_none() {
+                    return Ok(());
+                }
+                self.asg.delete_group(id).await
+            }
+            "AWS::AutoScaling::LifecycleHook" => self.asg.delete_hook(&group, id),
+            "AWS::AutoScaling::ScheduledAction" => self.asg.delete_schedule(&group, id),
+            _ => Ok(()),
+        };
+        result.map_err(err)
+    }
+}

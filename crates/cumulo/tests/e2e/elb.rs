@@ -1,0 +1,316 @@
+//! The load balancer with real instances and real HTTP: the edX lab (two instances in two
+//! zones behind an ALB; one fails its health check, traffic moves to the other, it comes
+//! back), draining on deregistration, HTTPS with the local CA and HTTP/2, and the elbv2 API.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use crate::support::{Running, aws, eventually, http, instances, run};
+
+/// The edX lab's architecture: two instances in two zones, an ALB on port 80 health-checking
+/// `/health` every 5 s (2 checks to change state), an HTTPS listener with an ACM certificate.
+const EDX_LAB: &str = r##"
+Resources:
+  Vpc:
+    Type: AWS::EC2::VPC
+    Properties: {CidrBlock: 10.0.0.0/16}
+  SubnetA:
+    Type: AWS::EC2::Subnet
+    Properties: {VpcId: !Ref Vpc, CidrBlock: 10.0.1.0/24, AvailabilityZone: !Select [0, !GetAZs ""]}
+  SubnetB:
+    Type: AWS::EC2::Subnet
+    Properties: {VpcId: !Ref Vpc, CidrBlock: 10.0.2.0/24, AvailabilityZone: !Select [1, !GetAZs ""]}
+  WebServerSg:
+    Type: AWS::EC2::SecurityGroup
+    Properties:
+      GroupDescription: Allow SSH and HTTP traffic
+      VpcId: !Ref Vpc
+      SecurityGroupIngress:
+        - {IpProtocol: tcp, FromPort: 80, ToPort: 80, CidrIp: 0.0.0.0/0}
+        - {IpProtocol: tcp, FromPort: 22, ToPort: 22, CidrIp: 0.0.0.0/0}
+  WebServer1:
+    Type: AWS::EC2::Instance
+    Properties:
+      ImageId: ami-12345678
+      InstanceType: t2.micro
+      SubnetId: !Ref SubnetA
+      SecurityGroupIds: [!Ref WebServerSg]
+      UserData: {"Fn::Base64": "#!/bin/bash\nexec cumulo demo-app --port 80\n"}
+      Tags: [{Key: Name, Value: WebServer1}]
+  WebServer2:
+    Type: AWS::EC2::Instance
+    Properties:
+      ImageId: ami-12345678
+      InstanceType: t2.micro
+      SubnetId: !Ref SubnetB
+      SecurityGroupIds: [!Ref WebServerSg]
+      UserData: {"Fn::Base64": "#!/bin/bash\nexec cumulo demo-app --port 80\n"}
+      Tags: [{Key: Name, Value: WebServer2}]
+  PhotosAlb:
+    Type: AWS::ElasticLoadBalancingV2::LoadBalancer
+    Properties:
+      Name: photos-alb
+      Subnets: [!Ref SubnetA, !Ref SubnetB]
+      SecurityGroups: [!Ref WebServerSg]
+  PhotosTg:
+    Type: AWS::ElasticLoadBalancingV2::TargetGroup
+    Properties:
+      Name: photos-tg
+      VpcId: !Ref Vpc
+      Protocol: HTTP
+      Port: 80
+      HealthCheckPath: /health
+      HealthCheckIntervalSeconds: 5
+      HealthCheckTimeoutSeconds: 2
+      HealthyThresholdCount: 2
+      UnhealthyThresholdCount: 2
+      TargetGroupAttributes:
+        - {Key: deregistration_delay.timeout_seconds, Value: "20"}
+      Targets: [{Id: !Ref WebServer1}, {Id: !Ref WebServer2}]
+  Http:
+    Type: AWS::ElasticLoadBalancingV2::Listener
+    Properties:
+      LoadBalancerArn: !Ref PhotosAlb
+      Port: 80
+      Protocol: HTTP
+      DefaultActions: [{Type: forward, TargetGroupArn: !Ref PhotosTg}]
+  Https:
+    Type: AWS::ElasticLoadBalancingV2::Listener
+    Properties:
+      LoadBalancerArn: !Ref PhotosAlb
+      Port: 443
+      Protocol: HTTPS
+      Certificates: [{CertificateArn: arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012}]
+      DefaultActions: [{Type: forward, TargetGroupArn: !Ref PhotosTg}]
+  Maintenance:
+    Type: AWS::ElasticLoadBalancingV2::ListenerRule
+    Properties:
+      ListenerArn: !Ref Http
+      Priority: 10
+      Conditions: [{Field: path-pattern, PathPatternConfig: {Values: [/maintenance*]}}]
+      Actions: [{Type: fixed-response, FixedResponseConfig: {StatusCode: "503", ContentType: text/plain, MessageBody: down for maintenance}}]
+Outputs:
+  Url: {Value: !Sub "http://${PhotosAlb.DNSName}/"}
+  SecureUrl: {Value: !Sub "https://${PhotosAlb.DNSName}/"}
+  TargetGroup: {Value: !Ref PhotosTg}
+"##;
+
+/// The instance ids that answered `n` requests to `url`.
+fn answering(url: &str, n: usize) -> BTreeSet<String> {
+    (0..n)
+        .filter_map(|_| {
+            let (status, body) = http("GET", url, &[]);
+            (status == 200).then(|| body.split_whitespace().nth(2).unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+/// Waits (bounded) until every instance of `ids` answers through `url`.
+fn wait_for_all(url: &str, ids: &BTreeSet<String>) {
+    let mut seen = BTreeSet::new();
+    let started = Instant::now();
+    while &seen != ids {
+        let probe: Vec<(u16, String)> = (0..2).map(|_| http("GET", url, &[])).collect();
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "every instance answers through {url}: {seen:?} vs {ids:?}; last: {probe:?}"
+        );
+        seen = answering(url, 6);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn output(outputs: &str, key: &str) -> String {
+    let line = outputs
+        .lines()
+        .find(|l| l.contains(key))
+        .unwrap_or_else(|| panic!("no {key} in {outputs}"));
+    line.split_whitespace()
+        .find(|w| w.starts_with("http") || w.starts_with("arn:"))
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn edx_lab_traffic_leaves_a_failing_instance_and_returns_when_it_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("photos.yaml"), EDX_LAB).unwrap();
+    // 5 s health checks at time scale 5: one check a second.
+    let mut server = Running::start(
+        &["serve", "--listen", "127.0.0.1:0", "--ephemeral", "--time-scale", "5"],
+        dir.path(),
+    );
+    let endpoint = server.endpoint();
+    let (ok, out, err) = run(&["deploy", "photos.yaml", "--endpoint-url", &endpoint], dir.path());
+    assert!(ok, "{out}{err}");
+    let (_, outputs, _) = run(&["outputs", "photos", "--endpoint-url", &endpoint], dir.path());
+    let url = output(&outputs, "Url");
+    assert!(url.starts_with("http://127.0.1."), "the URL answers on a loopback address: {outputs}");
+    let target_group = output(&outputs, "TargetGroup");
+
+    // Both instances take traffic once their first check passed.
+    let list = instances(&endpoint);
+    let ids: BTreeSet<String> =
+        list.iter().map(|i| i["instanceId"].as_str().unwrap().to_string()).collect();
+    wait_for_all(&url, &ids);
+
+    // A rule answers by itself.
+    let (status, body) = http("GET", &format!("{url}maintenance/now"), &[]);
+    assert_eq!((status, body.as_str()), (503, "down for maintenance"));
+
+    // WebServer1 fails its health check: after 2 failed checks (2 x 5 s = 2 s here) every
+    // request goes to WebServer2.
+    let one = list.iter().find(|i| i["tags"]["Name"] == "WebServer1").unwrap();
+    let one_id = one["instanceId"].as_str().unwrap().to_string();
+    let (status, _) =
+        http("GET", &format!("http://127.0.0.1:{}/fail", one["ports"][0]["host"]), &[]);
+    assert_eq!(status, 200);
+    let failed_at = Instant::now();
+    eventually("traffic to leave WebServer1", Duration::from_secs(20), || {
+        !answering(&url, 6).contains(&one_id)
+    });
+    let moved = failed_at.elapsed();
+    eprintln!(
+        "traffic left the failing instance after {moved:?} (2 checks x 5 s at scale 5 = 2 s)"
+    );
+    assert!(moved < Duration::from_secs(10), "{moved:?}");
+    for _ in 0..20 {
+        let (status, body) = http("GET", &url, &[]);
+        assert_eq!(status, 200);
+        assert!(!body.contains(&one_id), "no request reaches the unhealthy instance: {body}");
+    }
+    let (ok, health, err) = aws(
+        &endpoint,
+        &["elbv2", "describe-target-health", "--target-group-arn", &target_group],
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    let of = |id: &str| {
+        health["TargetHealthDescriptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["Target"]["Id"] == id)
+            .unwrap()["TargetHealth"]
+            .clone()
+    };
+    assert_eq!(of(&one_id)["State"], "unhealthy");
+    assert_eq!(of(&one_id)["Reason"], "Target.ResponseCodeMismatch");
+    assert_eq!(of(&one_id)["Description"], "Health checks failed with these codes: [503]");
+
+    // It recovers and rejoins after 2 good checks.
+    http("GET", &format!("http://127.0.0.1:{}/recover", one["ports"][0]["host"]), &[]);
+    let recovered_at = Instant::now();
+    eventually("WebServer1 to rejoin", Duration::from_secs(20), || {
+        answering(&url, 6).contains(&one_id)
+    });
+    eprintln!("the recovered instance rejoined after {:?}", recovered_at.elapsed());
+
+    // HTTPS with a certificate from the local CA, HTTP/2 by ALPN.
+    let ca = dir.path().join("ca.pem");
+    let (ok, _, err) =
+        run(&["ca", "--endpoint-url", &endpoint, "--out", ca.to_str().unwrap()], dir.path());
+    assert!(ok, "{err}");
+    let secure = output(&outputs, "SecureUrl");
+    let curl = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "10",
+            "--http2",
+            "--cacert",
+            ca.to_str().unwrap(),
+            "-w",
+            "\n%{http_version}",
+            &secure,
+        ])
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&curl.stdout);
+    assert!(
+        text.contains("Hello from i-") && text.trim_end().ends_with('2'),
+        "HTTPS + HTTP/2: {text} {}",
+        String::from_utf8_lossy(&curl.stderr)
+    );
+
+    server.signal("TERM");
+    server.wait_exit(Duration::from_secs(30));
+}
+
+#[test]
+fn deregistered_targets_drain_in_flight_requests_and_take_no_new_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("photos.yaml"), EDX_LAB).unwrap();
+    let mut server = Running::start(
+        &["serve", "--listen", "127.0.0.1:0", "--ephemeral", "--time-scale", "5"],
+        dir.path(),
+    );
+    let endpoint = server.endpoint();
+    let (ok, out, err) = run(&["deploy", "photos.yaml", "--endpoint-url", &endpoint], dir.path());
+    assert!(ok, "{out}{err}");
+    let (_, outputs, _) = run(&["outputs", "photos", "--endpoint-url", &endpoint], dir.path());
+    let (url, target_group) = (output(&outputs, "Url"), output(&outputs, "TargetGroup"));
+    let list = instances(&endpoint);
+    let ids: BTreeSet<String> =
+        list.iter().map(|i| i["instanceId"].as_str().unwrap().to_string()).collect();
+    wait_for_all(&url, &ids);
+    let two = list.iter().find(|i| i["tags"]["Name"] == "WebServer2").unwrap()["instanceId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Slow requests in flight on both instances (round robin).
+    let slow: Vec<_> = (0..4)
+        .map(|_| {
+            let url = format!("{url}slow?ms=2500");
+            std::thread::spawn(move || http("GET", &url, &[]))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // Deregister WebServer2: draining for 20 s (4 s here).
+    let (ok, _, err) = aws(
+        &endpoint,
+        &[
+            "elbv2",
+            "deregister-targets",
+            "--target-group-arn",
+            &target_group,
+            "--targets",
+            &format!("Id={two}"),
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    let (_, health, _) = aws(
+        &endpoint,
+        &["elbv2", "describe-target-health", "--target-group-arn", &target_group],
+        dir.path(),
+    );
+    assert!(
+        health.contains("\"draining\"") && health.contains("Target.DeregistrationInProgress"),
+        "{health}"
+    );
+    for _ in 0..10 {
+        let (status, body) = http("GET", &url, &[]);
+        assert_eq!(status, 200);
+        assert!(!body.contains(&two), "no new request reaches a draining target: {body}");
+    }
+    let answers: Vec<(u16, String)> = slow.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(answers.iter().all(|(s, _)| *s == 200), "in-flight requests complete: {answers:?}");
+    assert!(
+        answers.iter().any(|(_, b)| b.contains(&two)),
+        "one of them was on the draining target: {answers:?}"
+    );
+    // After the delay the target is gone.
+    eventually("the drain to end", Duration::from_secs(15), || {
+        let (_, health, _) = aws(
+            &endpoint,
+            &["elbv2", "describe-target-health", "--target-group-arn", &target_group],
+            dir.path(),
+        );
+        !health.contains(&two)
+    });
+    server.signal("TERM");
+    server.wait_exit(Duration::from_secs(30));
+}
