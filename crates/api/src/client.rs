@@ -91,7 +91,18 @@ impl Client {
 impl Client {
     /// A GET of a local (non-AWS) endpoint of the region, e.g. `/_cumulo/instances`.
     pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {
-        let request = http::Request::get(format!("{}{path}", self.endpoint))
+        self.local(http::Method::GET, path).await.map(|(_, text)| text)
+    }
+
+    /// A request to a local endpoint; returns whether it succeeded, and its text.
+    pub async fn local(
+        &self,
+        method: http::Method,
+        path: &str,
+    ) -> Result<(bool, String), ClientError> {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.endpoint))
             .body(Full::new(Bytes::new()))
             .map_err(|e| ClientError::Protocol {
                 endpoint: self.endpoint.clone(),
@@ -101,6 +112,7 @@ impl Client {
             endpoint: self.endpoint.clone(),
             reason: root_cause(&e),
         })?;
+        let ok = response.status().is_success();
         let bytes = response
             .into_body()
             .collect()
@@ -110,7 +122,7 @@ impl Client {
                 reason: e.to_string(),
             })?
             .to_bytes();
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        Ok((ok, String::from_utf8_lossy(&bytes).into_owned()))
     }
 }
 

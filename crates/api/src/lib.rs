@@ -6,6 +6,7 @@
 //! Architecture Invariant: only this crate knows the wire formats (XML, form encoding, and the
 //! JSON and CBOR protocols as they arrive). Services get typed inputs and return records.
 
+pub mod autoscaling;
 pub mod client;
 pub mod cloudformation;
 pub mod ec2;

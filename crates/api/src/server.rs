@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, put};
 use cfn_stacks::Engine;
 
+use crate::autoscaling as asg_api;
 use crate::cloudformation;
 use crate::ec2 as ec2_api;
 use crate::elbv2;
@@ -22,6 +23,7 @@ pub struct Services {
     pub cloudformation: Arc<Engine>,
     pub ec2: Arc<ec2::Ec2>,
     pub elb: Arc<elb::Elb>,
+    pub autoscaling: Arc<autoscaling::AutoScaling>,
 }
 
 pub fn router(services: Arc<Services>) -> Router {
@@ -30,6 +32,7 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/_cumulo/instances", get(instances))
         .route("/_cumulo/endpoints", get(endpoints))
         .route("/_cumulo/ca.pem", get(ca_pem))
+        .route("/_cumulo/chaos/{action}/{target}", axum::routing::post(chaos))
         .route("/", any(query))
         .with_state(services)
 }
@@ -47,6 +50,7 @@ pub fn service_of(headers: &HeaderMap, q: &QueryInput) -> Option<&'static str> {
                 "ec2" => Some("ec2"),
                 // Classic ELB (2012-06-01) and ELBv2 share the signing name.
                 "elasticloadbalancing" => Some("elasticloadbalancing"),
+                "autoscaling" => Some("autoscaling"),
                 _ => None,
             };
         }
@@ -55,6 +59,7 @@ pub fn service_of(headers: &HeaderMap, q: &QueryInput) -> Option<&'static str> {
         Some(cloudformation::VERSION) => return Some("cloudformation"),
         Some(ec2_api::VERSION) => return Some("ec2"),
         Some(elbv2::VERSION) => return Some("elasticloadbalancing"),
+        Some(asg_api::VERSION) => return Some("autoscaling"),
         Some(_) => return None,
         None => {}
     }
@@ -65,6 +70,8 @@ pub fn service_of(headers: &HeaderMap, q: &QueryInput) -> Option<&'static str> {
         Some("ec2")
     } else if elbv2::handles(action) {
         Some("elasticloadbalancing")
+    } else if asg_api::handles(action) {
+        Some("autoscaling")
     } else {
         None
     }
@@ -89,6 +96,9 @@ async fn query(
         }
         Some("ec2") => ec2_api::handle(&services.ec2, &action, &q, &request_id).await,
         Some("elasticloadbalancing") => elbv2::handle(&services.elb, &action, &q, &request_id),
+        Some("autoscaling") => {
+            asg_api::handle(&services.autoscaling, &action, &q, &request_id).await
+        }
         _ => Err(ApiError::invalid_action(&action)),
     };
     tracing::debug!(action, ok = result.is_ok(), "api request");
@@ -99,6 +109,9 @@ async fn query(
         }
         (Err(e), Some("elasticloadbalancing")) => {
             xml_response(e.status, e.to_xml(elbv2::XMLNS, &request_id), &request_id)
+        }
+        (Err(e), Some("autoscaling")) => {
+            xml_response(e.status, e.to_xml(asg_api::XMLNS, &request_id), &request_id)
         }
         (Err(e), _) => {
             xml_response(e.status, e.to_xml(cloudformation::XMLNS, &request_id), &request_id)
@@ -176,6 +189,43 @@ async fn endpoints(State(services): State<Arc<Services>>) -> Response {
         serde_json::Value::Array(list).to_string(),
     )
         .into_response()
+}
+
+/// Breaking things on purpose: `fail-zone/AZ`, `restore-zone/AZ`, `kill-instance/ID` (the
+/// instance's machine dies: EC2 sees it stop), `kill-app/ID` (only its app dies: load balancer
+/// health checks notice).
+async fn chaos(
+    State(services): State<Arc<Services>>,
+    axum::extract::Path((action, target)): axum::extract::Path<(String, String)>,
+) -> Response {
+    let ec2 = &services.ec2;
+    let signal = |pid: Option<u32>| -> bool {
+        pid.is_some_and(|p| {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .is_ok()
+        })
+    };
+    let (ok, message) = match action.as_str() {
+        "fail-zone" => {
+            let stopped = ec2.fail_zone(&target);
+            (
+                true,
+                format!(
+                    "zone {target} is down: {} instance(s) stopped, launches there fail",
+                    stopped.len()
+                ),
+            )
+        }
+        "restore-zone" => (ec2.restore_zone(&target), format!("zone {target} is back")),
+        "kill-instance" => (signal(ec2.machine_pid(&target)), format!("instance {target} killed")),
+        "kill-app" => (signal(ec2.app_pid(&target)), format!("the app of {target} killed")),
+        other => (false, format!("unknown chaos action {other}")),
+    };
+    let status = if ok { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    (status, [(header::CONTENT_TYPE, "text/plain")], format!("{message}\n")).into_response()
 }
 
 /// The local CA's certificate (what HTTPS listeners' certificates chain to).

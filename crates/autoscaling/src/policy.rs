@@ -117,7 +117,7 @@ pub fn apply_policies<'m>(
 }
 
 /// The members with the greatest `key`.
-fn extremes<'m>(candidates: Vec<&'m Member>, key: impl Fn(&Member) -> i64) -> Vec<&'m Member> {
+fn extremes(candidates: Vec<&Member>, key: impl Fn(&Member) -> i64) -> Vec<&Member> {
     let Some(best) = candidates.iter().map(|m| key(m)).max() else { return candidates };
     candidates.into_iter().filter(|m| key(m) == best).collect()
 }

@@ -70,6 +70,8 @@ struct Rt {
     _task: Task,
     /// Zones where a launch failed, and until when (AWS seconds) they are avoided.
     avoid: HashMap<String, i64>,
+    /// Zones the next launches should go to (a rolling update replacing instances there).
+    prefer: Vec<String>,
 }
 
 pub struct AutoScaling {
@@ -380,9 +382,10 @@ impl AutoScaling {
                 }
             }
         });
-        self.groups
-            .lock()
-            .insert(name.to_string(), Rt { wake, busy, _task: Task(task), avoid: HashMap::new() });
+        self.groups.lock().insert(
+            name.to_string(),
+            Rt { wake, busy, _task: Task(task), avoid: HashMap::new(), prefer: Vec::new() },
+        );
         for s in self.schedules_of(name) {
             self.start_schedule(s);
         }
@@ -874,7 +877,14 @@ impl AutoScaling {
         let mut avoid = avoid.to_vec();
         loop {
             let refs: Vec<&Member> = placed.iter().collect();
-            let zone = policy::launch_zone(&g.zones, &refs, &avoid)?.clone();
+            let preferred = self.groups.lock().get_mut(&g.name).and_then(|rt| {
+                let i = rt.prefer.iter().position(|z| !avoid.contains(z))?;
+                Some(rt.prefer.remove(i))
+            });
+            let zone = match preferred {
+                Some(z) => z,
+                None => policy::launch_zone(&g.zones, &refs, &avoid)?.clone(),
+            };
             let subnets: Vec<&String> = g
                 .subnets
                 .iter()
@@ -1216,8 +1226,11 @@ impl AutoScaling {
     // ---- rolling updates ----
 
     /// Replaces every instance not launched from the group's current launch source, in
-    /// batches, keeping `min_in_service` instances in service; each batch's new instances
-    /// must pass their target groups' health checks before the next batch starts.
+    /// batches of `max_batch`, never leaving fewer than `min_in_service` instances in service:
+    /// when terminating first would, new instances are added first (up to MaxSize) and the
+    /// old ones then leave without replacement. A batch's new instances must pass their
+    /// target groups' health checks before its old ones go, so traffic always has somewhere
+    /// healthy to go.
     pub async fn rolling_update(
         &self,
         name: &str,
@@ -1225,75 +1238,56 @@ impl AutoScaling {
         min_in_service: u32,
         pause: Duration,
     ) -> Result<(), AsgError> {
-        let g = self.group_or_err(name)?;
-        let current = self.launch_key(&g.launch)?;
-        let original = (g.min, g.desired);
+        let current = self.launch_key(&self.group_or_err(name)?.launch)?;
         let max_batch = max_batch.max(1) as usize;
+        let keep = min_in_service as usize;
         let deadline = self.clock.deadline(Duration::from_secs(3600));
         loop {
             let g = self.group_or_err(name)?;
-            let obsolete: Vec<Member> =
-                g.active().filter(|m| m.launched_from != current).cloned().collect();
-            if obsolete.is_empty() {
+            let obsolete = g.active().filter(|m| m.launched_from != current).count();
+            if obsolete == 0 {
                 break;
             }
+            let healthy_new = self.healthy_from(&g, &current);
             let in_service =
                 g.instances.iter().filter(|m| m.lifecycle == Lifecycle::InService).count();
-            let batch = max_batch.min(obsolete.len());
-            let keep = min_in_service as usize;
-            if in_service.saturating_sub(batch) < keep {
-                // Surge: new instances first, up to MaxSize.
-                let surge = (keep + batch)
-                    .saturating_sub(in_service)
-                    .min(g.max.saturating_sub(g.desired) as usize);
-                if surge > 0 {
-                    self.update(name, |g| g.desired += surge as u32);
-                    self.wake(name);
-                    self.wait_new_healthy(
-                        name,
-                        &current,
-                        g.desired as usize + surge - obsolete.len().min(g.desired as usize + surge),
-                        deadline,
-                    )
+            let batch = max_batch.min(obsolete);
+            let room = g.max.saturating_sub(g.desired) as usize;
+            let surge = in_service.saturating_sub(batch) < keep && room > 0;
+            let batch = if surge { batch.min(room) } else { batch };
+            // The old instances of the fullest zones go first; their replacements go to the
+            // same zones.
+            let victims = self.obsolete_victims(&g, &current, batch);
+            if victims.is_empty() {
+                // Obsolete instances still launching: let them settle.
+                self.wake(name);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            if let Some(rt) = self.groups.lock().get_mut(name) {
+                rt.prefer = victims.iter().map(|v| v.zone.clone()).collect();
+            }
+            if surge {
+                tracing::info!(
+                    group = name,
+                    "rolling update: temporarily setting desired capacity to {}",
+                    g.desired as usize + victims.len()
+                );
+                self.update(name, |g| g.desired += victims.len() as u32);
+                self.wake(name);
+                self.wait_healthy_from(name, &current, healthy_new + victims.len(), deadline)
                     .await?;
-                }
             }
             let Some(busy) = self.busy(name) else { break };
             {
                 let _pass = busy.lock().await;
-                let g = self.group_or_err(name)?;
-                let in_service =
-                    g.instances.iter().filter(|m| m.lifecycle == Lifecycle::InService).count();
-                let can = in_service
-                    .saturating_sub(keep)
-                    .max(if keep == 0 { batch } else { 0 })
-                    .min(batch)
-                    .max(1);
-                let refs: Vec<&Member> = g
-                    .active()
-                    .filter(|m| m.launched_from != current && m.lifecycle == Lifecycle::InService)
-                    .collect();
-                let victims: Vec<Member> = policy::apply_policies(
-                    refs.clone(),
-                    &["OldestInstance".to_string()],
-                    &current,
-                    self.now(),
-                )
-                .into_iter()
-                .take(can)
-                .cloned()
-                .collect();
-                let victims = if victims.is_empty() {
-                    refs.into_iter().take(can).cloned().collect()
-                } else {
-                    victims
-                };
-                let ids: Vec<String> = victims.iter().map(|m| m.id.clone()).collect();
-                tracing::info!(
-                    group = name,
-                    "rolling update: terminating {ids:?}; replacing with {} new instance(s)",
-                    ids.len()
-                );
+                if surge {
+                    self.update(name, |g| {
+                        g.desired = g.desired.saturating_sub(victims.len() as u32)
+                    });
+                }
+                let ids: Vec<&str> = victims.iter().map(|m| m.id.as_str()).collect();
+                tracing::info!(group = name, "rolling update: terminating instance(s) {ids:?}");
                 for v in &victims {
                     let cause = format!(
                         "At {} an instance was taken out of service in response to a rolling update.",
@@ -1305,33 +1299,59 @@ impl AutoScaling {
                 }
             }
             self.wake(name);
-            let g = self.group_or_err(name)?;
-            self.wait_new_healthy(
-                name,
-                &current,
-                g.desired as usize - g.active().filter(|m| m.launched_from != current).count(),
-                deadline,
-            )
-            .await?;
+            if !surge {
+                self.wait_healthy_from(name, &current, healthy_new + victims.len(), deadline)
+                    .await?;
+            }
             if !pause.is_zero() {
                 self.clock.sleep(pause).await;
             }
         }
-        // Back to the sizes the template asked for.
-        let g = self.group_or_err(name)?;
-        if g.desired != original.1 || g.min != original.0 {
-            self.update(name, |g| {
-                g.min = original.0;
-                g.desired = original.1;
-            });
-            self.wake(name);
-        }
         Ok(())
     }
 
-    /// Waits until `count` instances from `launch` are in service and healthy in every target
-    /// group of the group.
-    async fn wait_new_healthy(
+    /// Up to `n` in-service instances not launched from `current`, from the fullest zones.
+    fn obsolete_victims(&self, g: &GroupRecord, current: &str, n: usize) -> Vec<Member> {
+        let view: Vec<Member> = g
+            .active()
+            .cloned()
+            .map(|mut m| {
+                m.protected = m.launched_from == current || m.lifecycle != Lifecycle::InService;
+                m
+            })
+            .collect();
+        let mut remaining: Vec<&Member> = view.iter().collect();
+        let mut victims = Vec::new();
+        for _ in 0..n {
+            let Some(v) = policy::scale_in_victim(
+                &remaining,
+                &["OldestInstance".to_string()],
+                current,
+                self.now(),
+            ) else {
+                break;
+            };
+            let v = v.clone();
+            remaining.retain(|m| m.id != v.id);
+            victims.push(v);
+        }
+        victims
+    }
+
+    /// Instances from `launch` in service and healthy in every target group of the group.
+    fn healthy_from(&self, g: &GroupRecord, launch: &str) -> usize {
+        let groups = self.target_groups_of(g);
+        g.instances
+            .iter()
+            .filter(|m| m.launched_from == launch && m.lifecycle == Lifecycle::InService)
+            .filter(|m| {
+                groups.is_empty() || self.elb.instance_health(&m.id) == Some(elb::State::Healthy)
+            })
+            .count()
+    }
+
+    /// Waits until `count` instances from `launch` are in service and healthy.
+    async fn wait_healthy_from(
         &self,
         name: &str,
         launch: &str,
@@ -1340,16 +1360,7 @@ impl AutoScaling {
     ) -> Result<(), AsgError> {
         loop {
             let g = self.group_or_err(name)?;
-            let groups = self.target_groups_of(&g);
-            let ready = g
-                .instances
-                .iter()
-                .filter(|m| m.launched_from == launch && m.lifecycle == Lifecycle::InService)
-                .filter(|m| {
-                    groups.is_empty()
-                        || self.elb.instance_health(&m.id) == Some(elb::State::Healthy)
-                })
-                .count();
+            let ready = self.healthy_from(&g, launch);
             if ready >= count {
                 return Ok(());
             }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod ca;
+mod chaos;
 mod common;
 mod events;
 mod inputs;
@@ -44,6 +45,8 @@ enum Command {
     Outputs(stacks::StackArgs),
     /// Check a template: every problem, each at file:line:column, or a summary.
     Validate(validate::Args),
+    /// Break things on purpose: fail or restore a zone, kill an instance or its app.
+    Chaos(chaos::Args),
     /// The local CA certificate that HTTPS listeners' certificates chain to (PEM).
     Ca(ca::Args),
     /// Instances: state, zone, addresses, processes, CPU.
@@ -97,6 +100,7 @@ pub fn main() -> ExitCode {
             Command::Validate(args) => validate::run(args),
             Command::Instances(args) => instances::list(args).await,
             Command::Ca(args) => ca::run(args).await,
+            Command::Chaos(args) => chaos::run(args).await,
             Command::Logs(args) => instances::logs(args).await,
             Command::DemoApp(args) => {
                 instance_tools::demo::run(args).await.map(|()| ExitCode::SUCCESS)

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 pub(crate) const INSTANCES: &str = "ec2/instance";
-pub(crate) const LAUNCH_TEMPLATES: &str = "ec2/launch-template";
+pub const LAUNCH_TEMPLATES: &str = "ec2/launch-template";
 pub(crate) const LAUNCH_CONFIGURATIONS: &str = "autoscaling/launch-configuration";
 pub(crate) const KEY_PAIRS: &str = "ec2/key-pair";
 pub(crate) const ROLES: &str = "iam/role";

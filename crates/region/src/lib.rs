@@ -163,6 +163,7 @@ impl Region {
             cloudformation: engine.clone(),
             ec2: ec2.clone(),
             elb: elb.clone(),
+            autoscaling: autoscaling.clone(),
         });
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();

@@ -1,6 +1,7 @@
 //! End-to-end tests: the `cumulo` binary as users run it, over real HTTP on loopback.
 //! Every process a test starts is stopped by PID (and dies with the test's Drop guard).
 
+mod autoscaling;
 mod elb;
 mod instances;
 mod stacks;

@@ -1,0 +1,155 @@
+//! Auto Scaling's timers on tokio's paused time: scheduled actions fire on their cron
+//! recurrence, and lifecycle hooks end at their heartbeat timeout with their default result.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use autoscaling::AutoScaling;
+use autoscaling::model::{GroupRecord, HookRecord, Launch, ScheduleRecord};
+use clock::Clock;
+use store::Store;
+
+fn service(dir: &std::path::Path) -> Arc<AutoScaling> {
+    let store = Arc::new(Store::in_memory().unwrap());
+    // AWS time starts at 10:00:30 UTC.
+    let clock = Clock::starting_at(1.0, "2026-11-22T10:00:30Z".parse().unwrap());
+    let account = aws_ids::Account::default();
+    let config = ec2::Ec2Config {
+        account: account.clone(),
+        runtime_dir: dir.to_path_buf(),
+        exe: "cumulo".into(),
+        api_endpoint: "http://127.0.0.1:1".into(),
+        run_as: None,
+        overrides: Default::default(),
+        grace: Duration::from_secs(1),
+    };
+    let ec2 = ec2::Ec2::new(store.clone(), clock.clone(), config).unwrap();
+    let lt = ec2::model::LaunchTemplateRecord {
+        id: "lt-0123456789abcdef0".into(),
+        name: "web".into(),
+        versions: [(1, serde_json::json!({"ImageId": "ami-12345678"}))].into_iter().collect(),
+        default_version: 1,
+        logical_id: None,
+    };
+    store.put(ec2::model::LAUNCH_TEMPLATES, &lt.id, &lt).unwrap();
+    let ca = Arc::new(elb::Ca::load_or_create(None).unwrap());
+    let elb = elb::Elb::new(store.clone(), clock.clone(), ec2.clone(), account.clone(), ca);
+    AutoScaling::new(store, clock, ec2, elb, account)
+}
+
+fn group(name: &str) -> GroupRecord {
+    GroupRecord {
+        name: name.into(),
+        arn: format!(
+            "arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:x:autoScalingGroupName/{name}"
+        ),
+        min: 0,
+        max: 10,
+        desired: 0,
+        launch: Launch::Template { id: "lt-0123456789abcdef0".into(), version: None },
+        subnets: Vec::new(),
+        zones: vec!["us-east-1a".into(), "us-east-1b".into()],
+        target_groups: Vec::new(),
+        load_balancers: Vec::new(),
+        health_check_type: "EC2".into(),
+        grace: 0,
+        cooldown: 300,
+        termination_policies: Vec::new(),
+        suspended: Vec::new(),
+        tags: Vec::new(),
+        protect_new: false,
+        instances: Vec::new(),
+        created: String::new(),
+        notifications: serde_json::Value::Null,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cron_recurrence_fires_on_schedule_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let asg = service(dir.path());
+    // Launches are suspended: only the sizes matter here.
+    let mut g = group("web");
+    g.suspended = vec!["Launch".into()];
+    asg.create_group(g).unwrap();
+    asg.put_schedule(ScheduleRecord {
+        group: "web".into(),
+        name: "every-five-minutes".into(),
+        recurrence: Some("*/5 * * * *".into()),
+        start: None,
+        end: Some("2026-11-22T10:12:00Z".into()),
+        time_zone: None,
+        min: Some(1),
+        max: None,
+        desired: Some(3),
+    })
+    .unwrap();
+    let fired = |asg: &AutoScaling| {
+        asg.activities("web")
+            .iter()
+            .filter(|a| a.description.contains("every-five-minutes"))
+            .count()
+    };
+    tokio::time::sleep(Duration::from_secs(4 * 60)).await; // 10:04:30
+    assert_eq!(fired(&asg), 0, "not before 10:05");
+    assert_eq!(asg.group("web").unwrap().desired, 0);
+    tokio::time::sleep(Duration::from_secs(60)).await; // 10:05:30
+    assert_eq!(fired(&asg), 1);
+    let g = asg.group("web").unwrap();
+    assert_eq!((g.min, g.desired), (1, 3));
+    asg.set_sizes("web", Some(0), None, Some(0)).unwrap();
+    tokio::time::sleep(Duration::from_secs(5 * 60)).await; // 10:10:30
+    assert_eq!(fired(&asg), 2, "and again at 10:10");
+    assert_eq!(asg.group("web").unwrap().desired, 3);
+    tokio::time::sleep(Duration::from_secs(10 * 60)).await;
+    assert_eq!(fired(&asg), 2, "not after its EndTime");
+    assert!(asg.schedules_of("web").is_empty(), "an ended action is removed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn lifecycle_hooks_validate_and_unknown_actions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let asg = service(dir.path());
+    asg.create_group(group("web")).unwrap();
+    let hook = |timeout: u64, transition: &str| HookRecord {
+        group: "web".into(),
+        name: "drain".into(),
+        transition: transition.into(),
+        heartbeat_timeout: timeout,
+        default_result: "CONTINUE".into(),
+    };
+    assert!(
+        asg.put_hook(hook(10, "autoscaling:EC2_INSTANCE_LAUNCHING"))
+            .unwrap_err()
+            .to_string()
+            .contains("between 30 and 7200")
+    );
+    assert!(asg.put_hook(hook(60, "autoscaling:EC2_INSTANCE_REBOOTING")).is_err());
+    asg.put_hook(hook(60, "autoscaling:EC2_INSTANCE_TERMINATING")).unwrap();
+    let e = asg.complete_lifecycle_action("web", "drain", "i-0123", "CONTINUE").unwrap_err();
+    assert!(e.to_string().contains("No active Lifecycle Action"), "{e}");
+    assert!(asg.complete_lifecycle_action("web", "drain", "i-0123", "MAYBE").is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn sizes_are_validated_as_aws_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let asg = service(dir.path());
+    let mut g = group("web");
+    g.desired = 11;
+    let e = asg.create_group(g).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Desired capacity:11 must be between the specified min size:0 and max size:10"
+    );
+    let mut g = group("web");
+    g.suspended = vec!["Launch".into()];
+    asg.create_group(g).unwrap();
+    assert_eq!(
+        asg.set_desired("web", 12).unwrap_err().to_string(),
+        "New SetDesiredCapacity value 12 is above max value 10 for the AutoScalingGroup."
+    );
+    let mut g = group("other");
+    g.launch = Launch::Template { id: "lt-missing".into(), version: None };
+    assert!(asg.create_group(g).unwrap_err().to_string().contains("does not exist"));
+}

@@ -1,0 +1,486 @@
+//! Auto Scaling groups with real instances behind a real ALB: zone balance, replacement of
+//! killed and unhealthy instances, a zone outage and its recovery, scaling out and in with
+//! draining, a rolling update under load that drops no request, lifecycle hooks.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::support::{Running, aws, eventually, http, instances, run};
+
+/// A group behind an ALB on port 80; health checks every 5 s (2 to change state), grace 10 s.
+fn template(desired: u32, version: &str, extra: &str) -> String {
+    format!(
+        r##"
+Parameters:
+  Desired: {{Type: Number, Default: {desired}}}
+Resources:
+  Vpc:
+    Type: AWS::EC2::VPC
+    Properties: {{CidrBlock: 10.0.0.0/16}}
+  SubnetA:
+    Type: AWS::EC2::Subnet
+    Properties: {{VpcId: !Ref Vpc, CidrBlock: 10.0.1.0/24, AvailabilityZone: !Select [0, !GetAZs ""]}}
+  SubnetB:
+    Type: AWS::EC2::Subnet
+    Properties: {{VpcId: !Ref Vpc, CidrBlock: 10.0.2.0/24, AvailabilityZone: !Select [1, !GetAZs ""]}}
+  Alb:
+    Type: AWS::ElasticLoadBalancingV2::LoadBalancer
+    Properties: {{Subnets: [!Ref SubnetA, !Ref SubnetB]}}
+  Tg:
+    Type: AWS::ElasticLoadBalancingV2::TargetGroup
+    Properties:
+      VpcId: !Ref Vpc
+      Port: 80
+      Protocol: HTTP
+      HealthCheckPath: /health
+      HealthCheckIntervalSeconds: 5
+      HealthCheckTimeoutSeconds: 2
+      HealthyThresholdCount: 2
+      UnhealthyThresholdCount: 2
+      TargetGroupAttributes: [{{Key: deregistration_delay.timeout_seconds, Value: "10"}}]
+  Listener:
+    Type: AWS::ElasticLoadBalancingV2::Listener
+    Properties:
+      LoadBalancerArn: !Ref Alb
+      Port: 80
+      Protocol: HTTP
+      DefaultActions: [{{Type: forward, TargetGroupArn: !Ref Tg}}]
+  Lt:
+    Type: AWS::EC2::LaunchTemplate
+    Properties:
+      LaunchTemplateData:
+        ImageId: ami-12345678
+        UserData: {{"Fn::Base64": "#!/bin/bash\nexec cumulo demo-app --port 80 --version {version}\n"}}
+  Asg:
+    Type: AWS::AutoScaling::AutoScalingGroup
+    Properties:
+      AutoScalingGroupName: web
+      MinSize: "0"
+      MaxSize: "8"
+      DesiredCapacity: !Ref Desired
+      HealthCheckType: ELB
+      HealthCheckGracePeriod: 10
+      LaunchTemplate: {{LaunchTemplateId: !Ref Lt, Version: !GetAtt Lt.LatestVersionNumber}}
+      VPCZoneIdentifier: [!Ref SubnetA, !Ref SubnetB]
+      TargetGroupARNs: [!Ref Tg]
+    UpdatePolicy:
+      AutoScalingRollingUpdate: {{MinInstancesInService: 2, MaxBatchSize: 1, PauseTime: PT0S}}
+{extra}
+Outputs:
+  Url: {{Value: !Sub "http://${{Alb.DNSName}}/"}}
+"##
+    )
+}
+
+struct Region {
+    server: Running,
+    endpoint: String,
+    dir: tempfile::TempDir,
+}
+
+impl Region {
+    fn start(time_scale: &str) -> Region {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Running::start(
+            &["serve", "--listen", "127.0.0.1:0", "--ephemeral", "--time-scale", time_scale],
+            dir.path(),
+        );
+        let endpoint = server.endpoint();
+        Region { server, endpoint, dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn deploy(&self, body: &str, params: &[&str]) {
+        std::fs::write(self.path().join("web.yaml"), body).unwrap();
+        let mut args =
+            vec!["deploy", "web.yaml", "--stack-name", "web", "--endpoint-url", &self.endpoint];
+        for p in params {
+            args.push("--parameter");
+            args.push(p);
+        }
+        let (ok, out, err) = run(&args, self.path());
+        assert!(ok, "{out}{err}");
+    }
+
+    fn url(&self) -> String {
+        let (_, outputs, _) =
+            run(&["outputs", "web", "--endpoint-url", &self.endpoint], self.path());
+        outputs
+            .split_whitespace()
+            .find(|w| w.starts_with("http://127."))
+            .unwrap_or_else(|| panic!("{outputs}"))
+            .to_string()
+    }
+
+    /// The group's running instances: id → zone.
+    fn running(&self) -> BTreeMap<String, String> {
+        instances(&self.endpoint)
+            .iter()
+            .filter(|i| i["group"] == "web" && i["state"] == "running")
+            .map(|i| {
+                (
+                    i["instanceId"].as_str().unwrap().to_string(),
+                    i["zone"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn per_zone(&self) -> (usize, usize) {
+        let r = self.running();
+        (
+            r.values().filter(|z| z.ends_with('a')).count(),
+            r.values().filter(|z| z.ends_with('b')).count(),
+        )
+    }
+
+    /// The group as `aws autoscaling describe-auto-scaling-groups` shows it.
+    fn group(&self) -> serde_json::Value {
+        let (ok, out, err) = aws(
+            &self.endpoint,
+            &["autoscaling", "describe-auto-scaling-groups", "--auto-scaling-group-names", "web"],
+            self.path(),
+        );
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["AutoScalingGroups"][0].clone()
+    }
+
+    fn in_service(&self) -> usize {
+        self.group()["Instances"]
+            .as_array()
+            .map_or(0, |a| a.iter().filter(|i| i["LifecycleState"] == "InService").count())
+    }
+
+    fn stop(mut self) {
+        self.server.signal("TERM");
+        self.server.wait_exit(Duration::from_secs(60));
+    }
+}
+
+/// A bounded client loop through the load balancer (until stopped or 120 s).
+struct Load {
+    started: Instant,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<(usize, Vec<String>, Duration)>,
+}
+
+impl Load {
+    fn start(url: &str) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (flag, url) = (stop.clone(), url.to_string());
+        let thread = std::thread::spawn(move || {
+            let started = Instant::now();
+            let (mut requests, mut failures) = (0, Vec::new());
+            while !flag.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(120) {
+                let (status, body) = http("GET", &url, &[]);
+                requests += 1;
+                if status != 200 {
+                    failures.push(format!(
+                        "{status} after {:?}: {}",
+                        started.elapsed(),
+                        body.lines().next().unwrap_or("").trim()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            (requests, failures, started.elapsed())
+        });
+        Load { started: Instant::now(), stop, thread }
+    }
+
+    fn finish(self) -> (usize, Vec<String>, Duration) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
+}
+
+/// How many distinct instances answered `n` requests through `url`.
+fn serving(url: &str, n: usize) -> usize {
+    (0..n)
+        .map(|_| http("GET", url, &[]).1)
+        .filter_map(|b| b.split_whitespace().nth(2).map(str::to_string))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+}
+
+#[test]
+fn four_instances_spread_two_and_two_and_dead_or_unhealthy_ones_are_replaced() {
+    let region = Region::start("10");
+    region.deploy(&template(4, "v1", ""), &[]);
+    assert_eq!(region.per_zone(), (2, 2), "a group of 4 over 2 zones is 2+2");
+    let url = region.url();
+    eventually("4 instances to serve through the ALB", Duration::from_secs(30), || {
+        serving(&url, 16) == 4
+    });
+
+    // Kill an instance's machine: EC2 sees it stop; it is replaced in the same zone.
+    let before = region.running();
+    let (victim, zone) = before.iter().next().map(|(i, z)| (i.clone(), z.clone())).unwrap();
+    let (ok, out, err) = run(
+        &["chaos", "kill-instance", &victim, "--endpoint-url", &region.endpoint],
+        region.path(),
+    );
+    assert!(ok, "{out}{err}");
+    eventually("a replacement in the same zone", Duration::from_secs(30), || {
+        let now = region.running();
+        !now.contains_key(&victim)
+            && now.len() == 4
+            && now.values().filter(|z| **z == zone).count() == 2
+    });
+    let replacement =
+        region.running().into_iter().find(|(i, _)| !before.contains_key(i)).unwrap().0;
+    eventually("the replacement to serve through the ALB", Duration::from_secs(30), || {
+        (0..8).any(|_| http("GET", &url, &[]).1.contains(&replacement))
+    });
+
+    // An instance failing its ELB health check is replaced after the grace period.
+    let sick = region.running().into_keys().find(|i| *i != replacement).unwrap();
+    let port = instances(&region.endpoint)
+        .iter()
+        .find(|i| i["instanceId"] == sick.as_str())
+        .unwrap()["ports"][0]["host"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(http("GET", &format!("http://127.0.0.1:{port}/fail"), &[]).0, 200);
+    eventually("the unhealthy instance to be replaced", Duration::from_secs(40), || {
+        let now = region.running();
+        !now.contains_key(&sick) && now.len() == 4
+    });
+    let (ok, out, _) = aws(
+        &region.endpoint,
+        &["autoscaling", "describe-scaling-activities", "--auto-scaling-group-name", "web"],
+        region.path(),
+    );
+    assert!(ok && out.contains("in response to an ELB system health check failure"), "{out}");
+    assert!(out.contains("in response to an EC2 health check"), "{out}");
+    region.stop();
+}
+
+#[test]
+fn a_zone_outage_moves_capacity_and_the_group_rebalances_when_it_returns() {
+    let region = Region::start("10");
+    region.deploy(&template(4, "v1", ""), &[]);
+    assert_eq!(region.per_zone(), (2, 2));
+    let url = region.url();
+    eventually("4 instances to serve", Duration::from_secs(30), || serving(&url, 16) == 4);
+    let (ok, out, err) = run(
+        &["chaos", "fail-zone", "us-east-1b", "--endpoint-url", &region.endpoint],
+        region.path(),
+    );
+    assert!(ok, "{out}{err}");
+    let down = Instant::now();
+    eventually("capacity restored in the other zone", Duration::from_secs(40), || {
+        region.per_zone() == (4, 0)
+    });
+    eprintln!("capacity restored in us-east-1a after {:?}", down.elapsed());
+    eventually("the new instances to serve", Duration::from_secs(30), || serving(&url, 12) == 4);
+    let (ok, out, err) = run(
+        &["chaos", "restore-zone", "us-east-1b", "--endpoint-url", &region.endpoint],
+        region.path(),
+    );
+    assert!(ok, "{out}{err}");
+    let up = Instant::now();
+    eventually("the group to rebalance", Duration::from_secs(60), || region.per_zone() == (2, 2));
+    eprintln!("rebalanced 2+2 after {:?}", up.elapsed());
+    region.stop();
+}
+
+#[test]
+fn scaling_out_and_in_keeps_zones_balanced_and_drains() {
+    let region = Region::start("10");
+    let policy = "      TerminationPolicies: [OldestInstance]\n";
+    let body = template(2, "v1", "").replace(
+        "      TargetGroupARNs: [!Ref Tg]\n",
+        &format!("      TargetGroupARNs: [!Ref Tg]\n{policy}"),
+    );
+    region.deploy(&body, &[]);
+    assert_eq!(region.per_zone(), (1, 1));
+    let first: Vec<String> = region.running().into_keys().collect();
+    let url = region.url();
+    eventually("both instances to serve", Duration::from_secs(30), || serving(&url, 8) == 2);
+    let load = Load::start(&url);
+    let set = |n: &str| {
+        let (ok, _, err) = aws(
+            &region.endpoint,
+            &[
+                "autoscaling",
+                "set-desired-capacity",
+                "--auto-scaling-group-name",
+                "web",
+                "--desired-capacity",
+                n,
+            ],
+            region.path(),
+        );
+        assert!(ok, "{err}");
+    };
+    eprintln!("set 6 at {:?}", load.started.elapsed());
+    set("6");
+    eventually("6 in service, 3+3", Duration::from_secs(40), || {
+        region.per_zone() == (3, 3) && region.in_service() == 6
+    });
+    // Scale in only once the new instances pass their health checks (ASG does not look at
+    // target health when it picks instances to terminate, as on AWS).
+    eventually("6 instances to serve", Duration::from_secs(40), || serving(&url, 30) == 6);
+    eprintln!("set 1 at {:?}", load.started.elapsed());
+    set("1");
+    eventually("1 left", Duration::from_secs(60), || {
+        region.running().len() == 1 && region.in_service() == 1
+    });
+    let (requests, failures, took) = load.finish();
+    eprintln!(
+        "scale 2 -> 6 -> 1 under load: {requests} requests, {} failed, {took:?}",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "scale-in drains: {failures:?}");
+    let survivor = region.running().into_keys().next().unwrap();
+    assert!(!first.contains(&survivor), "OldestInstance: the first instances went first");
+    let (ok, out, err) = aws(
+        &region.endpoint,
+        &[
+            "autoscaling",
+            "set-desired-capacity",
+            "--auto-scaling-group-name",
+            "web",
+            "--desired-capacity",
+            "9",
+        ],
+        region.path(),
+    );
+    assert!(
+        !ok && err.contains(
+            "New SetDesiredCapacity value 9 is above max value 8 for the AutoScalingGroup."
+        ),
+        "{out}{err}"
+    );
+    region.stop();
+}
+
+#[test]
+fn a_rolling_update_under_load_drops_no_request() {
+    let region = Region::start("10");
+    region.deploy(&template(2, "v1", ""), &[]);
+    let url = region.url();
+    eventually("v1 serves", Duration::from_secs(30), || http("GET", &url, &[]).1.contains("(v1)"));
+    let load = Load::start(&url);
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    region.deploy(&template(2, "v2", ""), &[]);
+    let update = started.elapsed();
+    let (requests, failures, took) = load.finish();
+    eprintln!(
+        "rolling update report: {requests} requests, {} failed, {took:?} (update took {update:?})",
+        failures.len()
+    );
+    assert!(requests > 50, "the loop ran: {requests}");
+    assert!(failures.is_empty(), "every request got a 200: {failures:?}");
+    for _ in 0..6 {
+        let (status, body) = http("GET", &url, &[]);
+        assert_eq!(status, 200);
+        assert!(
+            body.contains("(v2)"),
+            "every instance runs the new launch template version: {body}"
+        );
+    }
+    eventually("the zones balanced", Duration::from_secs(30), || region.per_zone() == (1, 1));
+    region.stop();
+}
+
+#[test]
+fn lifecycle_hooks_hold_instances_until_completed_or_timed_out() {
+    let region = Region::start("10");
+    let hooks = r#"  LaunchHook:
+    Type: AWS::AutoScaling::LifecycleHook
+    Properties:
+      AutoScalingGroupName: !Ref Asg
+      LifecycleHookName: warm-up
+      LifecycleTransition: autoscaling:EC2_INSTANCE_LAUNCHING
+      HeartbeatTimeout: 60
+      DefaultResult: ABANDON
+"#;
+    region.deploy(&template(0, "v1", hooks), &[]);
+    let set = |n: &str| {
+        let (ok, _, err) = aws(
+            &region.endpoint,
+            &[
+                "autoscaling",
+                "set-desired-capacity",
+                "--auto-scaling-group-name",
+                "web",
+                "--desired-capacity",
+                n,
+            ],
+            region.path(),
+        );
+        assert!(ok, "{err}");
+    };
+    let states = || -> Vec<(String, String)> {
+        region.group()["Instances"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|i| {
+                (
+                    i["InstanceId"].as_str().unwrap().to_string(),
+                    i["LifecycleState"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    // CONTINUE: the instance enters service.
+    set("1");
+    eventually("an instance waiting on the hook", Duration::from_secs(20), || {
+        states().iter().any(|(_, s)| s == "Pending:Wait")
+    });
+    let waiting = states()[0].0.clone();
+    let (ok, _, err) = aws(
+        &region.endpoint,
+        &[
+            "autoscaling",
+            "complete-lifecycle-action",
+            "--auto-scaling-group-name",
+            "web",
+            "--lifecycle-hook-name",
+            "warm-up",
+            "--instance-id",
+            &waiting,
+            "--lifecycle-action-result",
+            "CONTINUE",
+        ],
+        region.path(),
+    );
+    assert!(ok, "{err}");
+    eventually("it enters service", Duration::from_secs(20), || {
+        states() == vec![(waiting.clone(), "InService".to_string())]
+    });
+    // No answer: after the heartbeat timeout (60 s = 6 s here) the default ABANDON
+    // terminates it and a new instance is launched (and waits again).
+    set("2");
+    eventually("a second instance waiting", Duration::from_secs(20), || {
+        states().iter().any(|(i, s)| *i != waiting && s == "Pending:Wait")
+    });
+    let abandoned = states().into_iter().find(|(i, _)| *i != waiting).unwrap().0;
+    let since = Instant::now();
+    eventually("the abandoned instance to go", Duration::from_secs(30), || {
+        !states().iter().any(|(i, _)| *i == abandoned)
+    });
+    eprintln!("heartbeat timeout ended the wait after {:?}", since.elapsed());
+    assert!(since.elapsed() > Duration::from_secs(3), "not before the heartbeat timeout");
+    assert!(
+        instances(&region.endpoint)
+            .iter()
+            .any(|i| i["instanceId"] == abandoned.as_str() && i["state"] == "terminated")
+    );
+    eventually("a replacement waiting on the hook", Duration::from_secs(20), || {
+        states().iter().any(|(i, s)| *i != waiting && *i != abandoned && s == "Pending:Wait")
+    });
+    region.stop();
+}
