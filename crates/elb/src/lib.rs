@@ -16,7 +16,7 @@ pub mod snapshot;
 pub use ca::Ca;
 pub use health::{Health, State};
 pub use providers::{ElbProvider, TYPES};
-pub use service::{Elb, ElbError, Endpoint, HealthChange, TargetHealth};
+pub use service::{Elb, ElbError, Endpoint, HealthChange, Prober, TargetHealth, http_prober};
 
 /// Cumulo's own load balancer attribute (off by default, as AWS has no such thing): retry an
 /// idempotent request on another target when the connection failed before any response byte.

@@ -117,10 +117,28 @@ pub struct Elb {
     account: Account,
     pub ca: Arc<Ca>,
     upstream: Upstream,
+    prober: Prober,
+
     inner: Mutex<Inner>,
     changes: broadcast::Sender<HealthChange>,
     drained: Notify,
     me: Weak<Elb>,
+}
+
+/// How a health check is made: the real one connects and sends `GET path`; tests script it.
+pub type Prober = Arc<
+    dyn Fn(
+            SocketAddr,
+            String,
+            HealthCheck,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Probe> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The real health check.
+pub fn http_prober() -> Prober {
+    Arc::new(|addr, host, hc| Box::pin(async move { probe(addr, &host, &hc).await }))
 }
 
 fn io_error(e: std::io::Error, what: &str) -> ElbError {
@@ -135,7 +153,20 @@ impl Elb {
         account: Account,
         ca: Arc<Ca>,
     ) -> Arc<Elb> {
+        Elb::with_prober(store, clock, ec2, account, ca, http_prober())
+    }
+
+    /// An Elb whose health checks are made by `prober`.
+    pub fn with_prober(
+        store: Arc<Store>,
+        clock: Clock,
+        ec2: Arc<Ec2>,
+        account: Account,
+        ca: Arc<Ca>,
+        prober: Prober,
+    ) -> Arc<Elb> {
         Arc::new_cyclic(|me| Elb {
+            prober,
             store,
             clock,
             ec2,
@@ -834,6 +865,16 @@ impl Elb {
         })
     }
 
+    /// The targets (`id:port`) a group's new requests may go to now, and whether that is
+    /// because every target is unhealthy (fail-open).
+    pub fn routable(&self, tg_arn: &str) -> (Vec<String>, bool) {
+        let inner = self.inner.lock();
+        inner.groups.get(tg_arn).map_or((Vec::new(), false), |g| {
+            let set = g.plane.targets.load();
+            (set.routable.iter().map(|t| t.key()).collect(), set.fail_open)
+        })
+    }
+
     pub fn group_counters(&self, tg_arn: &str) -> Option<Arc<Counters>> {
         self.inner.lock().groups.get(tg_arn).map(|g| g.plane.counters.clone())
     }
@@ -972,7 +1013,7 @@ impl Elb {
             id.to_string()
         };
         let timeout = Duration::from_secs(hc.timeout.max(1));
-        Some(match self.clock.timeout(timeout, probe(addr, &host, hc)).await {
+        Some(match self.clock.timeout(timeout, (self.prober)(addr, host, hc.clone())).await {
             Err(_) => Probe::Timeout,
             Ok(p) => p,
         })

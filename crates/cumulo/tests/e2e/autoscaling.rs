@@ -484,3 +484,43 @@ fn lifecycle_hooks_hold_instances_until_completed_or_timed_out() {
     });
     region.stop();
 }
+
+/// The README's first command: `cumulo up examples/ha-web-app.yaml` shows the events, then a
+/// URL that answers from instances in two zones; Ctrl-C deletes everything.
+#[test]
+fn the_readme_how_to_stack_serves_from_two_zones() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/ha-web-app.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let mut up =
+        Running::start(&["up", example.to_str().unwrap(), "--listen", "127.0.0.1:0"], dir.path());
+    up.wait_for(
+        "CREATE_COMPLETE                    AWS::AutoScaling::AutoScalingGroup",
+        Duration::from_secs(90),
+    );
+    // The Url output (port 8080, unless another region here holds it).
+    let line = up.wait_for(" Url ", Duration::from_secs(30));
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_string();
+    assert!(url.starts_with("http://127.0.1."), "{line}");
+    let mut zones = std::collections::BTreeSet::new();
+    eventually("answers from two zones", Duration::from_secs(60), || {
+        let (status, body) = http("GET", &url, &[]);
+        if status == 200
+            && let Some(zone) = body.split_whitespace().nth(4)
+        {
+            zones.insert(zone.to_string());
+        }
+        zones.len() == 2
+    });
+    assert_eq!(zones.into_iter().collect::<Vec<_>>(), ["us-east-1a", "us-east-1b"]);
+    up.signal("INT");
+    let status = up.wait_exit(Duration::from_secs(120));
+    assert!(status.success(), "{}", up.seen.join("\n"));
+    assert!(
+        up.seen
+            .iter()
+            .any(|l| l.contains("DELETE_COMPLETE")
+                && l.contains("AWS::AutoScaling::AutoScalingGroup")),
+        "{}",
+        up.seen.join("\n")
+    );
+}
