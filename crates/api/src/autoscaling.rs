@@ -31,6 +31,10 @@ const ACTIONS: &[&str] = &[
     "DescribeLifecycleHooks",
     "DescribeScalingActivities",
     "DescribeScheduledActions",
+    "StartInstanceRefresh",
+    "DescribeInstanceRefreshes",
+    "CancelInstanceRefresh",
+    "RollbackInstanceRefresh",
 ];
 
 pub fn handles(action: &str) -> bool {
@@ -127,6 +131,30 @@ fn number(q: &QueryInput, key: &str) -> Result<Option<u32>, ApiError> {
             .map(Some)
             .map_err(|_| ApiError::validation(format!("Invalid value for {key}: {v}"))),
     }
+}
+
+/// `Preferences.*` of StartInstanceRefresh, with AWS's defaults.
+fn refresh_preferences(q: &QueryInput) -> Result<autoscaling::model::RefreshPreferences, ApiError> {
+    let mut p = autoscaling::model::RefreshPreferences::default();
+    if let Some(v) = number(q, "Preferences.MinHealthyPercentage")? {
+        p.min_healthy = v;
+    }
+    p.max_healthy = number(q, "Preferences.MaxHealthyPercentage")?;
+    p.warmup = number(q, "Preferences.InstanceWarmup")?.map(u64::from);
+    p.checkpoints = q
+        .list("Preferences.CheckpointPercentages")
+        .iter()
+        .map(|c| {
+            c.parse()
+                .map_err(|_| ApiError::validation(format!("Invalid checkpoint percentage: {c}")))
+        })
+        .collect::<Result<_, _>>()?;
+    if let Some(v) = number(q, "Preferences.CheckpointDelay")? {
+        p.checkpoint_delay = u64::from(v);
+    }
+    p.skip_matching = q.bool("Preferences.SkipMatching");
+    p.auto_rollback = q.bool("Preferences.AutoRollback");
+    Ok(p)
 }
 
 pub async fn handle(
@@ -314,6 +342,76 @@ pub async fn handle(
                     .opt("MaxSize", s.max.map(|v| v.to_string()).as_deref())
                     .opt("DesiredCapacity", s.desired.map(|v| v.to_string()).as_deref());
             });
+        }
+        "StartInstanceRefresh" => {
+            if let Some(strategy) = q.get("Strategy")
+                && strategy != "Rolling"
+            {
+                return Err(ApiError::validation(format!(
+                    "Value '{strategy}' at 'strategy' failed to satisfy constraint: Member must satisfy enum value set: [Rolling]"
+                )));
+            }
+            let prefs = refresh_preferences(q)?;
+            let desired = q
+                .get("DesiredConfiguration.LaunchTemplate.LaunchTemplateId")
+                .or_else(|| q.get("DesiredConfiguration.LaunchTemplate.LaunchTemplateName"))
+                .map(|id| autoscaling::model::Launch::Template {
+                    id: id.to_string(),
+                    version: q
+                        .get("DesiredConfiguration.LaunchTemplate.Version")
+                        .map(str::to_string),
+                });
+            let id = asg.start_refresh(group_name(q)?, desired, prefs)?;
+            x.text("InstanceRefreshId", &id);
+        }
+        "DescribeInstanceRefreshes" => {
+            let ids = q.list("InstanceRefreshIds");
+            let refreshes: Vec<_> = asg
+                .refreshes(group_name(q)?)
+                .into_iter()
+                .filter(|r| ids.is_empty() || ids.contains(&r.id))
+                .collect();
+            x.members("InstanceRefreshes", &refreshes, |x, r| {
+                x.text("InstanceRefreshId", &r.id)
+                    .text("AutoScalingGroupName", &r.group)
+                    .text("Status", &r.status)
+                    .opt("StatusReason", r.status_reason.as_deref())
+                    .text("StartTime", &r.start)
+                    .opt("EndTime", r.end.as_deref())
+                    .text("PercentageComplete", &r.percentage.to_string())
+                    .text("InstancesToUpdate", &r.instances_to_update.to_string());
+                let p = &r.preferences;
+                x.open("Preferences", None)
+                    .text("MinHealthyPercentage", &p.min_healthy.to_string())
+                    .opt("MaxHealthyPercentage", p.max_healthy.map(|m| m.to_string()).as_deref())
+                    .opt("InstanceWarmup", p.warmup.map(|w| w.to_string()).as_deref());
+                let checkpoints: Vec<String> = p.checkpoints.iter().map(u32::to_string).collect();
+                if !checkpoints.is_empty() {
+                    x.strings("CheckpointPercentages", &checkpoints);
+                    x.text("CheckpointDelay", &p.checkpoint_delay.to_string());
+                }
+                x.bool("SkipMatching", p.skip_matching)
+                    .bool("AutoRollback", p.auto_rollback)
+                    .text("ScaleInProtectedInstances", "Wait")
+                    .text("StandbyInstances", "Wait")
+                    .close();
+                if let autoscaling::model::Launch::Template { id, version } = &r.desired {
+                    x.open("DesiredConfiguration", None)
+                        .open("LaunchTemplate", None)
+                        .text("LaunchTemplateId", id)
+                        .opt("Version", version.as_deref())
+                        .close()
+                        .close();
+                }
+            });
+        }
+        "CancelInstanceRefresh" => {
+            let id = asg.cancel_refresh(group_name(q)?)?;
+            x.text("InstanceRefreshId", &id);
+        }
+        "RollbackInstanceRefresh" => {
+            let id = asg.rollback_refresh(group_name(q)?)?;
+            x.text("InstanceRefreshId", &id);
         }
         other => return Err(ApiError::invalid_action(other)),
     }

@@ -158,3 +158,62 @@ pub struct Activity {
     pub status_message: Option<String>,
     pub progress: u8,
 }
+
+pub const REFRESHES: &str = "asg_instance_refreshes";
+
+/// An instance refresh (StartInstanceRefresh) and how far it got.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    pub id: String,
+    pub group: String,
+    /// `Pending`, `InProgress`, `Successful`, `Failed`, `Cancelling`, `Cancelled`,
+    /// `RollbackInProgress`, `RollbackSuccessful`, `RollbackFailed`.
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub start: String,
+    pub end: Option<String>,
+    pub percentage: u32,
+    pub instances_to_update: u32,
+    pub preferences: RefreshPreferences,
+    /// The launch source to move to (the group's own when the request named none).
+    pub desired: Launch,
+    /// The group's launch source before the refresh, for a rollback.
+    pub previous: Launch,
+}
+
+impl RefreshRecord {
+    /// Still running (not in a final state).
+    pub fn active(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "Pending" | "InProgress" | "Cancelling" | "RollbackInProgress"
+        )
+    }
+}
+
+/// Preferences of an instance refresh, with AWS's defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefreshPreferences {
+    pub min_healthy: u32,
+    pub max_healthy: Option<u32>,
+    /// Seconds; None falls back to the group's health check grace period.
+    pub warmup: Option<u64>,
+    pub checkpoints: Vec<u32>,
+    pub checkpoint_delay: u64,
+    pub skip_matching: bool,
+    pub auto_rollback: bool,
+}
+
+impl Default for RefreshPreferences {
+    fn default() -> RefreshPreferences {
+        RefreshPreferences {
+            min_healthy: 90,
+            max_healthy: None,
+            warmup: None,
+            checkpoints: Vec::new(),
+            checkpoint_delay: 3600,
+            skip_matching: false,
+            auto_rollback: false,
+        }
+    }
+}

@@ -11,7 +11,8 @@ use cfn_stacks::{Provided, ProviderError, ResourceProvider, ResourceRequest};
 use serde_json::{Value as Json, json};
 
 use crate::model::*;
-use crate::service::{AsgError, AutoScaling};
+use crate::service::{AsgError, AutoScaling, Replace, SignalGate};
+use cfn_stacks::signals::{SignalOutcome, Signals};
 
 pub const TYPES: &[&str] = &[
     "AWS::AutoScaling::AutoScalingGroup",
@@ -70,6 +71,83 @@ fn launch_of(props: &Json) -> Option<Launch> {
         return Some(Launch::Template { id, version: text(spec, "Version") });
     }
     text(props, "LaunchConfigurationName").map(|name| Launch::Configuration { name })
+}
+
+/// The replacement plan of an `AutoScalingRollingUpdate` policy, with AWS's defaults; with
+/// WaitOnResourceSignals each batch waits up to PauseTime (default PT5M) for its new
+/// instances' signals and needs MinSuccessfulInstancesPercent of them.
+fn rolling_plan(policy: &Json, req: &ResourceRequest<'_>, clock: &clock::Clock) -> Replace {
+    let wait_signals = flag(policy, "WaitOnResourceSignals");
+    let pause = text(policy, "PauseTime")
+        .and_then(|p| cfn_stacks::signals::parse_duration(&p))
+        .unwrap_or(if wait_signals { Duration::from_secs(300) } else { Duration::ZERO });
+    let percent = number(policy, "MinSuccessfulInstancesPercent").unwrap_or(100).min(100);
+    let signals = wait_signals.then(|| {
+        let (stack, logical) = (req.stack_id.to_string(), req.logical_id.to_string());
+        let reset_signals = req.signals.clone();
+        let (reset_stack, reset_logical) = (stack.clone(), logical.clone());
+        let signals = req.signals.clone();
+        let clock = clock.clone();
+        SignalGate {
+            reset: Box::new(move || reset_signals.reset(&reset_stack, &reset_logical)),
+            wait: Box::new(move |n| {
+                let (signals, clock, stack, logical) =
+                    (signals.clone(), clock.clone(), stack.clone(), logical.clone());
+                Box::pin(async move {
+                    batch_signals(&signals, &clock, &stack, &logical, n, pause, percent).await
+                })
+            }),
+        }
+    });
+    Replace {
+        max_batch: number(policy, "MaxBatchSize").unwrap_or(1) as u32,
+        min_in_service: number(policy, "MinInstancesInService").unwrap_or(0) as u32,
+        surge: true,
+        // With signals, PauseTime is how long a batch waits for them, not a pause after it.
+        pause: if wait_signals { Duration::ZERO } else { pause },
+        signals,
+        ..Replace::default()
+    }
+}
+
+/// `PT5M`, `PT1H`, `PT90S`: a duration as CloudFormation writes it.
+fn iso_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s > 0 && s % 3600 == 0 => format!("PT{}H", s / 3600),
+        s if s > 0 && s % 60 == 0 => format!("PT{}M", s / 60),
+        s => format!("PT{s}S"),
+    }
+}
+
+/// Waits for a batch's `n` signals; enough of them is MinSuccessfulInstancesPercent of `n`
+/// (rounded up), in AWS's words when not.
+pub async fn batch_signals(
+    signals: &Signals,
+    clock: &clock::Clock,
+    stack: &str,
+    logical: &str,
+    n: usize,
+    timeout: Duration,
+    percent: u64,
+) -> Result<(), String> {
+    tracing::info!(
+        "New instance(s) added to autoscaling group - Waiting on {n} resource signal(s) with a timeout of {}.",
+        iso_duration(timeout)
+    );
+    let needed = (n as u64 * percent).div_ceil(100) as usize;
+    match signals.wait(clock, stack, logical, n, timeout).await {
+        SignalOutcome::Success => Ok(()),
+        SignalOutcome::Failure { unique_id, reason } => Err(format!(
+            "Received FAILURE signal with UniqueId {unique_id}{}",
+            if reason.is_empty() { String::new() } else { format!(": {reason}") }
+        )),
+        SignalOutcome::Timeout { received } if received >= needed => Ok(()),
+        SignalOutcome::Timeout { received } => Err(format!(
+            "Failed to receive {} resource signal(s) for the current batch. Each resource signal timeout is counted as a FAILURE. Received {received} SUCCESS signal(s) out of {n}. Unable to satisfy {percent}% MinSuccessfulInstancesPercent requirement",
+            n - received
+        )),
+    }
 }
 
 impl AsgProvider {
@@ -181,16 +259,30 @@ impl AsgProvider {
         if let Some(policy) = rolling
             && (before != after || zones_changed)
         {
-            let max_batch = number(policy, "MaxBatchSize").unwrap_or(1) as u32;
-            let min_in_service = number(policy, "MinInstancesInService").unwrap_or(0) as u32;
-            let pause = text(policy, "PauseTime")
-                .and_then(|p| cfn_stacks::signals::parse_duration(&p))
-                .unwrap_or(Duration::ZERO);
+            let plan = rolling_plan(policy, req, self.asg.clock());
+            let suspend = strings(policy, "SuspendProcesses");
             tracing::info!(
                 group = name,
-                "Rolling update initiated. Terminating obsolete instance(s) in batches of {max_batch}, while keeping at least {min_in_service} instance(s) in service."
+                "Rolling update initiated. Terminating obsolete instance(s) in batches of {}, while keeping at least {} instance(s) in service.{}",
+                plan.max_batch,
+                plan.min_in_service,
+                if plan.signals.is_some() {
+                    " Waiting on resource signals when new instances are added to the autoscaling group."
+                } else {
+                    ""
+                }
             );
-            self.asg.rolling_update(&name, max_batch, min_in_service, pause).await.map_err(err)?;
+            if !suspend.is_empty() {
+                self.asg.suspend(&name, &suspend, true).map_err(err)?;
+            }
+            let result = self.asg.replace_instances(&name, &plan).await;
+            if !suspend.is_empty() {
+                // Processes suspended before the update stay suspended.
+                let resume: Vec<String> =
+                    suspend.into_iter().filter(|p| !existing.suspended.contains(p)).collect();
+                self.asg.suspend(&name, &resume, false).map_err(err)?;
+            }
+            result.map_err(err)?;
         }
         provided.attributes.insert("AutoScalingGroupName".into(), json!(name));
         Ok(provided)
@@ -261,6 +353,25 @@ impl ResourceProvider for AsgProvider {
             "AWS::AutoScaling::ScheduledAction" => self.schedule(req, Some(current)),
             other => Err(ProviderError::new(format!("{other} is not an Auto Scaling type"))),
         }
+    }
+
+    /// `AutoScalingReplacingUpdate: {WillReplace: true}` makes a new group (and deletes the old
+    /// one after) when a change would otherwise start a rolling update: the launch template or
+    /// configuration, or the subnets.
+    fn replaces_on_update(
+        &self,
+        type_name: &str,
+        update_policy: Option<&Json>,
+        old: &Json,
+        new: &Json,
+    ) -> bool {
+        let will_replace = update_policy
+            .and_then(|p| p.pointer("/AutoScalingReplacingUpdate/WillReplace"))
+            .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("true"));
+        will_replace
+            && type_name == "AWS::AutoScaling::AutoScalingGroup"
+            && (launch_of(old) != launch_of(new)
+                || old.get("VPCZoneIdentifier") != new.get("VPCZoneIdentifier"))
     }
 
     async fn delete(

@@ -22,6 +22,9 @@ use tokio::task::JoinHandle;
 use crate::model::*;
 use crate::policy;
 
+mod refresh;
+pub use refresh::refresh_batches;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AsgError {
     #[error("{message}")]
@@ -63,6 +66,69 @@ impl Drop for Task {
     }
 }
 
+/// Waits for the resource signals of a batch's new instances (a rolling update with
+/// WaitOnResourceSignals): `reset` forgets earlier signals before a batch launches, `wait(n)`
+/// waits for the batch's `n` signals and says why not when they did not come.
+pub struct SignalGate {
+    pub reset: Box<dyn Fn() + Send + Sync>,
+    #[allow(clippy::type_complexity)]
+    pub wait: Box<
+        dyn Fn(usize) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
+            + Send
+            + Sync,
+    >,
+}
+
+/// How a group's instances are replaced: a CloudFormation rolling update or an instance
+/// refresh.
+pub struct Replace {
+    pub max_batch: u32,
+    pub min_in_service: u32,
+    /// When terminating first would leave fewer than `min_in_service`, launch first (up to
+    /// MaxSize).
+    pub surge: bool,
+    /// Surge above MaxSize (an instance refresh with MaxHealthyPercentage above 100 does).
+    pub exceed_max: bool,
+    /// Waited after each batch (PauseTime).
+    pub pause: Duration,
+    /// Waited after each batch's new instances are healthy (InstanceWarmup).
+    pub warmup: Duration,
+    /// Instances replaced even though launched from the current source (a refresh that does
+    /// not skip matching instances).
+    pub also: std::collections::HashSet<String>,
+    pub signals: Option<SignalGate>,
+    /// Ends the loop at the next batch boundary (CancelInstanceRefresh).
+    pub stop: tokio_util::sync::CancellationToken,
+    /// Told (replaced, total) before each batch.
+    #[allow(clippy::type_complexity)]
+    pub progress: Option<Box<dyn Fn(u32, u32) + Send + Sync>>,
+    /// Percentages at which to wait `checkpoint_delay`.
+    pub checkpoints: Vec<u32>,
+    pub checkpoint_delay: Duration,
+    /// Ends "an instance was taken out of service in response to ...".
+    pub reason: &'static str,
+}
+
+impl Default for Replace {
+    fn default() -> Replace {
+        Replace {
+            max_batch: 1,
+            min_in_service: 0,
+            surge: false,
+            exceed_max: false,
+            pause: Duration::ZERO,
+            warmup: Duration::ZERO,
+            also: Default::default(),
+            signals: None,
+            stop: Default::default(),
+            progress: None,
+            checkpoints: Vec::new(),
+            checkpoint_delay: Duration::ZERO,
+            reason: "a rolling update",
+        }
+    }
+}
+
 struct Rt {
     wake: Arc<Notify>,
     /// One reconcile pass (or rolling-update step) at a time.
@@ -85,6 +151,8 @@ pub struct AutoScaling {
     records: Mutex<()>,
     hooks: Mutex<HashMap<(String, String), mpsc::UnboundedSender<HookSignal>>>,
     schedules: Mutex<HashMap<(String, String), Task>>,
+    /// The running instance refresh of each group, and how to stop it.
+    refresh_tasks: Mutex<HashMap<String, (tokio_util::sync::CancellationToken, JoinHandle<()>)>>,
     watcher: Mutex<Option<Task>>,
     stopped: AtomicBool,
     me: Weak<AutoScaling>,
@@ -108,6 +176,7 @@ impl AutoScaling {
             records: Mutex::new(()),
             hooks: Mutex::new(HashMap::new()),
             schedules: Mutex::new(HashMap::new()),
+            refresh_tasks: Mutex::new(HashMap::new()),
             watcher: Mutex::new(None),
             stopped: AtomicBool::new(false),
             me: me.clone(),
@@ -666,7 +735,8 @@ impl AutoScaling {
 
     /// Deletes a group: its instances are terminated (drained first), then the record goes.
     pub async fn delete_group(&self, name: &str) -> Result<(), AsgError> {
-        self.group_or_err(name)?;
+        let g = self.group_or_err(name)?;
+        self.hand_over(&g).await;
         self.update(name, |g| {
             g.min = 0;
             g.max = 0;
@@ -692,6 +762,32 @@ impl AutoScaling {
             let _ = self.store.delete(HOOKS, &format!("{name}/{}", h.name));
         }
         Ok(())
+    }
+
+    /// Before a group behind target groups goes, lets targets that other groups (a
+    /// replacement group) registered there finish their first health checks, so that the
+    /// traffic this group drains has somewhere healthy to go. Bounded (five minutes, AWS
+    /// time); a no-op when nothing else is registered or nothing is still `initial`.
+    async fn hand_over(&self, g: &GroupRecord) {
+        let mine: std::collections::HashSet<&str> =
+            g.instances.iter().map(|m| m.id.as_str()).collect();
+        let groups = self.target_groups_of(g);
+        if groups.is_empty() {
+            return;
+        }
+        let deadline = self.clock.deadline(Duration::from_secs(300));
+        loop {
+            let waiting =
+                groups.iter().any(|tg| {
+                    self.elb.target_health(tg).unwrap_or_default().iter().any(|t| {
+                        !mine.contains(t.id.as_str()) && t.health.state == elb::State::Initial
+                    })
+                });
+            if !waiting || tokio::time::Instant::now() > deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits until the group has its desired capacity in service (what CloudFormation waits
@@ -1238,26 +1334,60 @@ impl AutoScaling {
         min_in_service: u32,
         pause: Duration,
     ) -> Result<(), AsgError> {
+        let plan = Replace { max_batch, min_in_service, surge: true, pause, ..Replace::default() };
+        self.replace_instances(name, &plan).await.map(|_| ())
+    }
+
+    /// The replacement loop shared by rolling updates and instance refreshes. Returns false
+    /// when `plan.stop` ended it early.
+    pub async fn replace_instances(&self, name: &str, plan: &Replace) -> Result<bool, AsgError> {
         let current = self.launch_key(&self.group_or_err(name)?.launch)?;
-        let max_batch = max_batch.max(1) as usize;
-        let keep = min_in_service as usize;
+        let obsolete = |m: &Member| m.launched_from != current || plan.also.contains(&m.id);
+        let max_batch = plan.max_batch.max(1) as usize;
+        let keep = plan.min_in_service as usize;
         let deadline = self.clock.deadline(Duration::from_secs(3600));
+        let total = self.group_or_err(name)?.active().filter(|m| obsolete(m)).count();
+        let mut checkpoints = plan.checkpoints.clone();
+        checkpoints.sort_unstable();
+        checkpoints.dedup();
+        let mut checkpoints = checkpoints.into_iter().peekable();
         loop {
+            if plan.stop.is_cancelled() {
+                return Ok(false);
+            }
             let g = self.group_or_err(name)?;
-            let obsolete = g.active().filter(|m| m.launched_from != current).count();
-            if obsolete == 0 {
+            let remaining = g.active().filter(|m| obsolete(m)).count();
+            let done = total.saturating_sub(remaining);
+            if let Some(progress) = &plan.progress {
+                progress(done as u32, total as u32);
+            }
+            if remaining == 0 {
                 break;
             }
-            let healthy_new = self.healthy_from(&g, &current);
+            // A checkpoint reached: wait there before going on.
+            let percent = (done * 100).checked_div(total).unwrap_or(100) as u32;
+            if checkpoints.peek().is_some_and(|c| *c <= percent) {
+                while checkpoints.peek().is_some_and(|c| *c <= percent) {
+                    checkpoints.next();
+                }
+                tracing::info!(group = name, "instance refresh: checkpoint at {percent}%");
+                tokio::select! {
+                    _ = self.clock.sleep(plan.checkpoint_delay) => {}
+                    _ = plan.stop.cancelled() => return Ok(false),
+                }
+                continue;
+            }
+            let healthy_new = self.healthy_new(&g, &obsolete);
             let in_service =
                 g.instances.iter().filter(|m| m.lifecycle == Lifecycle::InService).count();
-            let batch = max_batch.min(obsolete);
-            let room = g.max.saturating_sub(g.desired) as usize;
-            let surge = in_service.saturating_sub(batch) < keep && room > 0;
+            let batch = max_batch.min(remaining);
+            let room =
+                if plan.exceed_max { usize::MAX } else { g.max.saturating_sub(g.desired) as usize };
+            let surge = plan.surge && in_service.saturating_sub(batch) < keep && room > 0;
             let batch = if surge { batch.min(room) } else { batch };
             // The old instances of the fullest zones go first; their replacements go to the
             // same zones.
-            let victims = self.obsolete_victims(&g, &current, batch);
+            let victims = self.obsolete_victims(&g, &obsolete, batch);
             if victims.is_empty() {
                 // Obsolete instances still launching: let them settle.
                 self.wake(name);
@@ -1267,16 +1397,36 @@ impl AutoScaling {
             if let Some(rt) = self.groups.lock().get_mut(name) {
                 rt.prefer = victims.iter().map(|v| v.zone.clone()).collect();
             }
+            if let Some(gate) = &plan.signals {
+                (gate.reset)();
+            }
             if surge {
                 tracing::info!(
                     group = name,
-                    "rolling update: temporarily setting desired capacity to {}",
+                    "Temporarily setting autoscaling group DesiredCapacity to {}.",
                     g.desired as usize + victims.len()
                 );
                 self.update(name, |g| g.desired += victims.len() as u32);
                 self.wake(name);
-                self.wait_healthy_from(name, &current, healthy_new + victims.len(), deadline)
-                    .await?;
+                if let Some(gate) = &plan.signals {
+                    (gate.wait)(victims.len()).await.map_err(AsgError::validation)?;
+                }
+                self.wait_healthy_new(
+                    name,
+                    &obsolete,
+                    healthy_new + victims.len(),
+                    deadline,
+                    &plan.stop,
+                )
+                .await?;
+                if plan.stop.is_cancelled() {
+                    // The surge ends with the loop.
+                    self.update(name, |g| {
+                        g.desired = g.desired.saturating_sub(victims.len() as u32)
+                    });
+                    self.wake(name);
+                    return Ok(false);
+                }
             }
             let Some(busy) = self.busy(name) else { break };
             {
@@ -1287,11 +1437,12 @@ impl AutoScaling {
                     });
                 }
                 let ids: Vec<&str> = victims.iter().map(|m| m.id.as_str()).collect();
-                tracing::info!(group = name, "rolling update: terminating instance(s) {ids:?}");
+                tracing::info!(group = name, "Terminating instance(s) {ids:?}.");
                 for v in &victims {
                     let cause = format!(
-                        "At {} an instance was taken out of service in response to a rolling update.",
-                        clock::iso8601(self.clock.now())
+                        "At {} an instance was taken out of service in response to {}.",
+                        clock::iso8601(self.clock.now()),
+                        plan.reason
                     );
                     let a =
                         self.activity(name, format!("Terminating EC2 instance: {}", v.id), cause);
@@ -1300,33 +1451,55 @@ impl AutoScaling {
             }
             self.wake(name);
             if !surge {
-                self.wait_healthy_from(name, &current, healthy_new + victims.len(), deadline)
-                    .await?;
+                if let Some(gate) = &plan.signals {
+                    (gate.wait)(victims.len()).await.map_err(AsgError::validation)?;
+                }
+                self.wait_healthy_new(
+                    name,
+                    &obsolete,
+                    healthy_new + victims.len(),
+                    deadline,
+                    &plan.stop,
+                )
+                .await?;
+                if plan.stop.is_cancelled() {
+                    return Ok(false);
+                }
             }
-            if !pause.is_zero() {
-                self.clock.sleep(pause).await;
+            let settle = plan.pause + plan.warmup;
+            if !settle.is_zero() {
+                tokio::select! {
+                    _ = self.clock.sleep(settle) => {}
+                    _ = plan.stop.cancelled() => return Ok(false),
+                }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
-    /// Up to `n` in-service instances not launched from `current`, from the fullest zones.
-    fn obsolete_victims(&self, g: &GroupRecord, current: &str, n: usize) -> Vec<Member> {
+    /// Up to `n` in-service obsolete instances, from the fullest zones.
+    fn obsolete_victims(
+        &self,
+        g: &GroupRecord,
+        obsolete: &(dyn Fn(&Member) -> bool + Sync),
+        n: usize,
+    ) -> Vec<Member> {
         let view: Vec<Member> = g
             .active()
             .cloned()
             .map(|mut m| {
-                m.protected = m.launched_from == current || m.lifecycle != Lifecycle::InService;
+                m.protected = !obsolete(&m) || m.lifecycle != Lifecycle::InService;
                 m
             })
             .collect();
         let mut remaining: Vec<&Member> = view.iter().collect();
         let mut victims = Vec::new();
         for _ in 0..n {
+            // Every candidate is obsolete; "OldestInstance" orders them within the fullest zone.
             let Some(v) = policy::scale_in_victim(
                 &remaining,
                 &["OldestInstance".to_string()],
-                current,
+                "",
                 self.now(),
             ) else {
                 break;
@@ -1338,35 +1511,39 @@ impl AutoScaling {
         victims
     }
 
-    /// Instances from `launch` in service and healthy in every target group of the group.
-    fn healthy_from(&self, g: &GroupRecord, launch: &str) -> usize {
+    /// New (not obsolete) instances in service and healthy in every target group of the group.
+    fn healthy_new(&self, g: &GroupRecord, obsolete: &(dyn Fn(&Member) -> bool + Sync)) -> usize {
         let groups = self.target_groups_of(g);
         g.instances
             .iter()
-            .filter(|m| m.launched_from == launch && m.lifecycle == Lifecycle::InService)
+            .filter(|m| !obsolete(m) && m.lifecycle == Lifecycle::InService)
             .filter(|m| {
                 groups.is_empty() || self.elb.instance_health(&m.id) == Some(elb::State::Healthy)
             })
             .count()
     }
 
-    /// Waits until `count` instances from `launch` are in service and healthy.
-    async fn wait_healthy_from(
+    /// Waits until `count` new instances are in service and healthy.
+    async fn wait_healthy_new(
         &self,
         name: &str,
-        launch: &str,
+        obsolete: &(dyn Fn(&Member) -> bool + Sync),
         count: usize,
         deadline: tokio::time::Instant,
+        stop: &tokio_util::sync::CancellationToken,
     ) -> Result<(), AsgError> {
         loop {
+            if stop.is_cancelled() {
+                return Ok(());
+            }
             let g = self.group_or_err(name)?;
-            let ready = self.healthy_from(&g, launch);
+            let ready = self.healthy_new(&g, obsolete);
             if ready >= count {
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
                 return Err(AsgError::validation(format!(
-                    "Rolling update of {name} timed out: {ready} of {count} new instances are healthy"
+                    "Replacing the instances of {name} timed out: {ready} of {count} new instances are healthy"
                 )));
             }
             self.wake(name);
@@ -1380,6 +1557,19 @@ impl AutoScaling {
     pub fn recover(&self) {
         for g in self.groups() {
             self.start_group(&g.name);
+            // An instance refresh interrupted by the restart goes on (a cancel in progress
+            // completes).
+            if let Some(r) = self.refreshes(&g.name).into_iter().find(RefreshRecord::active) {
+                if r.status == "Cancelling" {
+                    let mut r = r;
+                    r.status = "Cancelled".into();
+                    r.end = Some(clock::iso8601(self.clock.now()));
+                    self.save_refresh(&r);
+                } else {
+                    let rollback = r.status == "RollbackInProgress";
+                    self.spawn_refresh(r, rollback);
+                }
+            }
         }
     }
 
@@ -1387,6 +1577,10 @@ impl AutoScaling {
         self.stopped.store(true, Ordering::SeqCst);
         self.groups.lock().clear();
         self.schedules.lock().clear();
+        for (_, (token, task)) in self.refresh_tasks.lock().drain() {
+            token.cancel();
+            task.abort();
+        }
         *self.watcher.lock() = None;
     }
 }

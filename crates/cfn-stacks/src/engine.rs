@@ -132,7 +132,7 @@ pub struct Engine {
     pub(crate) busy: Mutex<HashSet<String>>,
     /// Woken whenever an operation ends (a stack is released).
     pub(crate) released: tokio::sync::Notify,
-    pub signals: Signals,
+    pub signals: Arc<Signals>,
     pub(crate) tracker: TaskTracker,
     pub(crate) me: Weak<Engine>,
 }
@@ -155,7 +155,7 @@ impl Engine {
             events,
             busy: Mutex::new(HashSet::new()),
             released: tokio::sync::Notify::new(),
-            signals: Signals::default(),
+            signals: Arc::default(),
             tracker: TaskTracker::new(),
             me: me.clone(),
         })
@@ -570,6 +570,16 @@ impl Engine {
         } else {
             format!("Received FAILURE signal with UniqueId {unique_id}")
         };
+        // A signal during an update (a rolling update's new instances) is to a resource being
+        // updated, whatever its last recorded status.
+        let status = if stack.status.starts_with("UPDATE")
+            && stack.status.ends_with("IN_PROGRESS")
+            && resource.status.ends_with("COMPLETE")
+        {
+            "UPDATE_IN_PROGRESS".to_string()
+        } else {
+            resource.status.clone()
+        };
         self.emit(StackEvent {
             event_id: aws_ids::uuid(),
             stack_id: stack.stack_id.clone(),
@@ -578,7 +588,7 @@ impl Engine {
             physical_id: resource.physical_id.clone(),
             resource_type: resource.type_name.clone(),
             timestamp: self.now(),
-            status: resource.status.clone(),
+            status,
             status_reason: Some(reason),
             properties: None,
         });

@@ -580,6 +580,7 @@ impl Op {
                 account: &account,
                 update_policy: update_policy.as_ref(),
                 creation_policy: creation_policy.as_ref(),
+                signals: &engine.signals,
             };
             let provided = tokio::select! {
                 r = engine.providers.get(&type_name).create(&request) => r,
@@ -1138,6 +1139,7 @@ impl Op {
                 account: &account,
                 update_policy: None,
                 creation_policy: None,
+                signals: &engine.signals,
             };
             match engine.providers.get(&record.type_name).delete(&request, &record).await {
                 Ok(()) => TaskResult {
@@ -1174,7 +1176,13 @@ impl Op {
             return Begin::Done;
         }
         let replace = type_name != current.type_name
-            || self.needs_replacement(&type_name, &current.properties, &props);
+            || self.needs_replacement(&type_name, &current.properties, &props)
+            || self.engine.providers.get(&type_name).replaces_on_update(
+                &type_name,
+                self.resolved_policy(logical_id, "UpdatePolicy").as_ref(),
+                &current.properties,
+                &props,
+            );
         if replace {
             self.touched.insert(logical_id.to_string(), Touched::Replaced(current.clone()));
             // The new physical resource replaces the old one in the live map once made.
@@ -1228,6 +1236,7 @@ impl Op {
                 account: &account,
                 update_policy: update_policy.as_ref(),
                 creation_policy: creation_policy.as_ref(),
+                signals: &engine.signals,
             };
             let result = tokio::select! {
                 r = engine.providers.get(&next.type_name).update(&request, &current) => r,
@@ -1390,6 +1399,8 @@ impl Op {
     /// A failed update returns to the previous template: in-place updates are reverted,
     /// replacements go back to the old physical resource, new resources are deleted.
     async fn rollback_update(&mut self) {
+        // The failure cancelled the update's other work; the rollback's own must run.
+        self.cancel = CancellationToken::new();
         let touched: Vec<(String, Touched)> =
             self.touched.iter().rev().map(|(k, v)| (k.clone(), v.clone())).collect();
         let mut to_delete: Vec<ResourceRecord> = Vec::new();

@@ -28,6 +28,8 @@ pub struct ResourceRequest<'a> {
     pub update_policy: Option<&'a Json>,
     /// The resolved `CreationPolicy`.
     pub creation_policy: Option<&'a Json>,
+    /// The stack's resource signals (a rolling update waits for its new instances' signals).
+    pub signals: &'a std::sync::Arc<crate::signals::Signals>,
 }
 
 /// What a provider made: the physical id (what `Ref` returns) and the `Fn::GetAtt` values.
@@ -79,6 +81,18 @@ pub trait ResourceProvider: Send + Sync {
     /// `createOnlyProperties` (for the few types where AWS's documentation says more).
     fn replacement_properties(&self, _type_name: &str) -> &[&str] {
         &[]
+    }
+
+    /// Whether this update replaces the resource because of its `UpdatePolicy` (an Auto
+    /// Scaling group with `AutoScalingReplacingUpdate: {WillReplace: true}`).
+    fn replaces_on_update(
+        &self,
+        _type_name: &str,
+        _update_policy: Option<&Json>,
+        _old: &Json,
+        _new: &Json,
+    ) -> bool {
+        false
     }
 }
 

@@ -17,7 +17,7 @@ struct Received {
 }
 
 /// Signals received, by (stack id, logical id).
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Signals {
     received: Mutex<HashMap<(String, String), Received>>,
     notify: Notify,

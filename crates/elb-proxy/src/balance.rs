@@ -16,6 +16,10 @@ pub fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// An opaque cookie value naming a group and target, and when it was issued.
 pub fn encode_cookie(group: &str, target: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -57,8 +61,21 @@ pub fn sticky_target(
     set.routable.iter().find(|t| t.key() == target).cloned()
 }
 
-/// A target by the group's algorithm (slow-starting targets get their share).
+/// A target by the group's algorithm (slow-starting targets get their share), passing over
+/// ejected outliers unless every target is one.
 pub fn choose(group: &TargetGroup, set: &TargetSet) -> Option<Arc<Target>> {
+    let first = choose_any(group, set)?;
+    if group.outlier_errors.load(Ordering::Relaxed) == 0 || !first.ejected() {
+        return Some(first);
+    }
+    let others: Vec<&Arc<Target>> = set.routable.iter().filter(|t| !t.ejected()).collect();
+    match others.len() {
+        0 => Some(first),
+        n => Some(others[group.round_robin() % n].clone()),
+    }
+}
+
+fn choose_any(group: &TargetGroup, set: &TargetSet) -> Option<Arc<Target>> {
     let targets = &set.routable;
     match targets.len() {
         0 => None,

@@ -27,6 +27,18 @@ pub struct LoadBalancer {
     /// response byte (Cumulo's own attribute, off by default: AWS does not).
     pub retry_idempotent: bool,
     pub counters: Arc<Counters>,
+    /// Where access log lines go when `access_logs.s3.enabled` is on.
+    pub access_log: Option<AccessLog>,
+}
+
+/// The sending end of a load balancer's access log: the data plane formats a line per
+/// request and hands it over without waiting (a full queue drops the line and counts it).
+#[derive(Clone, Debug)]
+pub struct AccessLog {
+    /// `arn:aws:elasticloadbalancing:REGION:ACCOUNT:` (target group ARNs in the lines).
+    pub arn_prefix: String,
+    pub lines: tokio::sync::mpsc::Sender<String>,
+    pub dropped: Arc<AtomicU64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +61,8 @@ pub struct Listener {
 
 #[derive(Clone, Debug)]
 pub struct Rule {
+    /// 1-50000; 0 for the default rule (as access logs show it).
+    pub priority: u32,
     pub conditions: Vec<Condition>,
     pub action: Action,
 }
@@ -127,6 +141,12 @@ pub struct TargetGroup {
     pub targets: ArcSwap<TargetSet>,
     pub next: AtomicUsize,
     pub counters: Arc<Counters>,
+    /// Passive outlier ejection (Cumulo's own, off = 0): consecutive connection failures
+    /// after which a target gets no new requests for a while.
+    pub outlier_errors: AtomicU32,
+    /// The first ejection's length in real milliseconds (the n-th lasts n times as long, up
+    /// to ten times).
+    pub outlier_base_ms: AtomicU64,
 }
 
 /// The targets of a group at one moment.
@@ -154,6 +174,11 @@ pub struct Target {
     pub requests: AtomicU64,
     /// Set when the deregistration delay ends: requests still open are cut (502).
     pub cut: tokio::sync::Notify,
+    /// Outlier ejection: connection failures in a row, ejections so far, and until when
+    /// (milliseconds since the epoch) the target is left out.
+    pub failures: AtomicU32,
+    pub ejections: AtomicU32,
+    pub ejected_until_ms: AtomicU64,
 }
 
 impl Target {
@@ -167,6 +192,42 @@ impl Target {
             weight: AtomicU32::new(1000),
             requests: AtomicU64::new(0),
             cut: tokio::sync::Notify::new(),
+            failures: AtomicU32::new(0),
+            ejections: AtomicU32::new(0),
+            ejected_until_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Left out by outlier ejection now.
+    pub fn ejected(&self) -> bool {
+        let until = self.ejected_until_ms.load(Ordering::Relaxed);
+        until != 0 && until > crate::balance::now_ms()
+    }
+
+    /// A connection to the target failed: counts toward ejection when the group has it on.
+    /// Returns true when this failure ejected the target.
+    pub fn note_failure(&self, group: &TargetGroup) -> bool {
+        let threshold = group.outlier_errors.load(Ordering::Relaxed);
+        if threshold == 0 {
+            return false;
+        }
+        let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures < threshold || self.ejected() {
+            return false;
+        }
+        self.failures.store(0, Ordering::Relaxed);
+        let n = u64::from((self.ejections.fetch_add(1, Ordering::Relaxed) + 1).min(10));
+        let length = group.outlier_base_ms.load(Ordering::Relaxed).saturating_mul(n);
+        self.ejected_until_ms.store(crate::balance::now_ms() + length.max(1), Ordering::Relaxed);
+        true
+    }
+
+    /// A response came back: the run of failures ends.
+    pub fn note_success(&self, group: &TargetGroup) {
+        if group.outlier_errors.load(Ordering::Relaxed) != 0
+            && self.failures.load(Ordering::Relaxed) != 0
+        {
+            self.failures.store(0, Ordering::Relaxed);
         }
     }
 
@@ -193,6 +254,8 @@ impl TargetGroup {
             targets: ArcSwap::from_pointee(TargetSet::default()),
             next: AtomicUsize::new(0),
             counters: Arc::new(Counters::default()),
+            outlier_errors: AtomicU32::new(0),
+            outlier_base_ms: AtomicU64::new(30_000),
         }
     }
 

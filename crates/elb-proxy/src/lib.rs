@@ -6,6 +6,7 @@
 //! ([`config::Listener`], [`config::TargetSet`]) loaded without locks; the control plane
 //! (`elb`) builds and replaces the snapshots as rules and target health change.
 
+pub mod access_log;
 pub mod balance;
 pub mod config;
 pub mod matcher;
@@ -17,8 +18,8 @@ pub mod upstream;
 pub mod workers;
 
 pub use config::{
-    Action, Algorithm, Condition, Forward, Listener, LoadBalancer, Redirect, Rule, Stickiness,
-    Target, TargetGroup, TargetSet, XffMode,
+    AccessLog, Action, Algorithm, Condition, Forward, Listener, LoadBalancer, Redirect, Rule,
+    Stickiness, Target, TargetGroup, TargetSet, XffMode,
 };
 pub use server::{Serving, bind, tls_config};
 pub use upstream::Upstream;

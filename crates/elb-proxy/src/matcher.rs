@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use http::request::Parts;
 
-use crate::config::{Action, Condition, Listener, Peer};
+use crate::config::{Condition, Listener, Peer, Rule};
 
 /// A wildcard pattern, lowercased when the match is case-insensitive.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,13 +143,9 @@ fn condition_matches(condition: &Condition, parts: &Parts, peer: Peer) -> bool {
     }
 }
 
-/// The action of the first rule whose conditions all hold (the default rule has none).
-pub fn route<'l>(listener: &'l Listener, parts: &Parts, peer: Peer) -> Option<&'l Action> {
-    listener
-        .rules
-        .iter()
-        .find(|r| r.conditions.iter().all(|c| condition_matches(c, parts, peer)))
-        .map(|r| &r.action)
+/// The first rule whose conditions all hold (the default rule has none).
+pub fn route<'l>(listener: &'l Listener, parts: &Parts, peer: Peer) -> Option<&'l Rule> {
+    listener.rules.iter().find(|r| r.conditions.iter().all(|c| condition_matches(c, parts, peer)))
 }
 
 fn percent_decode(s: &str) -> String {

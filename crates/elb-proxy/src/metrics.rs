@@ -28,6 +28,8 @@ pub struct Counters {
     pub redirects: AtomicU64,
     pub non_sticky: AtomicU64,
     pub unhealthy_routing: AtomicU64,
+    /// Targets left out by Cumulo's passive outlier ejection.
+    pub outlier_ejections: AtomicU64,
 }
 
 impl Counters {

@@ -14,6 +14,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{Either, Empty, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
+use crate::access_log::{self, Entry, Trail};
 use crate::balance;
 use crate::config::{
     Action, Forward, Listener, Peer, Redirect, Stickiness, Target, TargetGroup, XffMode,
@@ -163,9 +164,81 @@ fn oversized<B>(req: &Request<B>) -> bool {
     total > 64 * 1024
 }
 
-/// Handles one request.
+/// Handles one request (and writes its access log line when the load balancer has them on).
 pub async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<ProxyBody> {
     let listener = conn.listener.load_full();
+    let Some(log) = &listener.lb.access_log else {
+        return respond(req, &conn, &listener, &mut None).await;
+    };
+    let created = std::time::SystemTime::now();
+    let scheme = if listener.https { "https" } else { "http" };
+    let host = request_host_of(&req).map(|h| matcher::strip_port(h).to_string());
+    let request_line = format!(
+        "{} {scheme}://{}:{}{} {:?}",
+        req.method(),
+        host.as_deref().unwrap_or("-"),
+        listener.port,
+        req.uri().path_and_query().map_or("/", |p| p.as_str()),
+        req.version()
+    );
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    let received_bytes =
+        head_size(req.headers(), request_line.len()) + req.body().size_hint().exact().unwrap_or(0);
+    let kind = match (req.version(), listener.https) {
+        (http::Version::HTTP_2, _) => "h2",
+        (_, true) => "https",
+        _ => "http",
+    };
+    let mut trail = Some(Trail::default());
+    let response = respond(req, &conn, &listener, &mut trail).await;
+    let trail = trail.unwrap_or_default();
+    let sent_bytes =
+        head_size(response.headers(), 17) + response.body().size_hint().exact().unwrap_or(0);
+    let line = access_log::format(&Entry {
+        kind,
+        time: std::time::SystemTime::now(),
+        elb: &listener.lb.full_name,
+        client: conn.peer.addr,
+        elb_status: response.status().as_u16(),
+        received_bytes,
+        sent_bytes,
+        request: &request_line,
+        user_agent: &user_agent,
+        domain_name: None,
+        created,
+        trail: &trail,
+    });
+    if log.lines.try_send(line).is_err() {
+        log.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+    response
+}
+
+/// The request's host: the URI's authority (HTTP/2, absolute form) or the Host header.
+fn request_host_of<B>(req: &Request<B>) -> Option<&str> {
+    req.uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| req.headers().get(header::HOST).and_then(|h| h.to_str().ok()))
+}
+
+/// Bytes of a message head: its first line and its headers.
+fn head_size(headers: &HeaderMap, first_line: usize) -> u64 {
+    let fields: usize = headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
+    (first_line + 2 + fields + 2) as u64
+}
+
+async fn respond(
+    req: Request<Incoming>,
+    conn: &Conn,
+    listener: &Arc<Listener>,
+    trail: &mut Option<Trail>,
+) -> Response<ProxyBody> {
     let counters = &listener.lb.counters;
     if oversized(&req) {
         return elb_error(400, counters);
@@ -194,10 +267,18 @@ pub async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<ProxyBo
         }
     }
     let (parts, body) = req.into_parts();
-    let Some(action) = matcher::route(&listener, &parts, conn.peer) else {
+    let Some(rule) = matcher::route(listener, &parts, conn.peer) else {
         return elb_error(503, counters);
     };
-    match action {
+    if let Some(t) = trail {
+        t.priority = Some(rule.priority);
+        t.action = Some(match rule.action {
+            Action::Forward(_) => "forward",
+            Action::Redirect(_) => "redirect",
+            Action::Fixed { .. } => "fixed-response",
+        });
+    }
+    match &rule.action {
         Action::Fixed { status, content_type, body } => {
             Counters::add(&counters.fixed_responses, 1);
             let mut r = Response::new(Either::Right(Full::new(body.clone())));
@@ -210,9 +291,19 @@ pub async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<ProxyBo
         }
         Action::Redirect(redirect) => {
             Counters::add(&counters.redirects, 1);
-            redirect_response(redirect, &parts, &listener)
+            let response = redirect_response(redirect, &parts, listener);
+            if let Some(t) = trail {
+                t.redirect_url = response
+                    .headers()
+                    .get(header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+            }
+            response
         }
-        Action::Forward(forward) => forward_request(forward, parts, body, &listener, &conn).await,
+        Action::Forward(forward) => {
+            forward_request(forward, parts, body, listener, conn, trail).await
+        }
     }
 }
 
@@ -327,8 +418,10 @@ async fn forward_request(
     body: Incoming,
     listener: &Listener,
     conn: &Conn,
+    trail: &mut Option<Trail>,
 ) -> Response<ProxyBody> {
     let counters = &listener.lb.counters;
+    let arrived = Instant::now();
     // The group: by AWSALBTG stickiness, else by weight.
     let sticky_group = forward.group_stickiness.and_then(|d| {
         let v = balance::cookie(&parts.headers, "AWSALBTG")?;
@@ -352,6 +445,13 @@ async fn forward_request(
     Counters::add(&group.counters.request_count, 1);
     rewrite_request_headers(&mut parts, listener, conn.peer);
     strip_hop_by_hop(&mut parts.headers);
+    if let Some(t) = trail {
+        if let Some(log) = &listener.lb.access_log {
+            t.target_group_arn = Some(format!("{}{}", log.arn_prefix, group.full_name));
+        }
+        t.trace_id =
+            parts.headers.get("x-amzn-trace-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    }
     let idempotent = listener.lb.retry_idempotent
         && matches!(parts.method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS)
         && body.is_end_stream();
@@ -373,6 +473,10 @@ async fn forward_request(
             None => break Err(UpstreamError::Reset("no request to retry".into())),
         };
         let request = Request::from_parts(head, request_body);
+        if let Some(t) = trail {
+            t.target = Some(attempt_target.addr);
+            t.request_processing = Some(arrived.elapsed());
+        }
         let sent = tokio::select! {
             r = conn.upstream.send(&attempt_target, group.http2, request, listener.lb.idle_timeout) => r,
             _ = attempt_target.cut.notified() => Err(UpstreamError::Reset("deregistration delay expired".into())),
@@ -384,6 +488,13 @@ async fn forward_request(
                 if matches!(e, UpstreamError::Connect(_)) {
                     Counters::add(&counters.target_connection_errors, 1);
                     Counters::add(&group.counters.target_connection_errors, 1);
+                }
+                // A connection that failed before any response byte counts toward outlier
+                // ejection (when the group has it on).
+                if e.before_response() && attempt_target.note_failure(&group) {
+                    Counters::add(&counters.outlier_ejections, 1);
+                    Counters::add(&group.counters.outlier_ejections, 1);
+                    tracing::info!(target_id = %attempt_target.id, "outlier ejection: the target gets no new requests for a while");
                 }
                 // Cumulo's opt-in: retry an idempotent request on another target when the
                 // connection failed before any response byte.
@@ -408,11 +519,27 @@ async fn forward_request(
     };
     let (response, pooled, target) = match result {
         Ok(r) => r,
-        Err(UpstreamError::Timeout) => return elb_error(504, counters),
-        Err(UpstreamError::ClientBody(_)) => return elb_error(400, counters),
-        Err(_) => return elb_error(502, counters),
+        Err(e) => {
+            let (status, reason) = match e {
+                UpstreamError::Timeout => (504, "TargetResponseTimeout"),
+                UpstreamError::ClientBody(_) => (400, "ClientBodyError"),
+                UpstreamError::Connect(_) => (502, "TargetConnectionError"),
+                _ => (502, "TargetResponseError"),
+            };
+            if let Some(t) = trail {
+                t.error_reason = Some(reason);
+                t.target_processing = Some(started.elapsed());
+            }
+            return elb_error(status, counters);
+        }
     };
+    target.note_success(&group);
     let elapsed = started.elapsed();
+    if let Some(t) = trail {
+        t.target = Some(target.addr);
+        t.target_processing = Some(elapsed);
+        t.target_status = Some(response.status().as_u16());
+    }
     let (mut head, incoming) = response.into_parts();
     counters.target_status(head.status.as_u16());
     group.counters.target_status(head.status.as_u16());
@@ -512,7 +639,15 @@ fn httpdate(t: std::time::SystemTime) -> String {
     let rem = secs % 86_400;
     let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
     let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let (year, month, day) = civil(days);
+    let months =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    format!("{weekday}, {day:02} {} {year} {h:02}:{m:02}:{s:02} GMT", months[(month - 1) as usize])
+}
+
+/// The civil date (year, month, day) of a day counted from 1970-01-01 (Howard Hinnant's
+/// algorithm).
+pub(crate) fn civil(days: u64) -> (i64, u32, u32) {
     let z = days as i64 + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -521,10 +656,7 @@ fn httpdate(t: std::time::SystemTime) -> String {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let months =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    format!("{weekday}, {day:02} {} {year} {h:02}:{m:02}:{s:02} GMT", months[(month - 1) as usize])
+    (yoe + era * 400 + i64::from(month <= 2), month as u32, day as u32)
 }
 
 #[cfg(test)]

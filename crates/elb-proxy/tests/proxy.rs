@@ -71,6 +71,7 @@ fn lb(idle: Duration) -> Arc<LoadBalancer> {
         preserve_host: false,
         retry_idempotent: false,
         counters: Arc::new(Counters::default()),
+        access_log: None,
     })
 }
 
@@ -93,7 +94,8 @@ fn forward(tg: &Arc<TargetGroup>) -> Action {
 }
 
 fn rule(conditions: Vec<Condition>, action: Action) -> Rule {
-    Rule { conditions, action }
+    let priority = if conditions.is_empty() { 0 } else { 1 };
+    Rule { priority, conditions, action }
 }
 
 async fn start(lb: Arc<LoadBalancer>, rules: Vec<Rule>) -> elb_proxy::Serving {
@@ -402,6 +404,91 @@ async fn retrying_idempotent_requests_is_opt_in() {
         assert_eq!(get(proxy.local_addr, "/", &[]).await.status, 200);
     }
     assert_ne!(send(proxy.local_addr, "POST", "/", &[]).await.status, 0);
+}
+
+#[tokio::test]
+async fn passive_outlier_ejection_leaves_a_dead_target_out_after_its_first_failure() {
+    let dead_addr = { TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap() };
+    let live = backend("live").await;
+    let tg = group("tg", &[("dead", dead_addr), ("live", live)], Stickiness::None);
+    tg.outlier_errors.store(1, std::sync::atomic::Ordering::Relaxed);
+    tg.outlier_base_ms.store(60_000, std::sync::atomic::Ordering::Relaxed);
+    let lb = lb(Duration::from_secs(60));
+    let proxy = start(lb.clone(), vec![rule(vec![], forward(&tg))]).await;
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        statuses.push(get(proxy.local_addr, "/", &[]).await.status);
+    }
+    // Round robin sends one of the first two requests to the dead target; after that one
+    // failure it gets nothing more.
+    assert_eq!(statuses.iter().filter(|s| **s == 502).count(), 1, "{statuses:?}");
+    assert_eq!(Counters::get(&lb.counters.outlier_ejections), 1);
+    let dead = tg.targets.load().routable.iter().find(|t| t.id == "dead").unwrap().clone();
+    assert!(dead.ejected());
+    // When every target is ejected, requests still go somewhere (as fail-open does).
+    let only_dead = group("solo", &[("dead", dead_addr)], Stickiness::None);
+    only_dead.outlier_errors.store(1, std::sync::atomic::Ordering::Relaxed);
+    let proxy = start(lb.clone(), vec![rule(vec![], forward(&only_dead))]).await;
+    for _ in 0..3 {
+        assert_eq!(get(proxy.local_addr, "/", &[]).await.status, 502);
+    }
+}
+
+#[tokio::test]
+async fn access_log_lines_follow_albs_format() {
+    let live = backend("live").await;
+    let tg = group("web", &[("i-0123456789abcdef0", live)], Stickiness::None);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let mut with_log = (*lb(Duration::from_secs(60))).clone();
+    with_log.access_log = Some(elb_proxy::AccessLog {
+        arn_prefix: "arn:aws:elasticloadbalancing:us-east-1:000000000000:".into(),
+        lines: tx,
+        dropped: Default::default(),
+    });
+    let rules = vec![
+        Rule {
+            priority: 7,
+            conditions: vec![Condition::Path(vec![Pattern::new("/old", false)])],
+            action: Action::Redirect(Redirect {
+                protocol: None,
+                host: None,
+                port: None,
+                path: Some("/new".into()),
+                query: None,
+                status: 301,
+            }),
+        },
+        rule(vec![], forward(&tg)),
+    ];
+    let proxy = start(Arc::new(with_log), rules).await;
+    assert_eq!(
+        get(proxy.local_addr, "/hello?x=1", &[("user-agent", "curl/8.0")]).await.status,
+        200
+    );
+    assert_eq!(get(proxy.local_addr, "/old", &[]).await.status, 301);
+    let forwarded = rx.recv().await.unwrap();
+    let redirected = rx.recv().await.unwrap();
+    let fields: Vec<&str> = forwarded.split(' ').collect();
+    assert_eq!(fields[0], "http");
+    assert_eq!(fields[2], "app/test/0123456789abcdef");
+    assert_eq!(fields[4], live.to_string());
+    assert_eq!((fields[8], fields[9]), ("200", "200"));
+    assert!(
+        forwarded.contains(
+            " \"GET http://app.example.com:8080/hello?x=1 HTTP/1.1\" \"curl/8.0\" - - arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0 \"Root=1-"
+        ),
+        "{forwarded}"
+    );
+    assert!(
+        forwarded.contains(" 0 ") && forwarded.contains(" \"forward\" \"-\" \"-\" "),
+        "{forwarded}"
+    );
+    assert!(
+        redirected.contains(" - -1 -1 -1 301 - ")
+            && redirected.contains(" 7 ")
+            && redirected.contains("\"redirect\" \"http://app.example.com:8080/new\""),
+        "{redirected}"
+    );
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 //! Architecture Invariant: the data plane never calls back into this crate and never reads the
 //! store; everything it needs is in the published snapshots.
 
+pub mod access_logs;
 pub mod ca;
 pub mod health;
 pub mod model;
@@ -21,6 +22,14 @@ pub use service::{Elb, ElbError, Endpoint, HealthChange, Prober, TargetHealth, h
 /// Cumulo's own load balancer attribute (off by default, as AWS has no such thing): retry an
 /// idempotent request on another target when the connection failed before any response byte.
 pub const RETRY_ATTRIBUTE: &str = "cumulo.routing.retry_idempotent.enabled";
+
+/// Cumulo's own target group attributes for passive outlier ejection (off by default): after
+/// `consecutive_errors` connection failures in a row (default 1), a target gets no new
+/// requests for `base_ejection_seconds` (default 30; the n-th ejection lasts n times as long,
+/// up to ten times), unless every target is ejected. Health checks go on as before.
+pub const OUTLIER_ATTRIBUTE: &str = "cumulo.outlier_ejection.enabled";
+pub const OUTLIER_ERRORS_ATTRIBUTE: &str = "cumulo.outlier_ejection.consecutive_errors";
+pub const OUTLIER_EJECTION_ATTRIBUTE: &str = "cumulo.outlier_ejection.base_ejection_seconds";
 
 /// The key of a Classic load balancer's target group for one instance port.
 pub fn classic_group(name: &str, instance_port: u16) -> String {

@@ -19,6 +19,7 @@ use store::Store;
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 
+use crate::access_logs;
 use crate::ca::{Ca, SniResolver};
 use crate::health::{Health, Probe, State, Thresholds};
 use crate::model::*;
@@ -107,6 +108,8 @@ struct Inner {
     planes: HashMap<String, Arc<elb_proxy::LoadBalancer>>,
     serving: HashMap<String, Serving>,
     groups: HashMap<String, Group>,
+    /// Access log writers, by load balancer ARN.
+    writers: HashMap<String, access_logs::Writer>,
     stopped: bool,
 }
 
@@ -118,6 +121,8 @@ pub struct Elb {
     pub ca: Arc<Ca>,
     upstream: Upstream,
     prober: Prober,
+    /// Where access logs go (`access_logs.s3.*` attributes); none until the region says.
+    logs_dir: Mutex<Option<std::path::PathBuf>>,
 
     inner: Mutex<Inner>,
     changes: broadcast::Sender<HealthChange>,
@@ -167,6 +172,7 @@ impl Elb {
     ) -> Arc<Elb> {
         Arc::new_cyclic(|me| Elb {
             prober,
+            logs_dir: Mutex::new(None),
             store,
             clock,
             ec2,
@@ -313,6 +319,7 @@ impl Elb {
         let mut inner = self.inner.lock();
         inner.planes.remove(arn);
         inner.counters.remove(arn);
+        inner.writers.remove(arn);
         Ok(())
     }
 
@@ -324,8 +331,28 @@ impl Elb {
         }
         let counters = inner.counters.entry(record.arn.clone()).or_default().clone();
         let clock = self.clock.clone();
-        let plane =
-            Arc::new(snapshot::load_balancer(record, counters, move |d| clock.real_duration(d)));
+        let access_log = match (access_logs::Settings::of(record), self.logs_dir.lock().clone()) {
+            (Some(settings), Some(dir)) => {
+                let current = inner.writers.get(&record.arn).filter(|w| w.settings == settings);
+                if current.is_none() {
+                    let writer = access_logs::start(
+                        dir,
+                        settings,
+                        self.account.clone(),
+                        record.full_name.clone(),
+                    );
+                    inner.writers.insert(record.arn.clone(), writer);
+                }
+                inner.writers.get(&record.arn).map(|w| w.log.clone())
+            }
+            _ => {
+                inner.writers.remove(&record.arn);
+                None
+            }
+        };
+        let plane = Arc::new(snapshot::load_balancer(record, counters, access_log, move |d| {
+            clock.real_duration(d)
+        }));
         inner.planes.insert(record.arn.clone(), plane.clone());
         plane
     }
@@ -531,7 +558,7 @@ impl Elb {
 
     // ---- target groups ----
 
-    fn group_plane(record: &TargetGroupRecord) -> TargetGroup {
+    fn group_plane(&self, record: &TargetGroupRecord) -> TargetGroup {
         let algorithm = match record.attribute("load_balancing.algorithm.type") {
             Some("least_outstanding_requests") => Algorithm::LeastOutstanding,
             Some("weighted_random") => Algorithm::WeightedRandom,
@@ -553,13 +580,23 @@ impl Elb {
                 record.seconds("stickiness.lb_cookie.duration_seconds", 86_400),
             )),
         };
-        TargetGroup::new(
+        let plane = TargetGroup::new(
             &record.full_name,
             record.short_id(),
             algorithm,
             stickiness,
             record.protocol_version == "HTTP2",
-        )
+        );
+        if record.attribute(crate::OUTLIER_ATTRIBUTE) == Some("true") {
+            let errors = record.seconds(crate::OUTLIER_ERRORS_ATTRIBUTE, 1).clamp(1, 1000);
+            let base = record.seconds(crate::OUTLIER_EJECTION_ATTRIBUTE, 30).max(1);
+            let real = self.clock.real_duration(Duration::from_secs(base));
+            plane.outlier_errors.store(errors as u32, std::sync::atomic::Ordering::Relaxed);
+            plane
+                .outlier_base_ms
+                .store(real.as_millis().max(1) as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        plane
     }
 
     /// Creates or updates a target group (registrations are kept on update).
@@ -579,7 +616,7 @@ impl Elb {
             record.targets = old.targets.clone();
         }
         self.store.put(TARGET_GROUPS, &record.arn, &record)?;
-        let plane = Arc::new(Elb::group_plane(&record));
+        let plane = Arc::new(self.group_plane(&record));
         {
             let mut inner = self.inner.lock();
             match inner.groups.get_mut(&record.arn) {
@@ -865,6 +902,13 @@ impl Elb {
         })
     }
 
+    /// Access logs (`access_logs.s3.enabled`) are written under `dir`, as if it held the
+    /// buckets. Set before `recover`: load balancers already serving keep none until their
+    /// attributes change.
+    pub fn set_access_log_dir(&self, dir: std::path::PathBuf) {
+        *self.logs_dir.lock() = Some(dir);
+    }
+
     /// The targets (`id:port`) a group's new requests may go to now, and whether that is
     /// because every target is unhealthy (fail-open).
     pub fn routable(&self, tg_arn: &str) -> (Vec<String>, bool) {
@@ -1110,7 +1154,7 @@ impl Elb {
             self.plane(&lb);
         }
         for record in self.target_groups() {
-            let plane = Arc::new(Elb::group_plane(&record));
+            let plane = Arc::new(self.group_plane(&record));
             self.inner
                 .lock()
                 .groups

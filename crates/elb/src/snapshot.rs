@@ -16,6 +16,7 @@ use crate::model::{ListenerRecord, LoadBalancerRecord, RuleRecord, number, strin
 pub fn load_balancer(
     record: &LoadBalancerRecord,
     counters: Arc<Counters>,
+    access_log: Option<elb_proxy::AccessLog>,
     real: impl Fn(Duration) -> Duration,
 ) -> elb_proxy::LoadBalancer {
     let idle = record
@@ -36,6 +37,7 @@ pub fn load_balancer(
         preserve_host: record.flag("routing.http.preserve_host_header.enabled", false),
         retry_idempotent: record.flag(crate::RETRY_ATTRIBUTE, false),
         counters,
+        access_log,
     }
 }
 
@@ -191,11 +193,11 @@ pub fn listener(
             continue;
         }
         if let Some(action) = action(&r.actions, group) {
-            out.push(Rule { conditions, action });
+            out.push(Rule { priority: r.priority, conditions, action });
         }
     }
     if let Some(action) = action(&record.default_actions, group) {
-        out.push(Rule { conditions: Vec::new(), action });
+        out.push(Rule { priority: 0, conditions: Vec::new(), action });
     }
     elb_proxy::Listener { lb, port: record.port, https: record.protocol == "HTTPS", rules: out }
 }

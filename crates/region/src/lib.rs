@@ -100,6 +100,12 @@ impl Region {
         });
         let clock = Clock::new(config.time_scale);
         let (runtime_dir, scratch, run_as) = runtime_dir(config.data_dir.as_deref())?;
+        // Access logs stay with the data (or the run's scratch directory), as if it held the
+        // S3 buckets the attributes name.
+        let logs_dir = config
+            .data_dir
+            .as_ref()
+            .map_or_else(|| runtime_dir.join("elb-access-logs"), |d| d.join("elb-access-logs"));
         let ec2_config = ec2::Ec2Config {
             account: config.account.clone(),
             runtime_dir,
@@ -115,6 +121,7 @@ impl Region {
         let ca = Arc::new(elb::Ca::load_or_create(ca_dir.as_deref())?);
         let elb =
             elb::Elb::new(store.clone(), clock.clone(), ec2.clone(), config.account.clone(), ca);
+        elb.set_access_log_dir(logs_dir);
         let autoscaling = autoscaling::AutoScaling::new(
             store.clone(),
             clock.clone(),

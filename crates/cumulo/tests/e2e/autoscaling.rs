@@ -10,10 +10,54 @@ use std::time::{Duration, Instant};
 
 use crate::support::{Running, aws, eventually, http, instances, run};
 
+const ROLLING: &str =
+    "AutoScalingRollingUpdate: {MinInstancesInService: 2, MaxBatchSize: 1, PauseTime: PT0S}";
+
 /// A group behind an ALB on port 80; health checks every 5 s (2 to change state), grace 10 s.
 fn template(desired: u32, version: &str, extra: &str) -> String {
+    Stack { desired, user_data: demo_app(version), extra, ..Stack::default() }.render()
+}
+
+fn demo_app(version: &str) -> String {
+    format!("#!/bin/bash\nexec cumulo demo-app --port 80 --version {version}\n")
+}
+
+/// The demo app, then a resource signal for the group (`cfn-signal -e CODE`).
+fn signalling_app(version: &str, code: u8) -> String {
     format!(
-        r##"
+        "#!/bin/bash\ncumulo demo-app --port 80 --version {version} &\nsleep 1\ncfn-signal -e {code} --stack web --resource Asg\nwait\n"
+    )
+}
+
+/// The test stack: an ALB and a group named `web` (unless `name` is None).
+struct Stack<'a> {
+    desired: u32,
+    user_data: String,
+    name: Option<&'a str>,
+    update_policy: &'a str,
+    creation_policy: &'a str,
+    extra: &'a str,
+}
+
+impl Default for Stack<'_> {
+    fn default() -> Self {
+        Stack {
+            desired: 2,
+            user_data: demo_app("v1"),
+            name: Some("web"),
+            update_policy: ROLLING,
+            creation_policy: "",
+            extra: "",
+        }
+    }
+}
+
+impl Stack<'_> {
+    fn render(&self) -> String {
+        let Stack { desired, user_data, update_policy, creation_policy, extra, .. } = self;
+        let name = self.name.map_or(String::new(), |n| format!("AutoScalingGroupName: {n}"));
+        format!(
+            r##"
 Parameters:
   Desired: {{Type: Number, Default: {desired}}}
 Resources:
@@ -53,11 +97,11 @@ Resources:
     Properties:
       LaunchTemplateData:
         ImageId: ami-12345678
-        UserData: {{"Fn::Base64": "#!/bin/bash\nexec cumulo demo-app --port 80 --version {version}\n"}}
+        UserData: {{"Fn::Base64": {user_data:?}}}
   Asg:
     Type: AWS::AutoScaling::AutoScalingGroup
     Properties:
-      AutoScalingGroupName: web
+      {name}
       MinSize: "0"
       MaxSize: "8"
       DesiredCapacity: !Ref Desired
@@ -67,12 +111,14 @@ Resources:
       VPCZoneIdentifier: [!Ref SubnetA, !Ref SubnetB]
       TargetGroupARNs: [!Ref Tg]
     UpdatePolicy:
-      AutoScalingRollingUpdate: {{MinInstancesInService: 2, MaxBatchSize: 1, PauseTime: PT0S}}
+      {update_policy}
+{creation_policy}
 {extra}
 Outputs:
   Url: {{Value: !Sub "http://${{Alb.DNSName}}/"}}
 "##
-    )
+        )
+    }
 }
 
 struct Region {
@@ -523,4 +569,285 @@ fn the_readme_how_to_stack_serves_from_two_zones() {
         "{}",
         up.seen.join("\n")
     );
+}
+
+impl Region {
+    /// `aws autoscaling ARGS... --auto-scaling-group-name web` as JSON.
+    fn autoscaling(&self, args: &[&str]) -> Result<serde_json::Value, String> {
+        let mut all = vec!["autoscaling"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--auto-scaling-group-name", "web"]);
+        let (ok, out, err) = aws(&self.endpoint, &all, self.path());
+        if !ok {
+            return Err(err);
+        }
+        Ok(if out.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&out).unwrap()
+        })
+    }
+
+    /// The newest instance refresh of group `web`.
+    fn refresh(&self) -> serde_json::Value {
+        self.autoscaling(&["describe-instance-refreshes"]).unwrap()["InstanceRefreshes"][0].clone()
+    }
+
+    fn stack_status(&self) -> String {
+        let (ok, out, err) = aws(
+            &self.endpoint,
+            &["cloudformation", "describe-stacks", "--stack-name", "web"],
+            self.path(),
+        );
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["Stacks"][0]["StackStatus"].as_str().unwrap().to_string()
+    }
+
+    fn stack_events(&self) -> String {
+        let (ok, out, err) = aws(
+            &self.endpoint,
+            &["cloudformation", "describe-stack-events", "--stack-name", "web"],
+            self.path(),
+        );
+        assert!(ok, "{err}");
+        out
+    }
+}
+
+/// The `(vN)` versions that answer `n` requests through `url`.
+fn versions(url: &str, n: usize) -> std::collections::BTreeSet<String> {
+    (0..n)
+        .filter_map(|_| {
+            let body = http("GET", url, &[]).1;
+            let start = body.find("(v")?;
+            let end = body[start..].find(')')?;
+            Some(body[start + 1..start + end].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_rolling_update_waits_for_resource_signals_and_rolls_back_on_a_failure_signal() {
+    let region = Region::start("10");
+    let policy = "AutoScalingRollingUpdate: {MinInstancesInService: 1, MaxBatchSize: 1, WaitOnResourceSignals: true, PauseTime: PT2M}";
+    let creation = "    CreationPolicy:\n      ResourceSignal: {Count: 2, Timeout: PT2M}";
+    let stack = |version: &str, code: u8| {
+        Stack {
+            user_data: signalling_app(version, code),
+            update_policy: policy,
+            creation_policy: creation,
+            ..Stack::default()
+        }
+        .render()
+    };
+    // Created once both instances signalled.
+    region.deploy(&stack("v1", 0), &[]);
+    assert_eq!(region.stack_status(), "CREATE_COMPLETE");
+    let url = region.url();
+    // Each batch's new instance signals SUCCESS: the update completes.
+    region.deploy(&stack("v2", 0), &[]);
+    assert_eq!(region.stack_status(), "UPDATE_COMPLETE");
+    eventually("only v2 answers", Duration::from_secs(30), || {
+        versions(&url, 10).into_iter().collect::<Vec<_>>() == ["v2"]
+    });
+    // The first new instance signals FAILURE: the update fails and rolls back to v2.
+    std::fs::write(region.path().join("web.yaml"), stack("v3", 1)).unwrap();
+    let (ok, out, err) = run(
+        &["deploy", "web.yaml", "--stack-name", "web", "--endpoint-url", &region.endpoint],
+        region.path(),
+    );
+    assert!(!ok, "the update fails: {out}{err}");
+    eventually("rolled back", Duration::from_secs(120), || {
+        region.stack_status() == "UPDATE_ROLLBACK_COMPLETE"
+    });
+    let events = region.stack_events();
+    assert!(events.contains("Received FAILURE signal with UniqueId i-"), "{events}");
+    let mut seen = Default::default();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        seen = versions(&url, 10);
+        if seen.iter().collect::<Vec<_>>() == ["v2"] {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        ["v2"],
+        "v2 answers again, alone: {}\n{}",
+        region.group(),
+        region.stack_events()
+    );
+    assert_eq!(region.running().len(), 2);
+    region.stop();
+}
+
+#[test]
+fn a_replacing_update_creates_a_new_group_then_deletes_the_old_one_without_dropping_a_request() {
+    let region = Region::start("10");
+    let stack = |version: &str| {
+        Stack {
+            user_data: demo_app(version),
+            name: None,
+            update_policy: "AutoScalingReplacingUpdate: {WillReplace: true}",
+            ..Stack::default()
+        }
+        .render()
+    };
+    region.deploy(&stack("v1"), &[]);
+    let url = region.url();
+    let groups = || -> Vec<String> {
+        let (ok, out, err) =
+            aws(&region.endpoint, &["autoscaling", "describe-auto-scaling-groups"], region.path());
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["AutoScalingGroups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["AutoScalingGroupName"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let before = groups();
+    assert_eq!(before.len(), 1, "{before:?}");
+    eventually("v1 serves", Duration::from_secs(30), || http("GET", &url, &[]).1.contains("(v1)"));
+    let load = Load::start(&url);
+    std::thread::sleep(Duration::from_millis(300));
+    region.deploy(&stack("v2"), &[]);
+    let (requests, failures, took) = load.finish();
+    eprintln!("replacing update report: {requests} requests, {} failed, {took:?}", failures.len());
+    assert!(failures.is_empty(), "every request got a 200: {failures:?}");
+    let after = groups();
+    assert_eq!(after.len(), 1, "the old group is deleted: {after:?}");
+    assert_ne!(after, before, "a new group (a new physical id) replaced the old one");
+    assert_eq!(versions(&url, 10).into_iter().collect::<Vec<_>>(), ["v2"]);
+    let events = region.stack_events();
+    assert!(
+        events.contains("Requested update requires the creation of a new physical resource")
+            || events.contains("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"),
+        "{events}"
+    );
+    region.stop();
+}
+
+#[test]
+fn an_instance_refresh_under_load_replaces_every_instance_without_dropping_a_request() {
+    let region = Region::start("10");
+    region.deploy(&template(4, "v1", ""), &[]);
+    let url = region.url();
+    eventually("four serve", Duration::from_secs(60), || serving(&url, 24) == 4);
+    let originals: Vec<String> = region.running().into_keys().collect();
+    let load = Load::start(&url);
+    std::thread::sleep(Duration::from_millis(300));
+    let started = region
+        .autoscaling(&[
+            "start-instance-refresh",
+            "--preferences",
+            r#"{"MinHealthyPercentage": 50, "InstanceWarmup": 5}"#,
+        ])
+        .unwrap();
+    let id = started["InstanceRefreshId"].as_str().unwrap().to_string();
+    eventually("the refresh succeeds", Duration::from_secs(120), || {
+        region.refresh()["Status"] == "Successful"
+    });
+    let (requests, failures, took) = load.finish();
+    eprintln!("instance refresh report: {requests} requests, {} failed, {took:?}", failures.len());
+    assert!(failures.is_empty(), "every request got a 200: {failures:?}");
+    let refresh = region.refresh();
+    assert_eq!(refresh["InstanceRefreshId"], id.as_str());
+    assert_eq!(refresh["PercentageComplete"], 100);
+    assert_eq!(refresh["Preferences"]["MinHealthyPercentage"], 50);
+    let now: Vec<String> = region.running().into_keys().collect();
+    assert_eq!(now.len(), 4);
+    assert!(
+        now.iter().all(|i| !originals.contains(i)),
+        "every instance is new: {originals:?} -> {now:?}"
+    );
+    eventually("the zones balanced", Duration::from_secs(30), || region.per_zone() == (2, 2));
+    region.stop();
+}
+
+#[test]
+fn an_instance_refresh_waits_at_checkpoints_and_can_be_cancelled_or_rolled_back() {
+    let region = Region::start("10");
+    let lt2 = r##"
+  Lt2:
+    Type: AWS::EC2::LaunchTemplate
+    Properties:
+      LaunchTemplateData:
+        ImageId: ami-12345678
+        UserData: {"Fn::Base64": "#!/bin/bash\nexec cumulo demo-app --port 80 --version v2\n"}
+"##;
+    region.deploy(&template(2, "v1", lt2), &[]);
+    let url = region.url();
+    eventually("two serve", Duration::from_secs(60), || serving(&url, 12) == 2);
+    let (ok, out, err) = aws(
+        &region.endpoint,
+        &[
+            "cloudformation",
+            "describe-stack-resource",
+            "--stack-name",
+            "web",
+            "--logical-resource-id",
+            "Lt2",
+        ],
+        region.path(),
+    );
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let lt2_id = v["StackResourceDetail"]["PhysicalResourceId"].as_str().unwrap().to_string();
+    let checkpointed = r#"{"MinHealthyPercentage": 50, "InstanceWarmup": 0, "CheckpointPercentages": [50], "CheckpointDelay": 3600}"#;
+    let desired = format!(
+        r#"{{"LaunchTemplate": {{"LaunchTemplateId": "{lt2_id}", "Version": "$Latest"}}}}"#
+    );
+
+    // A refresh to Lt2 stops at its 50 % checkpoint; a second one is refused meanwhile.
+    region
+        .autoscaling(&[
+            "start-instance-refresh",
+            "--preferences",
+            checkpointed,
+            "--desired-configuration",
+            &desired,
+        ])
+        .unwrap();
+    eventually("at the checkpoint", Duration::from_secs(60), || {
+        region.refresh()["PercentageComplete"] == 50
+    });
+    let refused = region.autoscaling(&["start-instance-refresh"]).unwrap_err();
+    assert!(refused.contains("InstanceRefreshInProgress"), "{refused}");
+    eventually("one v1 and one v2 serve", Duration::from_secs(30), || {
+        versions(&url, 12).into_iter().collect::<Vec<_>>() == ["v1", "v2"]
+    });
+    // Rolled back: Lt again, and the v2 instance replaced by a v1 one.
+    region.autoscaling(&["rollback-instance-refresh"]).unwrap();
+    eventually("rolled back", Duration::from_secs(60), || {
+        region.refresh()["Status"] == "RollbackSuccessful"
+    });
+    eventually("only v1 serves", Duration::from_secs(30), || {
+        versions(&url, 12).into_iter().collect::<Vec<_>>() == ["v1"]
+    });
+    let lt = region.group()["LaunchTemplate"]["LaunchTemplateId"].as_str().unwrap().to_string();
+    assert_ne!(lt, lt2_id, "the group's launch template is back");
+
+    // Cancelled at the checkpoint: it stops there, half replaced.
+    region
+        .autoscaling(&[
+            "start-instance-refresh",
+            "--preferences",
+            checkpointed,
+            "--desired-configuration",
+            &desired,
+        ])
+        .unwrap();
+    eventually("at the checkpoint", Duration::from_secs(60), || {
+        region.refresh()["PercentageComplete"] == 50
+    });
+    region.autoscaling(&["cancel-instance-refresh"]).unwrap();
+    eventually("cancelled", Duration::from_secs(30), || region.refresh()["Status"] == "Cancelled");
+    let none = region.autoscaling(&["cancel-instance-refresh"]).unwrap_err();
+    assert!(none.contains("ActiveInstanceRefreshNotFound"), "{none}");
+    assert_eq!(versions(&url, 12).into_iter().collect::<Vec<_>>(), ["v1", "v2"]);
+    region.stop();
 }
