@@ -314,3 +314,99 @@ fn deregistered_targets_drain_in_flight_requests_and_take_no_new_ones() {
     server.signal("TERM");
     server.wait_exit(Duration::from_secs(30));
 }
+
+/// With Cumulo's two opt-in attributes (retry idempotent requests on another target, passive
+/// outlier ejection), an app killed from outside costs no client request; access logs on
+/// the load balancer record every request in ALB's format under the data directory.
+#[test]
+fn an_app_killed_under_load_costs_no_request_with_retry_and_outlier_ejection() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = EDX_LAB
+        .replace(
+            "      SecurityGroups: [!Ref WebServerSg]\n",
+            "      SecurityGroups: [!Ref WebServerSg]\n      LoadBalancerAttributes:\n        - {Key: access_logs.s3.enabled, Value: \"true\"}\n        - {Key: access_logs.s3.bucket, Value: photos-logs}\n        - {Key: cumulo.routing.retry_idempotent.enabled, Value: \"true\"}\n",
+        )
+        .replace(
+            "        - {Key: deregistration_delay.timeout_seconds, Value: \"20\"}\n",
+            "        - {Key: deregistration_delay.timeout_seconds, Value: \"20\"}\n        - {Key: cumulo.outlier_ejection.enabled, Value: \"true\"}\n",
+        );
+    assert!(template.contains("access_logs") && template.contains("outlier"));
+    std::fs::write(dir.path().join("photos.yaml"), template).unwrap();
+    let data = dir.path().join("data");
+    let mut server = Running::start(
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()],
+        dir.path(),
+    );
+    let endpoint = server.endpoint();
+    let (ok, out, err) = run(&["deploy", "photos.yaml", "--endpoint-url", &endpoint], dir.path());
+    assert!(ok, "{out}{err}");
+    let (_, outputs, _) = run(&["outputs", "photos", "--endpoint-url", &endpoint], dir.path());
+    let url = output(&outputs, "Url");
+    let list = instances(&endpoint);
+    let ids: BTreeSet<String> =
+        list.iter().map(|i| i["instanceId"].as_str().unwrap().to_string()).collect();
+    wait_for_all(&url, &ids);
+    let victim = ids.iter().next().unwrap().clone();
+
+    // A bounded client loop; the victim's app is killed (kill -9) in the middle of it.
+    let loop_url = url.clone();
+    let client = std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut statuses = Vec::new();
+        while started.elapsed() < Duration::from_secs(3) {
+            statuses.push(http("GET", &loop_url, &[]).0);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        statuses
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    let (ok, out, err) =
+        run(&["chaos", "kill-app", &victim, "--endpoint-url", &endpoint], dir.path());
+    assert!(ok, "{out}{err}");
+    let statuses = client.join().unwrap();
+    let failed: Vec<&u16> = statuses.iter().filter(|s| **s != 200).collect();
+    eprintln!("kill-app report: {} requests, {} failed", statuses.len(), failed.len());
+    assert!(statuses.len() > 100, "the loop ran: {}", statuses.len());
+    assert!(failed.is_empty(), "every request got a 200: {failed:?}");
+    // Only the survivor answers now.
+    let answering_now = answering(&url, 6);
+    assert!(!answering_now.contains(&victim), "{answering_now:?}");
+
+    // The access log: one line per request, in ALB's layout.
+    let logs = data.join("elb-access-logs/photos-logs/AWSLogs");
+    let mut lines = Vec::new();
+    eventually("access log lines", Duration::from_secs(10), || {
+        lines = walk(&logs)
+            .iter()
+            .flat_map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap_or_default()
+                    .lines()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        lines.len() >= statuses.len()
+    });
+    let forwarded = lines.iter().find(|l| l.contains("\"forward\"")).unwrap();
+    let fields: Vec<&str> = forwarded.split(' ').collect();
+    assert_eq!(fields[0], "http", "{forwarded}");
+    assert!(fields[2].starts_with("app/photos-alb/"), "{forwarded}");
+    assert!(forwarded.contains(":targetgroup/photos-tg/"), "{forwarded}");
+    server.signal("TERM");
+    server.wait_exit(Duration::from_secs(30));
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
