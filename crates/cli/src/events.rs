@@ -82,6 +82,8 @@ pub struct EventPrinter {
     resources: HashSet<String>,
     done: HashSet<String>,
     total: usize,
+    /// The column header is printed above the first event (none when no event comes).
+    header_shown: bool,
 }
 
 impl EventPrinter {
@@ -105,14 +107,9 @@ impl EventPrinter {
             resources: HashSet::new(),
             done: HashSet::new(),
             total,
+            header_shown: false,
         };
         printer.bar.set_message(format!("{verb}: 0/{total} resources"));
-        if format == OutputFormat::Table {
-            printer.line(format!(
-                "{:<8}  {:<34} {:<44} {:<28} {}",
-                "Time", "Status", "Type", "Logical ID", "Reason"
-            ));
-        }
         printer
     }
 
@@ -122,7 +119,16 @@ impl EventPrinter {
             return;
         }
         match self.format {
-            OutputFormat::Table => self.line(event.line()),
+            OutputFormat::Table => {
+                if !self.header_shown {
+                    self.header_shown = true;
+                    self.line(format!(
+                        "{:<8}  {:<34} {:<44} {:<28} {}",
+                        "Time", "Status", "Type", "Logical ID", "Reason"
+                    ));
+                }
+                self.line(event.line())
+            }
             OutputFormat::Json => say!("{}", event.to_json()),
         }
         let is_stack = event.resource_type == "AWS::CloudFormation::Stack"

@@ -167,8 +167,11 @@ fn oversized<B>(req: &Request<B>) -> bool {
 /// Handles one request (and writes its access log line when the load balancer has them on).
 pub async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<ProxyBody> {
     let listener = conn.listener.load_full();
+    let mut unanswered = Unanswered { counters: &listener.lb.counters, armed: true };
     let Some(log) = &listener.lb.access_log else {
-        return respond(req, &conn, &listener, &mut None).await;
+        let response = respond(req, &conn, &listener, &mut None).await;
+        unanswered.armed = false;
+        return response;
     };
     let created = std::time::SystemTime::now();
     let scheme = if listener.https { "https" } else { "http" };
@@ -196,6 +199,7 @@ pub async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<ProxyBo
     };
     let mut trail = Some(Trail::default());
     let response = respond(req, &conn, &listener, &mut trail).await;
+    unanswered.armed = false;
     let trail = trail.unwrap_or_default();
     let sent_bytes =
         head_size(response.headers(), 17) + response.body().size_hint().exact().unwrap_or(0);
@@ -217,6 +221,21 @@ pub async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<ProxyBo
         log.dropped.fetch_add(1, Ordering::Relaxed);
     }
     response
+}
+
+/// Counts a request whose client went away before the load balancer answered (ALB's 460,
+/// in HTTPCode_ELB_4XX_Count): the request's future is dropped unfinished.
+struct Unanswered<'a> {
+    counters: &'a Counters,
+    armed: bool,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.counters.elb_status(460);
+        }
+    }
 }
 
 /// The request's host: the URI's authority (HTTP/2, absolute form) or the Host header.

@@ -435,6 +435,30 @@ async fn passive_outlier_ejection_leaves_a_dead_target_out_after_its_first_failu
 }
 
 #[tokio::test]
+async fn a_client_that_leaves_before_the_answer_counts_as_460() {
+    let slow = backend("slow").await;
+    let tg = group("tg", &[("slow", slow)], Stickiness::None);
+    let lb = lb(Duration::from_secs(60));
+    let proxy = start(lb.clone(), vec![rule(vec![], forward(&tg))]).await;
+    let mut stream = TcpStream::connect(proxy.local_addr).await.unwrap();
+    stream.write_all(b"GET /slow HTTP/1.1\r\nHost: app.example.com\r\n\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(stream);
+    let mut counted = 0;
+    for _ in 0..40 {
+        counted = Counters::get(&lb.counters.elb_4xx);
+        if counted == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(counted, 1, "the abandoned request is an ELB 4XX (460)");
+    // An answered request is not.
+    assert_eq!(get(proxy.local_addr, "/", &[]).await.status, 200);
+    assert_eq!(Counters::get(&lb.counters.elb_4xx), 1);
+}
+
+#[tokio::test]
 async fn access_log_lines_follow_albs_format() {
     let live = backend("live").await;
     let tg = group("web", &[("i-0123456789abcdef0", live)], Stickiness::None);
