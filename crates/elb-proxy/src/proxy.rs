@@ -83,6 +83,28 @@ pub struct Conn {
     pub listener: Arc<arc_swap::ArcSwap<Listener>>,
     pub peer: Peer,
     pub upstream: Upstream,
+    /// The client's address as X-Forwarded-For gives it, without and with its port (made
+    /// once per connection, not per request).
+    client_ip: HeaderValue,
+    client_ip_port: HeaderValue,
+}
+
+impl Conn {
+    pub fn new(listener: Arc<arc_swap::ArcSwap<Listener>>, peer: Peer, upstream: Upstream) -> Conn {
+        let ip = peer.addr.ip().to_string();
+        let with_port = match peer.addr {
+            std::net::SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+            a => a.to_string(),
+        };
+        Conn {
+            listener,
+            peer,
+            upstream,
+            client_ip: HeaderValue::from_str(&ip).unwrap_or(HeaderValue::from_static("-")),
+            client_ip_port: HeaderValue::from_str(&with_port)
+                .unwrap_or(HeaderValue::from_static("-")),
+        }
+    }
 }
 
 fn full(status: u16, content_type: &'static str, body: Bytes) -> Response<ProxyBody> {
@@ -126,8 +148,21 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// `Root=1-<epoch hex>-<24 hex>`.
 fn trace_root() -> String {
-    let epoch = crate::balance::now_secs();
-    format!("1-{epoch:08x}-{:012x}{:012x}", fastrand::u64(..1 << 48), fastrand::u64(..1 << 48))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(35);
+    out.extend_from_slice(b"1-");
+    let epoch = crate::balance::now_secs() as u32;
+    for shift in (0..8).rev() {
+        out.push(HEX[((epoch >> (shift * 4)) & 0xf) as usize]);
+    }
+    out.push(b'-');
+    let (a, b) = (fastrand::u64(..), fastrand::u64(..));
+    for i in 0..24 {
+        let word = if i < 16 { a >> ((15 - i) * 4) } else { b >> ((23 - i) * 4) };
+        out.push(HEX[(word & 0xf) as usize]);
+    }
+    // ASCII hex digits only.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// X-Amzn-Trace-Id as ALB sets it: add a Root, or a Self before an existing Root.
@@ -377,25 +412,25 @@ fn redirect_response(
 }
 
 /// Sets the headers ALB adds toward targets.
-fn rewrite_request_headers(parts: &mut http::request::Parts, listener: &Listener, peer: Peer) {
+fn rewrite_request_headers(parts: &mut http::request::Parts, listener: &Listener, conn: &Conn) {
     let headers = &mut parts.headers;
     let lb = &listener.lb;
-    let client = match (lb.xff_client_port, peer.addr) {
-        (true, std::net::SocketAddr::V6(a)) => format!("[{}]:{}", a.ip(), a.port()),
-        (true, a) => a.to_string(),
-        (false, a) => a.ip().to_string(),
-    };
+    let client = if lb.xff_client_port { &conn.client_ip_port } else { &conn.client_ip };
     match lb.xff {
         XffMode::Append => {
-            let existing: Vec<&str> =
-                headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
-            let value = if existing.is_empty() {
-                client
+            let mut existing = headers.get_all("x-forwarded-for").iter().peekable();
+            if existing.peek().is_none() {
+                headers.insert("x-forwarded-for", client.clone());
             } else {
-                format!("{}, {client}", existing.join(", "))
-            };
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                headers.insert("x-forwarded-for", v);
+                let mut value: Vec<u8> = Vec::with_capacity(64);
+                for v in existing {
+                    value.extend_from_slice(v.as_bytes());
+                    value.extend_from_slice(b", ");
+                }
+                value.extend_from_slice(client.as_bytes());
+                if let Ok(v) = HeaderValue::from_bytes(&value) {
+                    headers.insert("x-forwarded-for", v);
+                }
             }
         }
         XffMode::Remove => {
@@ -412,20 +447,28 @@ fn rewrite_request_headers(parts: &mut http::request::Parts, listener: &Listener
     headers.insert("x-amzn-trace-id", trace);
     if !lb.preserve_host {
         // Listener 80/443: no port in Host; other ports: append the listener port if missing.
-        let host = parts.uri.authority().map(|a| a.as_str().to_string()).or_else(|| {
-            headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string)
-        });
+        let from_uri = parts.uri.authority().is_some();
+        let host = parts
+            .uri
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()));
         if let Some(host) = host {
-            let bare = matcher::strip_port(&host);
-            let value = if listener.port == 80 || listener.port == 443 {
-                bare.to_string()
-            } else if host.len() == bare.len() {
-                format!("{bare}:{}", listener.port)
-            } else {
-                host.clone()
-            };
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                headers.insert(header::HOST, v);
+            let bare = matcher::strip_port(host);
+            let has_port = host.len() != bare.len();
+            let default_port = listener.port == 80 || listener.port == 443;
+            // Most requests already carry the Host the target should see.
+            if from_uri || has_port == default_port {
+                let value = if default_port {
+                    bare.to_string()
+                } else if !has_port {
+                    format!("{bare}:{}", listener.port)
+                } else {
+                    host.to_string()
+                };
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    headers.insert(header::HOST, v);
+                }
             }
         }
     }
@@ -462,7 +505,7 @@ async fn forward_request(
     let (target, cookies) = pick(&group, &set, &parts.headers, counters);
     Counters::add(&counters.request_count, 1);
     Counters::add(&group.counters.request_count, 1);
-    rewrite_request_headers(&mut parts, listener, conn.peer);
+    rewrite_request_headers(&mut parts, listener, conn);
     strip_hop_by_hop(&mut parts.headers);
     if let Some(t) = trail {
         if let Some(log) = &listener.lb.access_log {
@@ -691,7 +734,9 @@ mod tests {
     #[test]
     fn trace_ids() {
         let fresh = trace_id(None);
-        assert!(fresh.to_str().unwrap().starts_with("Root=1-"));
+        let fresh = fresh.to_str().unwrap();
+        assert!(fresh.starts_with("Root=1-") && fresh.len() == 40, "{fresh}");
+        assert!(fresh[7..].chars().all(|c| c == '-' || c.is_ascii_hexdigit()), "{fresh}");
         let with_root = trace_id(Some(&HeaderValue::from_static("Root=1-abc;CalledFrom=app")));
         let v = with_root.to_str().unwrap();
         assert!(v.starts_with("Self=1-") && v.ends_with(";Root=1-abc;CalledFrom=app"), "{v}");

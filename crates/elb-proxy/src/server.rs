@@ -111,11 +111,7 @@ async fn accept_loop(
                 continue;
             }
         };
-        let conn = Arc::new(Conn {
-            listener: config.clone(),
-            peer: Peer { addr },
-            upstream: upstream.clone(),
-        });
+        let conn = Arc::new(Conn::new(config.clone(), Peer { addr }, upstream.clone()));
         let tls = tls.clone();
         tokio::spawn(async move {
             let counters = conn.listener.load().lb.counters.clone();
