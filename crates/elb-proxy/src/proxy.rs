@@ -506,6 +506,8 @@ async fn forward_request(
     Counters::add(&counters.request_count, 1);
     Counters::add(&group.counters.request_count, 1);
     rewrite_request_headers(&mut parts, listener, conn);
+    // A WebSocket (or other) upgrade keeps its Upgrade header and gets a connection of its own.
+    let upgrade = upgrade_of(&parts.headers);
     strip_hop_by_hop(&mut parts.headers);
     if let Some(t) = trail {
         if let Some(log) = &listener.lb.access_log {
@@ -513,6 +515,9 @@ async fn forward_request(
         }
         t.trace_id =
             parts.headers.get("x-amzn-trace-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    }
+    if let Some(protocol) = upgrade {
+        return forward_upgrade(parts, body, protocol, &target, &group, listener, trail).await;
     }
     let idempotent = listener.lb.retry_idempotent
         && matches!(parts.method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS)
@@ -625,6 +630,83 @@ async fn forward_request(
     Response::from_parts(
         head,
         Either::Left(Tracked { inner: incoming, target: Some(target), pooled }),
+    )
+}
+
+/// The protocol an HTTP/1.1 request asks to upgrade to (`Connection: upgrade` + `Upgrade`).
+fn upgrade_of(headers: &HeaderMap) -> Option<HeaderValue> {
+    let asks = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    if asks { headers.get(header::UPGRADE).cloned() } else { None }
+}
+
+/// Forwards an upgrade request. When the target answers 101, the client's and the target's
+/// connections are joined byte for byte until either side closes (the WebSocket stays with
+/// the target that accepted it).
+async fn forward_upgrade(
+    mut parts: http::request::Parts,
+    body: Incoming,
+    protocol: HeaderValue,
+    target: &Arc<Target>,
+    group: &TargetGroup,
+    listener: &Listener,
+    trail: &mut Option<Trail>,
+) -> Response<ProxyBody> {
+    let counters = &listener.lb.counters;
+    let client_side = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+    parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    parts.headers.insert(header::UPGRADE, protocol);
+    if let Some(t) = trail {
+        t.target = Some(target.addr);
+    }
+    let started = Instant::now();
+    let request = Request::from_parts(parts, Either::Left(body));
+    let mut response =
+        match crate::upstream::send_upgrade(target.addr, request, listener.lb.idle_timeout).await {
+            Ok(r) => r,
+            Err(e) => {
+                if e.before_response() && target.note_failure(group) {
+                    Counters::add(&counters.outlier_ejections, 1);
+                }
+                let status = if matches!(e, UpstreamError::Timeout) { 504 } else { 502 };
+                return elb_error(status, counters);
+            }
+        };
+    target.note_success(group);
+    let status = response.status().as_u16();
+    counters.target_status(status);
+    group.counters.target_status(status);
+    if let Some(t) = trail {
+        t.target_status = Some(status);
+        t.target_processing = Some(started.elapsed());
+    }
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(client_side) = client_side
+    {
+        let target_side = hyper::upgrade::on(&mut response);
+        let target = target.clone();
+        target.in_flight.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            if let (Ok(client), Ok(upstream)) = (client_side.await, target_side.await) {
+                let mut client = hyper_util::rt::TokioIo::new(client);
+                let mut upstream = hyper_util::rt::TokioIo::new(upstream);
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            }
+            target.in_flight.fetch_sub(1, Ordering::Relaxed);
+        });
+        let (head, _) = response.into_parts();
+        return Response::from_parts(head, Either::Right(Full::new(Bytes::new())));
+    }
+    let (mut head, incoming) = response.into_parts();
+    strip_hop_by_hop(&mut head.headers);
+    target.in_flight.fetch_add(1, Ordering::Relaxed);
+    Response::from_parts(
+        head,
+        Either::Left(Tracked { inner: incoming, target: Some(target.clone()), pooled: None }),
     )
 }
 

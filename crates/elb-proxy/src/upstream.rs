@@ -124,6 +124,39 @@ async fn connect(addr: SocketAddr) -> Result<http1::SendRequest<RequestBody>, Up
     Ok(sender)
 }
 
+/// Sends an upgrade request (WebSocket) on a connection of its own, which the upgrade then
+/// takes over; the response head must come within `idle`.
+pub async fn send_upgrade(
+    addr: SocketAddr,
+    request: Request<RequestBody>,
+    idle: Duration,
+) -> Result<Response<Incoming>, UpstreamError> {
+    let exchange = async {
+        let stream =
+            match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await
+            {
+                Err(_) => return Err(UpstreamError::Timeout),
+                Ok(Err(e)) => return Err(UpstreamError::Connect(e.to_string())),
+                Ok(Ok(s)) => s,
+            };
+        let _ = stream.set_nodelay(true);
+        let (mut sender, connection) = http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.with_upgrades().await {
+                tracing::trace!(error = %e, "upgraded target connection ended");
+            }
+        });
+        sender.send_request(request).await.map_err(|e| classify(&e))
+    };
+    match tokio::time::timeout(idle, exchange).await {
+        Err(_) => Err(UpstreamError::Timeout),
+        Ok(result) => result,
+    }
+}
+
 impl Upstream {
     pub fn new() -> Upstream {
         let mut connector = HttpConnector::new();

@@ -458,6 +458,92 @@ async fn a_client_that_leaves_before_the_answer_counts_as_460() {
     assert_eq!(Counters::get(&lb.counters.elb_4xx), 1);
 }
 
+/// A target that accepts any upgrade and then echoes every byte, prefixed with its name.
+async fn upgrading_backend(name: &'static str) -> SocketAddr {
+    let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = socket.accept().await else { return };
+            tokio::spawn(async move {
+                let service =
+                    service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| async move {
+                        let upgrade = req.headers().get("upgrade").cloned();
+                        let Some(protocol) = upgrade else {
+                            return Ok::<_, Infallible>(hyper::Response::new(Full::new(
+                                Bytes::from("no upgrade"),
+                            )));
+                        };
+                        let on = hyper::upgrade::on(&mut req);
+                        tokio::spawn(async move {
+                            let Ok(upgraded) = on.await else { return };
+                            let mut io = TokioIo::new(upgraded);
+                            let mut buf = [0u8; 1024];
+                            loop {
+                                let n = match io.read(&mut buf).await {
+                                    Ok(0) | Err(_) => return,
+                                    Ok(n) => n,
+                                };
+                                let mut reply = format!("{name}:").into_bytes();
+                                reply.extend_from_slice(&buf[..n]);
+                                if io.write_all(&reply).await.is_err() {
+                                    return;
+                                }
+                            }
+                        });
+                        let mut response = hyper::Response::new(Full::new(Bytes::new()));
+                        *response.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+                        response.headers_mut().insert("upgrade", protocol);
+                        response.headers_mut().insert("connection", "upgrade".parse().unwrap());
+                        Ok(response)
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn websocket_upgrades_are_joined_to_the_target_that_accepted_them() {
+    let target = upgrading_backend("ws").await;
+    let tg = group("tg", &[("ws", target)], Stickiness::None);
+    let proxy = start(lb(Duration::from_secs(60)), vec![rule(vec![], forward(&tg))]).await;
+    let mut stream = TcpStream::connect(proxy.local_addr).await.unwrap();
+    stream
+        .write_all(b"GET /chat HTTP/1.1\r\nHost: app.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1, "the head ends: {}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: websocket") && head.contains("connection: upgrade"), "{head}");
+    // Bytes both ways, twice, on the joined connection.
+    for message in ["hello", "again"] {
+        stream.write_all(message.as_bytes()).await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), format!("ws:{message}"));
+    }
+    // A plain request to the same target is still an ordinary request.
+    assert_eq!(get(proxy.local_addr, "/", &[]).await.body, "no upgrade");
+}
+
 #[tokio::test]
 async fn access_log_lines_follow_albs_format() {
     let live = backend("live").await;
