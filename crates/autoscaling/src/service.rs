@@ -1408,18 +1408,10 @@ impl AutoScaling {
                 );
                 self.update(name, |g| g.desired += victims.len() as u32);
                 self.wake(name);
-                if let Some(gate) = &plan.signals {
-                    (gate.wait)(victims.len()).await.map_err(AsgError::validation)?;
-                }
-                self.wait_healthy_new(
-                    name,
-                    &obsolete,
-                    healthy_new + victims.len(),
-                    deadline,
-                    &plan.stop,
-                )
-                .await?;
-                if plan.stop.is_cancelled() {
+                let stopped = self
+                    .settle_batch(name, plan, &obsolete, victims.len(), healthy_new, deadline)
+                    .await?;
+                if stopped {
                     // The surge ends with the loop.
                     self.update(name, |g| {
                         g.desired = g.desired.saturating_sub(victims.len() as u32)
@@ -1451,18 +1443,10 @@ impl AutoScaling {
             }
             self.wake(name);
             if !surge {
-                if let Some(gate) = &plan.signals {
-                    (gate.wait)(victims.len()).await.map_err(AsgError::validation)?;
-                }
-                self.wait_healthy_new(
-                    name,
-                    &obsolete,
-                    healthy_new + victims.len(),
-                    deadline,
-                    &plan.stop,
-                )
-                .await?;
-                if plan.stop.is_cancelled() {
+                let stopped = self
+                    .settle_batch(name, plan, &obsolete, victims.len(), healthy_new, deadline)
+                    .await?;
+                if stopped {
                     return Ok(false);
                 }
             }
@@ -1475,6 +1459,25 @@ impl AutoScaling {
             }
         }
         Ok(true)
+    }
+
+    /// After a batch of `batch` new instances launched: their resource signals (when the plan
+    /// waits for them), then all of them in service and healthy beside the `healthy_before`
+    /// new ones. True when the plan was stopped meanwhile.
+    async fn settle_batch(
+        &self,
+        name: &str,
+        plan: &Replace,
+        obsolete: &(dyn Fn(&Member) -> bool + Sync),
+        batch: usize,
+        healthy_before: usize,
+        deadline: tokio::time::Instant,
+    ) -> Result<bool, AsgError> {
+        if let Some(gate) = &plan.signals {
+            (gate.wait)(batch).await.map_err(AsgError::validation)?;
+        }
+        self.wait_healthy_new(name, obsolete, healthy_before + batch, deadline, &plan.stop).await?;
+        Ok(plan.stop.is_cancelled())
     }
 
     /// Up to `n` in-service obsolete instances, from the fullest zones.

@@ -115,14 +115,19 @@ impl AutoScaling {
         Ok(record.id)
     }
 
-    pub fn cancel_refresh(&self, group: &str) -> Result<String, AsgError> {
+    /// The group's running refresh, or AWS's error when there is none.
+    fn require_active_refresh(&self, group: &str) -> Result<RefreshRecord, AsgError> {
         self.group_or_err(group)?;
-        let r = self.active_refresh(group).ok_or_else(|| {
+        self.active_refresh(group).ok_or_else(|| {
             api(
                 "ActiveInstanceRefreshNotFound",
                 format!("No in progress or pending Instance Refresh found for Auto Scaling group {group}"),
             )
-        })?;
+        })
+    }
+
+    pub fn cancel_refresh(&self, group: &str) -> Result<String, AsgError> {
+        let r = self.require_active_refresh(group)?;
         self.set_refresh(group, &r.id, |r| r.status = "Cancelling".into());
         if let Some((token, _)) = self.refresh_tasks.lock().get(group) {
             token.cancel();
@@ -132,13 +137,7 @@ impl AutoScaling {
 
     /// Stops the active refresh and puts back the instances it replaced.
     pub fn rollback_refresh(&self, group: &str) -> Result<String, AsgError> {
-        self.group_or_err(group)?;
-        let r = self.active_refresh(group).ok_or_else(|| {
-            api(
-                "ActiveInstanceRefreshNotFound",
-                format!("No in progress or pending Instance Refresh found for Auto Scaling group {group}"),
-            )
-        })?;
+        let r = self.require_active_refresh(group)?;
         if r.status == "RollbackInProgress" {
             return Err(api(
                 "IrreversibleInstanceRefresh",

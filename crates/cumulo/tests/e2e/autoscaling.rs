@@ -801,20 +801,24 @@ fn an_instance_refresh_waits_at_checkpoints_and_can_be_cancelled_or_rolled_back(
     let desired = format!(
         r#"{{"LaunchTemplate": {{"LaunchTemplateId": "{lt2_id}", "Version": "$Latest"}}}}"#
     );
+    // A refresh to Lt2 that stops at its 50 % checkpoint.
+    let refresh_to_checkpoint = || {
+        region
+            .autoscaling(&[
+                "start-instance-refresh",
+                "--preferences",
+                checkpointed,
+                "--desired-configuration",
+                &desired,
+            ])
+            .unwrap();
+        eventually("at the checkpoint", Duration::from_secs(60), || {
+            region.refresh()["PercentageComplete"] == 50
+        });
+    };
 
-    // A refresh to Lt2 stops at its 50 % checkpoint; a second one is refused meanwhile.
-    region
-        .autoscaling(&[
-            "start-instance-refresh",
-            "--preferences",
-            checkpointed,
-            "--desired-configuration",
-            &desired,
-        ])
-        .unwrap();
-    eventually("at the checkpoint", Duration::from_secs(60), || {
-        region.refresh()["PercentageComplete"] == 50
-    });
+    // At the checkpoint, a second refresh is refused.
+    refresh_to_checkpoint();
     let refused = region.autoscaling(&["start-instance-refresh"]).unwrap_err();
     assert!(refused.contains("InstanceRefreshInProgress"), "{refused}");
     eventually("one v1 and one v2 serve", Duration::from_secs(30), || {
@@ -832,18 +836,7 @@ fn an_instance_refresh_waits_at_checkpoints_and_can_be_cancelled_or_rolled_back(
     assert_ne!(lt, lt2_id, "the group's launch template is back");
 
     // Cancelled at the checkpoint: it stops there, half replaced.
-    region
-        .autoscaling(&[
-            "start-instance-refresh",
-            "--preferences",
-            checkpointed,
-            "--desired-configuration",
-            &desired,
-        ])
-        .unwrap();
-    eventually("at the checkpoint", Duration::from_secs(60), || {
-        region.refresh()["PercentageComplete"] == 50
-    });
+    refresh_to_checkpoint();
     region.autoscaling(&["cancel-instance-refresh"]).unwrap();
     eventually("cancelled", Duration::from_secs(30), || region.refresh()["Status"] == "Cancelled");
     let none = region.autoscaling(&["cancel-instance-refresh"]).unwrap_err();
