@@ -139,12 +139,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Keep running (and showing what happens) until asked to stop.
     let mut printer = EventPrinter::new(args.output, &name, &format!("{name} is up"), 0);
     tokio::select! {
-                _ = stop.wait() => {}
+        _ = stop.wait() => {}
         _ = async { loop { follow_forever(&mut events, &stack_id, &mut printer, &format!("{name} is up")).await } } => {}
     }
     printer.finish();
     if args.output == OutputFormat::Table {
-        eprintln!("Deleting {name}…");
+        eprintln!(
+            "Deleting {name}… (load balancers drain their targets first; Ctrl-C again to stop at once)"
+        );
     }
     engine.delete_stack(&stack_id)?;
     let mut printer = EventPrinter::new(
@@ -156,7 +158,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let verb = format!("deleting {name}");
     let deleted = tokio::select! {
         s = follow(&engine, &mut events, &stack_id, &mut printer, &verb) => s,
-                _ = stop.wait() => "INTERRUPTED".to_string(),
+        _ = stop.wait() => "INTERRUPTED".to_string(),
     };
     printer.finish();
     region.shutdown().await;
