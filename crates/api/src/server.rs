@@ -32,6 +32,7 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/_cumulo/instances", get(instances))
         .route("/_cumulo/endpoints", get(endpoints))
         .route("/_cumulo/ca.pem", get(ca_pem))
+        .route("/_cumulo/metrics", get(metrics))
         .route("/_cumulo/chaos/{action}/{target}", axum::routing::post(chaos))
         .route("/", any(query))
         .with_state(services)
@@ -168,6 +169,30 @@ async fn instances(State(services): State<Arc<Services>>) -> Response {
 
 /// Where each load balancer listener really answers (`cumulo outputs` rewrites DNS names
 /// with it into URLs that work).
+/// The load balancers' AWS/ApplicationELB samples now, as JSON (for the console and the
+/// CloudWatch service).
+async fn metrics(State(services): State<Arc<Services>>) -> Response {
+    let list: Vec<serde_json::Value> = services
+        .elb
+        .metrics()
+        .into_iter()
+        .map(|s| {
+            let dims: serde_json::Map<String, serde_json::Value> =
+                s.dimensions.into_iter().map(|(k, v)| (k.to_string(), v.into())).collect();
+            serde_json::json!({
+                "namespace": elb::metrics::NAMESPACE,
+                "metricName": s.name,
+                "dimensions": dims,
+                "value": s.value,
+                "unit": s.unit,
+                "kind": s.kind,
+            })
+        })
+        .collect();
+    ([(http::header::CONTENT_TYPE, "application/json")], serde_json::Value::Array(list).to_string())
+        .into_response()
+}
+
 async fn endpoints(State(services): State<Arc<Services>>) -> Response {
     let list: Vec<serde_json::Value> = services
         .elb

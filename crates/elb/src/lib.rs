@@ -9,6 +9,7 @@
 pub mod access_logs;
 pub mod ca;
 pub mod health;
+pub mod metrics;
 pub mod model;
 pub mod providers;
 pub mod service;

@@ -919,6 +919,45 @@ impl Elb {
         })
     }
 
+    /// Every load balancer's AWS/ApplicationELB samples now (for CloudWatch).
+    pub fn metrics(&self) -> Vec<crate::metrics::Sample> {
+        let lbs = self.load_balancers();
+        let groups = self.target_groups();
+        let mut out = Vec::new();
+        for lb in lbs {
+            let Some(counters) = self.counters(&lb.arn) else { continue };
+            let forwarded: Vec<&TargetGroupRecord> = groups
+                .iter()
+                .filter(|g| self.load_balancers_of(&g.arn).contains(&lb.arn))
+                .collect();
+            let inner = self.inner.lock();
+            let views: Vec<(String, Arc<Counters>, Vec<(Option<String>, State)>)> = forwarded
+                .iter()
+                .filter_map(|g| {
+                    let group = inner.groups.get(&g.arn)?;
+                    let targets =
+                        group.targets.iter().map(|t| (t.zone.clone(), t.health.state)).collect();
+                    Some((g.full_name.clone(), group.plane.counters.clone(), targets))
+                })
+                .collect();
+            drop(inner);
+            let view = crate::metrics::LoadBalancerView {
+                full_name: &lb.full_name,
+                counters: &counters,
+                groups: views
+                    .iter()
+                    .map(|(name, counters, targets)| crate::metrics::GroupView {
+                        full_name: name,
+                        counters,
+                        targets: targets.iter().map(|(z, s)| (z.as_deref(), *s)).collect(),
+                    })
+                    .collect(),
+            };
+            out.extend(crate::metrics::samples(&view));
+        }
+        out
+    }
+
     pub fn group_counters(&self, tg_arn: &str) -> Option<Arc<Counters>> {
         self.inner.lock().groups.get(tg_arn).map(|g| g.plane.counters.clone())
     }

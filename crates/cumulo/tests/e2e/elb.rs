@@ -158,6 +158,28 @@ fn edx_lab_traffic_leaves_a_failing_instance_and_returns_when_it_recovers() {
     let (status, body) = http("GET", &format!("{url}maintenance/now"), &[]);
     assert_eq!((status, body.as_str()), (503, "down for maintenance"));
 
+    // Metrics with AWS/ApplicationELB names and dimensions.
+    let (status, body) = http("GET", &format!("{endpoint}/_cumulo/metrics"), &[]);
+    assert_eq!(status, 200, "{body}");
+    let samples: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    let find = |name: &str, dims: usize| {
+        samples
+            .iter()
+            .find(|s| s["metricName"] == name && s["dimensions"].as_object().unwrap().len() == dims)
+            .unwrap_or_else(|| panic!("{name} with {dims} dimensions in {body}"))
+            .clone()
+    };
+    let healthy = find("HealthyHostCount", 2);
+    assert_eq!(healthy["value"], 2.0, "{healthy}");
+    assert!(
+        healthy["dimensions"]["TargetGroup"]
+            .as_str()
+            .unwrap()
+            .starts_with("targetgroup/photos-tg/")
+    );
+    assert!(find("RequestCount", 1)["value"].as_f64().unwrap() >= 6.0, "{body}");
+    assert_eq!(find("HTTP_Fixed_Response_Count", 1)["value"], 1.0, "{body}");
+
     // WebServer1 fails its health check: after 2 failed checks (2 x 5 s = 2 s here) every
     // request goes to WebServer2.
     let one = list.iter().find(|i| i["tags"]["Name"] == "WebServer1").unwrap();
