@@ -65,6 +65,9 @@ pub struct TargetHealth {
     pub health: Health,
 }
 
+/// A target group's name, counters and (zone, state) of each target, read for metrics.
+type GroupReading = (String, Arc<Counters>, Vec<(Option<String>, State)>);
+
 /// Where a listener really answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
@@ -931,7 +934,7 @@ impl Elb {
                 .filter(|g| self.load_balancers_of(&g.arn).contains(&lb.arn))
                 .collect();
             let inner = self.inner.lock();
-            let views: Vec<(String, Arc<Counters>, Vec<(Option<String>, State)>)> = forwarded
+            let views: Vec<GroupReading> = forwarded
                 .iter()
                 .filter_map(|g| {
                     let group = inner.groups.get(&g.arn)?;
