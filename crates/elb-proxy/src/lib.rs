@@ -10,6 +10,7 @@ pub mod access_log;
 pub mod balance;
 pub mod config;
 pub mod matcher;
+pub mod metered;
 pub mod metrics;
 pub mod pages;
 pub mod proxy;

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Listener, Peer};
+use crate::metered::Metered;
 use crate::metrics::Counters;
 use crate::proxy::{self, Conn};
 use crate::upstream::Upstream;
@@ -118,6 +119,7 @@ async fn accept_loop(
             Counters::add(&counters.new_connections, 1);
             counters.active_connections.fetch_add(1, Ordering::Relaxed);
             let _ = stream.set_nodelay(true);
+            let stream = Metered::new(stream, counters.clone());
             match tls {
                 None => serve_http1(stream, conn).await,
                 Some(acceptor) => serve_tls(stream, acceptor, conn).await,
@@ -155,7 +157,7 @@ where
     }
 }
 
-async fn serve_tls(stream: TcpStream, acceptor: TlsAcceptor, conn: Arc<Conn>) {
+async fn serve_tls(stream: Metered<TcpStream>, acceptor: TlsAcceptor, conn: Arc<Conn>) {
     let tls = match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {

@@ -435,6 +435,28 @@ async fn passive_outlier_ejection_leaves_a_dead_target_out_after_its_first_failu
 }
 
 #[tokio::test]
+async fn processed_bytes_count_both_directions_of_client_connections() {
+    let live = backend("live").await;
+    let tg = group("tg", &[("live", live)], Stickiness::None);
+    let lb = lb(Duration::from_secs(60));
+    let proxy = start(lb.clone(), vec![rule(vec![], forward(&tg))]).await;
+    let answer =
+        raw(proxy.local_addr, b"GET /abc HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let expected =
+        (answer.len() + "GET /abc HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".len()) as u64;
+    let mut counted = 0;
+    for _ in 0..40 {
+        counted = Counters::get(&lb.counters.processed_bytes);
+        if counted == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(counted, expected);
+}
+
+#[tokio::test]
 async fn a_client_that_leaves_before_the_answer_counts_as_460() {
     let slow = backend("slow").await;
     let tg = group("tg", &[("slow", slow)], Stickiness::None);
