@@ -495,6 +495,11 @@ async fn forward_request(
     let Some(group) = sticky_group.or_else(|| balance::choose_group(&forward.groups)) else {
         return elb_error(503, counters);
     };
+    if let Some(t) = trail
+        && let Some(log) = &listener.lb.access_log
+    {
+        t.target_group_arn = Some(format!("{}{}", log.arn_prefix, group.full_name));
+    }
     let set = group.targets.load();
     if set.routable.is_empty() {
         return elb_error(503, counters);
@@ -510,9 +515,6 @@ async fn forward_request(
     let upgrade = upgrade_of(&parts.headers);
     strip_hop_by_hop(&mut parts.headers);
     if let Some(t) = trail {
-        if let Some(log) = &listener.lb.access_log {
-            t.target_group_arn = Some(format!("{}{}", log.arn_prefix, group.full_name));
-        }
         t.trace_id =
             parts.headers.get("x-amzn-trace-id").and_then(|v| v.to_str().ok()).map(str::to_string);
     }

@@ -410,7 +410,8 @@ fn an_app_killed_under_load_costs_no_request_with_retry_and_outlier_ejection() {
             .collect();
         lines.len() >= statuses.len()
     });
-    let forwarded = lines.iter().find(|l| l.contains("\"forward\"")).unwrap();
+    let forwarded =
+        lines.iter().find(|l| l.contains("\"forward\"") && l.contains(" 200 200 ")).unwrap();
     let fields: Vec<&str> = forwarded.split(' ').collect();
     assert_eq!(fields[0], "http", "{forwarded}");
     assert!(fields[2].starts_with("app/photos-alb/"), "{forwarded}");
