@@ -161,6 +161,9 @@ pub async fn follow(
 ) -> anyhow::Result<XmlNode> {
     let mut printer = EventPrinter::new(format, name, verb, total);
     loop {
+        // The status first, then the events: every event before a final status is shown.
+        let stack = describe_stack(client, stack_id).await?.context("the stack disappeared")?;
+        let status = stack.get("StackStatus").unwrap_or_default();
         let events = client
             .call(VERSION, "DescribeStackEvents", &pairs(&[("StackName", stack_id.to_string())]))
             .await?;
@@ -170,8 +173,6 @@ pub async fn follow(
         for e in views.iter().filter(|e| !since.contains(&e.event_id)) {
             printer.show(e, verb);
         }
-        let stack = describe_stack(client, stack_id).await?.context("the stack disappeared")?;
-        let status = stack.get("StackStatus").unwrap_or_default();
         if !status.ends_with("_IN_PROGRESS") {
             printer.finish();
             return Ok(stack);
