@@ -392,6 +392,60 @@ async fn failed_update_rolls_back_to_the_previous_template() {
     let _ = stack;
 }
 
+/// A topic provider that does its work after a pause (as real services do) and remembers
+/// the display name each update left.
+struct SlowTopics {
+    applied: parking_lot::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl ResourceProvider for SlowTopics {
+    async fn create(&self, req: &ResourceRequest<'_>) -> Result<Provided, ProviderError> {
+        Ok(generic::model(req, None))
+    }
+
+    async fn update(
+        &self,
+        req: &ResourceRequest<'_>,
+        current: &model::ResourceRecord,
+    ) -> Result<Provided, ProviderError> {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let name = req.properties["DisplayName"].as_str().unwrap_or_default().to_string();
+        self.applied.lock().push(name);
+        Ok(generic::model(req, Some(current)))
+    }
+
+    async fn delete(
+        &self,
+        _req: &ResourceRequest<'_>,
+        _current: &model::ResourceRecord,
+    ) -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_rollback_really_reverts_what_the_failed_update_changed() {
+    let topics = Arc::new(SlowTopics { applied: Default::default() });
+    let mut providers = Providers::default();
+    providers.register(&["AWS::SNS::Topic"], topics.clone());
+    let engine = Engine::new(
+        Arc::new(Store::in_memory().unwrap()),
+        Clock::new(1.0),
+        EngineConfig::default(),
+        providers,
+        Arc::new(cfn_template::public_parameters()),
+    );
+    create(&engine, "web", WEB, &[]).await;
+    // The topic changes; a wait condition nobody signals fails the update.
+    let extra = "  Handle:\n    Type: AWS::CloudFormation::WaitConditionHandle\n  Wait:\n    Type: AWS::CloudFormation::WaitCondition\n    DependsOn: Topic\n    Properties: {Handle: !Ref Handle, Timeout: 30}\nOutputs:";
+    let body = WEB.replace("Outputs:", extra);
+    let result = update(&engine, "web", &body, &[("Display", "pager")]).await;
+    assert_eq!(result.status, "UPDATE_ROLLBACK_COMPLETE", "{:?}", result.status_reason);
+    // The provider was asked to apply the new name, then the old one again.
+    assert_eq!(*topics.applied.lock(), ["pager", "alerts"]);
+}
+
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn exports_in_use_block_deletion_and_updates() {
     let engine = engine();
