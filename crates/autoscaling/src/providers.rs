@@ -171,7 +171,17 @@ impl AsgProvider {
                     propagate: flag(t, "PropagateAtLaunch"),
                 })
             })
-            .collect();
+            .collect::<Vec<Tag>>();
+        // CloudFormation tags the group with its stack, propagated to the instances (which
+        // find their stack through them: `cfn-signal --stack $CUMULO_STACK_NAME`).
+        let mut tags = tags;
+        for (key, value) in [
+            ("aws:cloudformation:logical-id", req.logical_id),
+            ("aws:cloudformation:stack-id", req.stack_id),
+            ("aws:cloudformation:stack-name", req.stack_name),
+        ] {
+            tags.push(Tag { key: key.into(), value: value.into(), propagate: true });
+        }
         Ok(GroupRecord {
             name: name.to_string(),
             arn: self.asg.account().arn(

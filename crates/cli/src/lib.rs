@@ -54,7 +54,7 @@ enum Command {
     /// An instance's console output (its UserData's stdout and stderr).
     Logs(instances::LogsArgs),
     /// The demo web app instances run in examples: "Hello from INSTANCE in ZONE", /health,
-    /// /fail and /recover, /burn (CPU), /slow.
+    /// /index.html (the greeting, 503 while failing), /fail and /recover, /burn (CPU), /slow.
     DemoApp(instance_tools::demo::Args),
     /// (internal) Supervise an instance's processes.
     #[command(name = "__supervise", hide = true)]

@@ -83,6 +83,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let router = Router::new()
         .route("/", get(hello))
         .route("/health", get(health))
+        // What web servers answer by default, and what many templates health-check.
+        .route("/index.html", get(index))
         .route("/fail", get(fail).post(fail))
         .route("/recover", get(recover).post(recover))
         .route("/burn", get(burn).post(burn))
@@ -116,6 +118,15 @@ async fn hello(State(app): State<Arc<App>>) -> impl IntoResponse {
     let version =
         if app.version.is_empty() { String::new() } else { format!(" ({})", app.version) };
     format!("Hello from {} in {}{version} — request {n}\n", app.instance, app.zone)
+}
+
+/// The page a plain web server serves: the greeting, or 503 while failing (it is what many
+/// templates' health checks ask for).
+async fn index(State(app): State<Arc<App>>) -> axum::response::Response {
+    if app.failing.load(Ordering::SeqCst) {
+        return health(State(app)).await.into_response();
+    }
+    hello(State(app)).await.into_response()
 }
 
 async fn health(State(app): State<Arc<App>>) -> impl IntoResponse {

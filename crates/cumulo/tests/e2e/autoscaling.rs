@@ -844,3 +844,60 @@ fn an_instance_refresh_waits_at_checkpoints_and_can_be_cancelled_or_rolled_back(
     assert_eq!(versions(&url, 12).into_iter().collect::<Vec<_>>(), ["v1", "v2"]);
     region.stop();
 }
+
+/// A corpus template as its book runs it (AWS in Action, chapter 14: an ALB health-checking
+/// `/index.html` in front of an Auto Scaling group whose UserData runs cfn-init and signals
+/// the group), with the UserData replaced through an overrides file: the stack is created
+/// once the group signals, and the URL answers from both zones.
+#[test]
+fn aws_in_action_chapter_14_load_balancer_through_an_overrides_file() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/corpus/AWSinAction__code3/chapter14/loadbalancer.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&corpus, dir.path().join("web.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("cumulo.overrides.yaml"),
+        "instances:\n  LaunchTemplate:\n    command: [bash, -c, \"cumulo demo-app --port 80 & sleep 1; cfn-signal -e 0 --stack $CUMULO_STACK_NAME --resource AutoScalingGroup; wait\"]\n    ports: [80]\n",
+    )
+    .unwrap();
+    let mut server = Running::start(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--ephemeral",
+            "--time-scale",
+            "10",
+            "--overrides",
+            "cumulo.overrides.yaml",
+        ],
+        dir.path(),
+    );
+    let endpoint = server.endpoint();
+    let (ok, out, err) = run(
+        &["deploy", "web.yaml", "--stack-name", "web", "--endpoint-url", &endpoint],
+        dir.path(),
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("Received SUCCESS signal with UniqueId i-"), "{out}");
+    let (_, outputs, _) = run(&["outputs", "web", "--endpoint-url", &endpoint], dir.path());
+    let url = outputs
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127."))
+        .unwrap_or_else(|| panic!("{outputs}"))
+        .trim_end_matches('/')
+        .to_string();
+    // Healthy by the template's own check (/index.html, 200-299), then both zones answer.
+    let mut zones = std::collections::BTreeSet::new();
+    eventually("answers from two zones", Duration::from_secs(60), || {
+        let (status, body) = http("GET", &format!("{url}/index.html"), &[]);
+        if status == 200
+            && let Some(zone) = body.split_whitespace().nth(4)
+        {
+            zones.insert(zone.to_string());
+        }
+        zones.len() == 2
+    });
+    server.signal("TERM");
+    server.wait_exit(Duration::from_secs(60));
+}
