@@ -131,19 +131,26 @@ fn output(outputs: &str, key: &str) -> String {
         .to_string()
 }
 
+/// Starts `cumulo serve ARGS` in `dir`, deploys `template` as stack `photos` and returns the
+/// server, its endpoint and what `cumulo outputs photos` prints.
+fn deploy_lab(dir: &std::path::Path, template: &str, args: &[&str]) -> (Running, String, String) {
+    std::fs::write(dir.join("photos.yaml"), template).unwrap();
+    let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let mut server = Running::start(&all, dir);
+    let endpoint = server.endpoint();
+    let (ok, out, err) = run(&["deploy", "photos.yaml", "--endpoint-url", &endpoint], dir);
+    assert!(ok, "{out}{err}");
+    let (_, outputs, _) = run(&["outputs", "photos", "--endpoint-url", &endpoint], dir);
+    (server, endpoint, outputs)
+}
+
 #[test]
 fn edx_lab_traffic_leaves_a_failing_instance_and_returns_when_it_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("photos.yaml"), EDX_LAB).unwrap();
     // 5 s health checks at time scale 5: one check a second.
-    let mut server = Running::start(
-        &["serve", "--listen", "127.0.0.1:0", "--ephemeral", "--time-scale", "5"],
-        dir.path(),
-    );
-    let endpoint = server.endpoint();
-    let (ok, out, err) = run(&["deploy", "photos.yaml", "--endpoint-url", &endpoint], dir.path());
-    assert!(ok, "{out}{err}");
-    let (_, outputs, _) = run(&["outputs", "photos", "--endpoint-url", &endpoint], dir.path());
+    let (mut server, endpoint, outputs) =
+        deploy_lab(dir.path(), EDX_LAB, &["--ephemeral", "--time-scale", "5"]);
     let url = output(&outputs, "Url");
     assert!(url.starts_with("http://127.0.1."), "the URL answers on a loopback address: {outputs}");
     let target_group = output(&outputs, "TargetGroup");
@@ -263,15 +270,8 @@ fn edx_lab_traffic_leaves_a_failing_instance_and_returns_when_it_recovers() {
 #[test]
 fn deregistered_targets_drain_in_flight_requests_and_take_no_new_ones() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("photos.yaml"), EDX_LAB).unwrap();
-    let mut server = Running::start(
-        &["serve", "--listen", "127.0.0.1:0", "--ephemeral", "--time-scale", "5"],
-        dir.path(),
-    );
-    let endpoint = server.endpoint();
-    let (ok, out, err) = run(&["deploy", "photos.yaml", "--endpoint-url", &endpoint], dir.path());
-    assert!(ok, "{out}{err}");
-    let (_, outputs, _) = run(&["outputs", "photos", "--endpoint-url", &endpoint], dir.path());
+    let (mut server, endpoint, outputs) =
+        deploy_lab(dir.path(), EDX_LAB, &["--ephemeral", "--time-scale", "5"]);
     let (url, target_group) = (output(&outputs, "Url"), output(&outputs, "TargetGroup"));
     let list = instances(&endpoint);
     let ids: BTreeSet<String> =
@@ -353,16 +353,9 @@ fn an_app_killed_under_load_costs_no_request_with_retry_and_outlier_ejection() {
             "        - {Key: deregistration_delay.timeout_seconds, Value: \"20\"}\n        - {Key: cumulo.outlier_ejection.enabled, Value: \"true\"}\n",
         );
     assert!(template.contains("access_logs") && template.contains("outlier"));
-    std::fs::write(dir.path().join("photos.yaml"), template).unwrap();
     let data = dir.path().join("data");
-    let mut server = Running::start(
-        &["serve", "--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()],
-        dir.path(),
-    );
-    let endpoint = server.endpoint();
-    let (ok, out, err) = run(&["deploy", "photos.yaml", "--endpoint-url", &endpoint], dir.path());
-    assert!(ok, "{out}{err}");
-    let (_, outputs, _) = run(&["outputs", "photos", "--endpoint-url", &endpoint], dir.path());
+    let (mut server, endpoint, outputs) =
+        deploy_lab(dir.path(), &template, &["--data-dir", data.to_str().unwrap()]);
     let url = output(&outputs, "Url");
     let list = instances(&endpoint);
     let ids: BTreeSet<String> =
