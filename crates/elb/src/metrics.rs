@@ -55,8 +55,8 @@ fn traffic(c: &Counters, dims: &[(&'static str, String)], lb_level: bool, out: &
     }
     let responses = Counters::get(&c.target_responses);
     if responses > 0 {
-        // The mean over the load balancer's life; a store derives per-period means from the
-        // cumulative sum and count below.
+        // The mean over the load balancer's life (per-period means come from the sum and
+        // count that `Counters` keeps: `target_response_us`, `target_responses`).
         let mean = Counters::get(&c.target_response_us) as f64 / responses as f64 / 1e6;
         out.push(Sample {
             name: "TargetResponseTime",
