@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cfn_stacks::generic::model;
 use cfn_stacks::model::ResourceRecord;
+use cfn_stacks::props::{flag, number, strings, text};
 use cfn_stacks::{Provided, ProviderError, ResourceProvider, ResourceRequest};
 use serde_json::{Value as Json, json};
 
@@ -30,35 +31,6 @@ fn err(e: AsgError) -> ProviderError {
         "{e} (Service: AutoScaling, Status Code: {status}, Error Code: {})",
         e.code()
     ))
-}
-
-fn text(props: &Json, key: &str) -> Option<String> {
-    match props.get(key)? {
-        Json::String(s) => Some(s.clone()),
-        Json::Number(n) => Some(n.to_string()),
-        Json::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn number(props: &Json, key: &str) -> Option<u64> {
-    text(props, key)?.trim().parse().ok()
-}
-
-fn strings(props: &Json, key: &str) -> Vec<String> {
-    props
-        .get(key)
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect()
-}
-
-fn flag(props: &Json, key: &str) -> bool {
-    props.get(key).is_some_and(|v| {
-        v.as_bool() == Some(true) || v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
-    })
 }
 
 /// The launch source of a group's properties (MixedInstancesPolicy: its launch template).

@@ -17,6 +17,7 @@ pub mod generic;
 pub mod model;
 mod nested;
 mod ops;
+pub mod props;
 pub mod provider;
 pub mod signals;
 

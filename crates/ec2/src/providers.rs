@@ -37,11 +37,7 @@ fn err(message: impl Into<String>) -> ProviderError {
     ProviderError::new(message)
 }
 
-fn text(props: &Json, key: &str) -> Option<String> {
-    props
-        .get(key)
-        .and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_u64().map(|n| n.to_string())))
-}
+use cfn_stacks::props::text;
 
 impl Ec2Provider {
     fn store_err(e: store::StoreError) -> ProviderError {

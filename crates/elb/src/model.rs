@@ -178,29 +178,7 @@ pub fn attributes(value: Option<&Json>) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// A string or number property as text.
-pub fn text(props: &Json, key: &str) -> Option<String> {
-    match props.get(key)? {
-        Json::String(s) => Some(s.clone()),
-        Json::Number(n) => Some(n.to_string()),
-        Json::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-pub fn number(props: &Json, key: &str) -> Option<u64> {
-    text(props, key)?.trim().parse().ok()
-}
-
-pub fn strings(props: &Json, key: &str) -> Vec<String> {
-    props
-        .get(key)
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect()
-}
+pub use cfn_stacks::props::{number, strings, text};
 
 #[cfg(test)]
 mod tests {
