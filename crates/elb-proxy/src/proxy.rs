@@ -558,16 +558,16 @@ async fn forward_request(
                     Counters::add(&counters.target_connection_errors, 1);
                     Counters::add(&group.counters.target_connection_errors, 1);
                 }
-                // A connection that failed before any response byte counts toward outlier
-                // ejection (when the group has it on).
-                if e.before_response() && attempt_target.note_failure(&group) {
+                // A connection that failed without a response counts toward outlier ejection
+                // (when the group has it on).
+                if e.no_response() && attempt_target.note_failure(&group) {
                     Counters::add(&counters.outlier_ejections, 1);
                     Counters::add(&group.counters.outlier_ejections, 1);
                     tracing::info!(target_id = %attempt_target.id, "outlier ejection: the target gets no new requests for a while");
                 }
                 // Cumulo's opt-in: retry an idempotent request on another target when the
-                // connection failed before any response byte.
-                if idempotent && e.before_response() && spare.is_some() {
+                // connection failed before any response byte (refused, reset or closed).
+                if idempotent && e.no_response() && spare.is_some() {
                     let others: Vec<Arc<Target>> = group
                         .targets
                         .load()
@@ -671,7 +671,7 @@ async fn forward_upgrade(
         match crate::upstream::send_upgrade(target.addr, request, listener.lb.idle_timeout).await {
             Ok(r) => r,
             Err(e) => {
-                if e.before_response() && target.note_failure(group) {
+                if e.no_response() && target.note_failure(group) {
                     Counters::add(&counters.outlier_ejections, 1);
                 }
                 let status = if matches!(e, UpstreamError::Timeout) { 504 } else { 502 };

@@ -38,9 +38,10 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
-    /// Whether nothing was received from the target (a retry cannot duplicate an effect).
-    pub fn before_response(&self) -> bool {
-        matches!(self, UpstreamError::Connect(_))
+    /// Whether the target failed without a response head: it refused, reset or closed the
+    /// connection (an idempotent request may be sent elsewhere; the target looks unwell).
+    pub fn no_response(&self) -> bool {
+        matches!(self, UpstreamError::Connect(_) | UpstreamError::Reset(_))
     }
 }
 
