@@ -202,13 +202,13 @@ fn oversized<B>(req: &Request<B>) -> bool {
 /// Handles one request (and writes its access log line when the load balancer has them on).
 pub async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<ProxyBody> {
     let listener = conn.listener.load_full();
-    let mut unanswered = Unanswered { counters: &listener.lb.counters, armed: true };
+    let counters = &listener.lb.counters;
     let Some(log) = &listener.lb.access_log else {
+        let mut unanswered = Unanswered { counters, log: None, armed: true };
         let response = respond(req, &conn, &listener, &mut None).await;
         unanswered.armed = false;
         return response;
     };
-    let created = std::time::SystemTime::now();
     let scheme = if listener.https { "https" } else { "http" };
     let host = request_host_of(&req).map(|h| matcher::strip_port(h).to_string());
     let request_line = format!(
@@ -225,43 +225,74 @@ pub async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<ProxyBo
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_string();
-    let received_bytes =
-        head_size(req.headers(), request_line.len()) + req.body().size_hint().exact().unwrap_or(0);
-    let kind = match (req.version(), listener.https) {
-        (http::Version::HTTP_2, _) => "h2",
-        (_, true) => "https",
-        _ => "http",
+    let context = LogContext {
+        log,
+        kind: match (req.version(), listener.https) {
+            (http::Version::HTTP_2, _) => "h2",
+            (_, true) => "https",
+            _ => "http",
+        },
+        elb: &listener.lb.full_name,
+        client: conn.peer.addr,
+        received_bytes: head_size(req.headers(), request_line.len())
+            + req.body().size_hint().exact().unwrap_or(0),
+        request: &request_line,
+        user_agent: &user_agent,
+        created: std::time::SystemTime::now(),
     };
+    let mut unanswered = Unanswered { counters, log: Some(context), armed: true };
     let mut trail = Some(Trail::default());
     let response = respond(req, &conn, &listener, &mut trail).await;
     unanswered.armed = false;
-    let trail = trail.unwrap_or_default();
     let sent_bytes =
         head_size(response.headers(), 17) + response.body().size_hint().exact().unwrap_or(0);
-    let line = access_log::format(&Entry {
-        kind,
-        time: std::time::SystemTime::now(),
-        elb: &listener.lb.full_name,
-        client: conn.peer.addr,
-        elb_status: response.status().as_u16(),
-        received_bytes,
-        sent_bytes,
-        request: &request_line,
-        user_agent: &user_agent,
-        domain_name: None,
-        created,
-        trail: &trail,
-    });
-    if log.lines.try_send(line).is_err() {
-        log.dropped.fetch_add(1, Ordering::Relaxed);
+    if let Some(context) = &unanswered.log {
+        context.send(response.status().as_u16(), sent_bytes, &trail.unwrap_or_default());
     }
     response
 }
 
-/// Counts a request whose client went away before the load balancer answered (ALB's 460,
-/// in HTTPCode_ELB_4XX_Count): the request's future is dropped unfinished.
+/// What an access log line says of a request besides how it was answered.
+struct LogContext<'a> {
+    log: &'a crate::config::AccessLog,
+    kind: &'static str,
+    elb: &'a str,
+    client: std::net::SocketAddr,
+    received_bytes: u64,
+    request: &'a str,
+    user_agent: &'a str,
+    created: std::time::SystemTime,
+}
+
+impl LogContext<'_> {
+    /// Hands the line over to the writer without waiting (a full queue drops and counts it).
+    fn send(&self, elb_status: u16, sent_bytes: u64, trail: &Trail) {
+        let line = access_log::format(&Entry {
+            kind: self.kind,
+            time: std::time::SystemTime::now(),
+            elb: self.elb,
+            client: self.client,
+            elb_status,
+            received_bytes: self.received_bytes,
+            sent_bytes,
+            request: self.request,
+            user_agent: self.user_agent,
+            domain_name: None,
+            created: self.created,
+            trail,
+        });
+        if self.log.lines.try_send(line).is_err() {
+            self.log.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Counts (and logs, when access logs are on) a request whose client went away before the
+/// load balancer answered: ALB's 460, in HTTPCode_ELB_4XX_Count. The request's future is
+/// dropped unfinished.
 struct Unanswered<'a> {
     counters: &'a Counters,
+    log: Option<LogContext<'a>>,
     armed: bool,
 }
 
@@ -269,6 +300,9 @@ impl Drop for Unanswered<'_> {
     fn drop(&mut self) {
         if self.armed {
             self.counters.elb_status(460);
+            if let Some(context) = &self.log {
+                context.send(460, 0, &Trail::default());
+            }
         }
     }
 }

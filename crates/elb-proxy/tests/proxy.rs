@@ -460,7 +460,14 @@ async fn processed_bytes_count_both_directions_of_client_connections() {
 async fn a_client_that_leaves_before_the_answer_counts_as_460() {
     let slow = backend("slow").await;
     let tg = group("tg", &[("slow", slow)], Stickiness::None);
-    let lb = lb(Duration::from_secs(60));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let mut with_log = (*lb(Duration::from_secs(60))).clone();
+    with_log.access_log = Some(elb_proxy::AccessLog {
+        arn_prefix: "arn:aws:elasticloadbalancing:us-east-1:000000000000:".into(),
+        lines: tx,
+        dropped: Default::default(),
+    });
+    let lb = Arc::new(with_log);
     let proxy = start(lb.clone(), vec![rule(vec![], forward(&tg))]).await;
     let mut stream = TcpStream::connect(proxy.local_addr).await.unwrap();
     stream.write_all(b"GET /slow HTTP/1.1\r\nHost: app.example.com\r\n\r\n").await.unwrap();
@@ -475,6 +482,12 @@ async fn a_client_that_leaves_before_the_answer_counts_as_460() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(counted, 1, "the abandoned request is an ELB 4XX (460)");
+    let line = rx.recv().await.unwrap();
+    assert!(
+        line.contains(" 460 - ")
+            && line.contains("\"GET http://app.example.com:8080/slow HTTP/1.1\""),
+        "{line}"
+    );
     // An answered request is not.
     assert_eq!(get(proxy.local_addr, "/", &[]).await.status, 200);
     assert_eq!(Counters::get(&lb.counters.elb_4xx), 1);
