@@ -43,8 +43,7 @@ pub fn handles(action: &str) -> bool {
 
 impl From<autoscaling::AsgError> for ApiError {
     fn from(e: autoscaling::AsgError) -> ApiError {
-        let status = if e.code() == "InternalFailure" { 500 } else { 400 };
-        ApiError::new(e.code(), e.to_string(), status)
+        ApiError::service(e.code(), e.to_string())
     }
 }
 

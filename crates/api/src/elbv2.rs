@@ -33,8 +33,7 @@ pub fn handles(action: &str) -> bool {
 
 impl From<elb::ElbError> for ApiError {
     fn from(e: elb::ElbError) -> ApiError {
-        let status = if e.code() == "InternalFailure" { 500 } else { 400 };
-        ApiError::new(e.code(), e.to_string(), status)
+        ApiError::service(e.code(), e.to_string())
     }
 }
 

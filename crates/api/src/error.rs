@@ -16,6 +16,11 @@ impl ApiError {
         ApiError { code: code.into(), message: message.into(), status }
     }
 
+    /// A service's error by its code: 500 for InternalFailure, else a client error.
+    pub fn service(code: &str, message: impl Into<String>) -> ApiError {
+        ApiError::new(code, message, if code == "InternalFailure" { 500 } else { 400 })
+    }
+
     pub fn validation(message: impl Into<String>) -> ApiError {
         ApiError::new("ValidationError", message, 400)
     }

@@ -26,11 +26,7 @@ pub struct AsgProvider {
 }
 
 fn err(e: AsgError) -> ProviderError {
-    let status = if e.code() == "InternalFailure" { 500 } else { 400 };
-    ProviderError::new(format!(
-        "{e} (Service: AutoScaling, Status Code: {status}, Error Code: {})",
-        e.code()
-    ))
+    ProviderError::service("AutoScaling", e.code(), e)
 }
 
 /// The launch source of a group's properties (MixedInstancesPolicy: its launch template).

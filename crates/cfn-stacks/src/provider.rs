@@ -50,6 +50,15 @@ impl ProviderError {
     pub fn new(message: impl Into<String>) -> ProviderError {
         ProviderError(message.into())
     }
+
+    /// A service's API error as CloudFormation reports it:
+    /// `MESSAGE (Service: S, Status Code: 400, Error Code: CODE)` (500 for InternalFailure).
+    pub fn service(service: &str, code: &str, message: impl std::fmt::Display) -> ProviderError {
+        let status = if code == "InternalFailure" { 500 } else { 400 };
+        ProviderError(format!(
+            "{message} (Service: {service}, Status Code: {status}, Error Code: {code})"
+        ))
+    }
 }
 
 /// A service's implementation of a resource type.

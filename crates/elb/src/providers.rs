@@ -28,11 +28,18 @@ pub struct ElbProvider {
 }
 
 fn err(e: ElbError) -> ProviderError {
-    let status = if e.code() == "InternalFailure" { 500 } else { 400 };
-    ProviderError::new(format!(
-        "{e} (Service: ElasticLoadBalancingV2, Status Code: {status}, Error Code: {})",
-        e.code()
-    ))
+    ProviderError::service("ElasticLoadBalancingV2", e.code(), e)
+}
+
+/// The `CertificateArn`s of a `Certificates` list.
+fn certificate_arns(props: &Json) -> Vec<String> {
+    props
+        .get("Certificates")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| text(c, "CertificateArn"))
+        .collect()
 }
 
 /// The local DNS name: AWS's shape with `.elb.localhost` for `.elb.amazonaws.com`.
@@ -160,13 +167,7 @@ impl ElbProvider {
         let props = req.properties;
         let mut provided = model(req, current);
         provided.modelled = false;
-        let certificates: Vec<String> = props
-            .get("Certificates")
-            .and_then(Json::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|c| text(c, "CertificateArn"))
-            .collect();
+        let certificates = certificate_arns(props);
         let record = ListenerRecord {
             arn: provided.physical_id.clone(),
             lb_arn: text(props, "LoadBalancerArn").unwrap_or_default(),
@@ -289,13 +290,7 @@ impl ElbProvider {
         provided.modelled = false;
         let arn = text(props, "ListenerArn").unwrap_or_default();
         if let Some(mut listener) = self.elb.listener(&arn) {
-            for c in props
-                .get("Certificates")
-                .and_then(Json::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|c| text(c, "CertificateArn"))
-            {
+            for c in certificate_arns(props) {
                 if !listener.certificates.contains(&c) {
                     listener.certificates.push(c);
                 }
