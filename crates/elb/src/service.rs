@@ -926,12 +926,15 @@ impl Elb {
     pub fn metrics(&self) -> Vec<crate::metrics::Sample> {
         let lbs = self.load_balancers();
         let groups = self.target_groups();
+        // Which load balancers forward to each group, read once.
+        let users: HashMap<&str, Vec<String>> =
+            groups.iter().map(|g| (g.arn.as_str(), self.load_balancers_of(&g.arn))).collect();
         let mut out = Vec::new();
         for lb in lbs {
             let Some(counters) = self.counters(&lb.arn) else { continue };
             let forwarded: Vec<&TargetGroupRecord> = groups
                 .iter()
-                .filter(|g| self.load_balancers_of(&g.arn).contains(&lb.arn))
+                .filter(|g| users.get(g.arn.as_str()).is_some_and(|u| u.contains(&lb.arn)))
                 .collect();
             let inner = self.inner.lock();
             let views: Vec<GroupReading> = forwarded
