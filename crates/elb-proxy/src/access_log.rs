@@ -41,6 +41,10 @@ pub struct Entry<'a> {
     /// `METHOD SCHEME://HOST:PORT/PATH?QUERY HTTP/VERSION`.
     pub request: &'a str,
     pub user_agent: &'a str,
+    /// On HTTPS listeners: the cipher suite (OpenSSL's name) and `TLSv1.2`/`TLSv1.3`.
+    pub ssl_cipher: Option<&'a str>,
+    pub ssl_protocol: Option<&'a str>,
+    /// The SNI name the client sent.
     pub domain_name: Option<&'a str>,
     /// When the request arrived.
     pub created: SystemTime,
@@ -80,7 +84,7 @@ pub fn format(e: &Entry<'_>) -> String {
     let mut line = String::with_capacity(512);
     let _ = write!(
         line,
-        "{} {} {} {} {} {} {} {} {} {} {} {} {} {} - - {} {} {} \"-\" {} {} {} {} {} {} {} \"-\" \"-\" -",
+        "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} \"-\" {} {} {} {} {} {} {} \"-\" \"-\" -",
         e.kind,
         iso_micros(e.time),
         e.elb,
@@ -95,6 +99,8 @@ pub fn format(e: &Entry<'_>) -> String {
         e.sent_bytes,
         quoted(Some(e.request)),
         quoted(Some(e.user_agent)),
+        e.ssl_cipher.unwrap_or("-"),
+        e.ssl_protocol.unwrap_or("-"),
         t.target_group_arn.as_deref().unwrap_or("-"),
         quoted(t.trace_id.as_deref()),
         quoted(e.domain_name),
@@ -144,6 +150,8 @@ mod tests {
             sent_bytes: 366,
             request: "GET http://web.localhost:80/ HTTP/1.1",
             user_agent: "curl/8.0.1",
+            ssl_cipher: None,
+            ssl_protocol: None,
             domain_name: None,
             created: at(1_700_000_000, 184_000),
             trail: &trail,
@@ -170,11 +178,35 @@ mod tests {
             sent_bytes: 120,
             request: "GET http://web.localhost:80/login HTTP/1.1",
             user_agent: "say \"hi\"",
+            ssl_cipher: None,
+            ssl_protocol: None,
             domain_name: None,
             created: at(1_700_000_000, 0),
             trail: &trail,
         };
         expect![[r#"http 2023-11-14T22:13:20.000000Z app/web/50dc6c495c0c9188 127.0.0.1:52817 - -1 -1 -1 301 - 40 120 "GET http://web.localhost:80/login HTTP/1.1" "say \"hi\"" - - - "-" "-" "-" 10 2023-11-14T22:13:20.000000Z "redirect" "https://web.localhost:443/login" "-" "-" "-" "-" "-" -"#]]
         .assert_eq(&format(&e));
+    }
+
+    #[test]
+    fn a_request_over_tls() {
+        let trail = Trail { priority: Some(0), action: Some("fixed-response"), ..Trail::default() };
+        let e = Entry {
+            kind: "h2",
+            time: at(1_700_000_000, 0),
+            elb: "app/web/50dc6c495c0c9188",
+            client: "127.0.0.1:52817".parse().unwrap(),
+            elb_status: 200,
+            received_bytes: 30,
+            sent_bytes: 60,
+            request: "GET https://www.example.localhost:443/ HTTP/2.0",
+            user_agent: "curl/8.0.1",
+            ssl_cipher: Some("TLS_AES_128_GCM_SHA256"),
+            ssl_protocol: Some("TLSv1.3"),
+            domain_name: Some("www.example.localhost"),
+            created: at(1_700_000_000, 0),
+            trail: &trail,
+        };
+        expect![[r#"h2 2023-11-14T22:13:20.000000Z app/web/50dc6c495c0c9188 127.0.0.1:52817 - -1 -1 -1 200 - 30 60 "GET https://www.example.localhost:443/ HTTP/2.0" "curl/8.0.1" TLS_AES_128_GCM_SHA256 TLSv1.3 - "-" "www.example.localhost" "-" 0 2023-11-14T22:13:20.000000Z "fixed-response" "-" "-" "-" "-" "-" "-" -"#]].assert_eq(&format(&e));
     }
 }

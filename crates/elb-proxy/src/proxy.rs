@@ -87,6 +87,45 @@ pub struct Conn {
     /// once per connection, not per request).
     client_ip: HeaderValue,
     client_ip_port: HeaderValue,
+    /// What the TLS handshake settled, on HTTPS listeners.
+    pub tls: Option<TlsSession>,
+}
+
+/// A client connection's TLS parameters, as access log lines name them.
+#[derive(Clone, Debug, Default)]
+pub struct TlsSession {
+    /// OpenSSL's name of the cipher suite (`ECDHE-RSA-AES128-GCM-SHA256`, `TLS_AES_128_GCM_SHA256`).
+    pub cipher: &'static str,
+    /// `TLSv1.2` or `TLSv1.3`.
+    pub protocol: &'static str,
+    /// The SNI server name the client sent.
+    pub server_name: Option<String>,
+}
+
+impl TlsSession {
+    pub fn of(conn: &rustls::ServerConnection) -> TlsSession {
+        use rustls::CipherSuite as S;
+        let cipher = match conn.negotiated_cipher_suite().map(|s| s.suite()) {
+            Some(S::TLS13_AES_128_GCM_SHA256) => "TLS_AES_128_GCM_SHA256",
+            Some(S::TLS13_AES_256_GCM_SHA384) => "TLS_AES_256_GCM_SHA384",
+            Some(S::TLS13_CHACHA20_POLY1305_SHA256) => "TLS_CHACHA20_POLY1305_SHA256",
+            Some(S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256) => "ECDHE-ECDSA-AES128-GCM-SHA256",
+            Some(S::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384) => "ECDHE-ECDSA-AES256-GCM-SHA384",
+            Some(S::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256) => {
+                "ECDHE-ECDSA-CHACHA20-POLY1305"
+            }
+            Some(S::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256) => "ECDHE-RSA-AES128-GCM-SHA256",
+            Some(S::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) => "ECDHE-RSA-AES256-GCM-SHA384",
+            Some(S::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256) => "ECDHE-RSA-CHACHA20-POLY1305",
+            _ => "-",
+        };
+        let protocol = match conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+            _ => "-",
+        };
+        TlsSession { cipher, protocol, server_name: conn.server_name().map(str::to_string) }
+    }
 }
 
 impl Conn {
@@ -103,6 +142,7 @@ impl Conn {
             client_ip: HeaderValue::from_str(&ip).unwrap_or(HeaderValue::from_static("-")),
             client_ip_port: HeaderValue::from_str(&with_port)
                 .unwrap_or(HeaderValue::from_static("-")),
+            tls: None,
         }
     }
 }
@@ -238,6 +278,7 @@ pub async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<ProxyBo
             + req.body().size_hint().exact().unwrap_or(0),
         request: &request_line,
         user_agent: &user_agent,
+        tls: conn.tls.as_ref(),
         created: std::time::SystemTime::now(),
     };
     let mut unanswered = Unanswered { counters, log: Some(context), armed: true };
@@ -261,6 +302,7 @@ struct LogContext<'a> {
     received_bytes: u64,
     request: &'a str,
     user_agent: &'a str,
+    tls: Option<&'a TlsSession>,
     created: std::time::SystemTime,
 }
 
@@ -277,7 +319,9 @@ impl LogContext<'_> {
             sent_bytes,
             request: self.request,
             user_agent: self.user_agent,
-            domain_name: None,
+            ssl_cipher: self.tls.map(|t| t.cipher),
+            ssl_protocol: self.tls.map(|t| t.protocol),
+            domain_name: self.tls.and_then(|t| t.server_name.as_deref()),
             created: self.created,
             trail,
         });

@@ -19,7 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::{Listener, Peer};
 use crate::metered::Metered;
 use crate::metrics::Counters;
-use crate::proxy::{self, Conn};
+use crate::proxy::{self, Conn, TlsSession};
 use crate::upstream::Upstream;
 use crate::workers::Workers;
 
@@ -112,7 +112,7 @@ async fn accept_loop(
                 continue;
             }
         };
-        let conn = Arc::new(Conn::new(config.clone(), Peer { addr }, upstream.clone()));
+        let conn = Conn::new(config.clone(), Peer { addr }, upstream.clone());
         let tls = tls.clone();
         tokio::spawn(async move {
             let counters = conn.listener.load().lb.counters.clone();
@@ -121,7 +121,7 @@ async fn accept_loop(
             let _ = stream.set_nodelay(true);
             let stream = Metered::new(stream, counters.clone());
             match tls {
-                None => serve_http1(stream, conn).await,
+                None => serve_http1(stream, Arc::new(conn)).await,
                 Some(acceptor) => serve_tls(stream, acceptor, conn).await,
             }
             counters.active_connections.fetch_sub(1, Ordering::Relaxed);
@@ -157,7 +157,7 @@ where
     }
 }
 
-async fn serve_tls(stream: Metered<TcpStream>, acceptor: TlsAcceptor, conn: Arc<Conn>) {
+async fn serve_tls(stream: Metered<TcpStream>, acceptor: TlsAcceptor, mut conn: Conn) {
     let tls = match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
@@ -167,6 +167,8 @@ async fn serve_tls(stream: Metered<TcpStream>, acceptor: TlsAcceptor, conn: Arc<
         Err(_) => return,
     };
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    conn.tls = Some(TlsSession::of(tls.get_ref().1));
+    let conn = Arc::new(conn);
     if !h2 {
         return serve_http1(tls, conn).await;
     }

@@ -387,6 +387,29 @@ fn an_app_killed_under_load_costs_no_request_with_retry_and_outlier_ejection() {
     let answering_now = answering(&url, 6);
     assert!(!answering_now.contains(&victim), "{answering_now:?}");
 
+    // One request over HTTPS and HTTP/2: its line names the TLS session.
+    let ca = dir.path().join("ca.pem");
+    let (ok, _, err) =
+        run(&["ca", "--endpoint-url", &endpoint, "--out", ca.to_str().unwrap()], dir.path());
+    assert!(ok, "{err}");
+    let secure = output(&outputs, "SecureUrl");
+    let curl = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "--http2"])
+        .args(["--cacert", ca.to_str().unwrap(), &secure])
+        .output()
+        .expect("curl runs");
+    assert_eq!(String::from_utf8_lossy(&curl.stdout), "200");
+    // And one that names a server (SNI), which the line's domain_name field gives back.
+    let authority = secure.trim_start_matches("https://").trim_end_matches('/');
+    let (ip, port) = authority.split_once(':').unwrap_or((authority, "443"));
+    let curl = std::process::Command::new("curl")
+        .args(["-s", "-k", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"])
+        .args(["--resolve", &format!("photos.example.test:{port}:{ip}")])
+        .arg(format!("https://photos.example.test:{port}/"))
+        .output()
+        .expect("curl runs");
+    assert_eq!(String::from_utf8_lossy(&curl.stdout), "200");
+
     // The access log: one line per request, in ALB's layout.
     let logs = data.join("elb-access-logs/photos-logs/AWSLogs");
     let mut lines = Vec::new();
@@ -401,8 +424,15 @@ fn an_app_killed_under_load_costs_no_request_with_retry_and_outlier_ejection() {
                     .collect::<Vec<_>>()
             })
             .collect();
-        lines.len() >= statuses.len()
+        lines.len() >= statuses.len() + 2
     });
+    let tls = lines
+        .iter()
+        .find(|l| l.starts_with("h2 ") && l.contains("\"photos.example.test\""))
+        .expect("the line of the HTTPS request with SNI");
+    let fields: Vec<&str> = tls.split(' ').collect();
+    // The request field is three words, the user agent (curl) one.
+    assert!(fields[16].starts_with("TLS_") && fields[17] == "TLSv1.3", "{tls}");
     let forwarded =
         lines.iter().find(|l| l.contains("\"forward\"") && l.contains(" 200 200 ")).unwrap();
     let fields: Vec<&str> = forwarded.split(' ').collect();
