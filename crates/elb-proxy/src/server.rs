@@ -112,20 +112,45 @@ async fn accept_loop(
                 continue;
             }
         };
+        // TCP_NODELAY comes from the listening socket (Linux copies it to accepted ones).
         let conn = Conn::new(config.clone(), Peer { addr }, upstream.clone());
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let counters = conn.listener.load().lb.counters.clone();
-            Counters::add(&counters.new_connections, 1);
-            counters.active_connections.fetch_add(1, Ordering::Relaxed);
-            let _ = stream.set_nodelay(true);
-            let stream = Metered::new(stream, counters.clone());
-            match tls {
-                None => serve_http1(stream, Arc::new(conn)).await,
-                Some(acceptor) => serve_tls(stream, acceptor, conn).await,
+        let counters = conn.listener.load().lb.counters.clone();
+        Counters::add(&counters.new_connections, 1);
+        let active = Active::new(counters.clone());
+        let stream = Metered::new(stream, counters);
+        // Two spawns, not one future with a branch: a task's future is copied on spawn and
+        // on completion, and the TLS state would make every plain connection's future large.
+        match &tls {
+            None => {
+                tokio::spawn(async move {
+                    serve_http1(stream, Arc::new(conn)).await;
+                    drop(active);
+                });
             }
-            counters.active_connections.fetch_sub(1, Ordering::Relaxed);
-        });
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(Box::pin(async move {
+                    serve_tls(stream, acceptor, conn).await;
+                    drop(active);
+                }));
+            }
+        }
+    }
+}
+
+/// One open client connection in ActiveConnectionCount, for as long as it lives.
+struct Active(Arc<Counters>);
+
+impl Active {
+    fn new(counters: Arc<Counters>) -> Active {
+        counters.active_connections.fetch_add(1, Ordering::Relaxed);
+        Active(counters)
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.active_connections.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -201,4 +226,20 @@ pub fn tls_config(
     config.alpn_protocols =
         if http2 { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { vec![b"http/1.1".to_vec()] };
     Arc::new(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The accept loop relies on this instead of a setsockopt per connection.
+    #[tokio::test]
+    async fn accepted_connections_inherit_tcp_nodelay_from_the_listener() {
+        let socket = reuse_port_socket("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = TcpListener::from_std(socket).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        assert!(accepted.nodelay().unwrap());
+    }
 }
