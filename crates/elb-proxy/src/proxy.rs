@@ -22,17 +22,15 @@ use crate::config::{
 use crate::matcher;
 use crate::metrics::Counters;
 use crate::pages;
-use crate::upstream::{Pooled, Upstream, UpstreamError};
+use crate::upstream::{ResponseBody, Upstream, UpstreamError};
 
 /// What the load balancer answers with.
 pub type ProxyBody = Either<Tracked, Full<Bytes>>;
 
 /// A target's response body; the target's in-flight count drops when it ends (or is dropped).
 pub struct Tracked {
-    inner: Incoming,
+    inner: ResponseBody,
     target: Option<Arc<Target>>,
-    /// The target connection, pooled again once the body has been read to its end.
-    pooled: Option<Pooled>,
 }
 
 impl Drop for Tracked {
@@ -40,31 +38,22 @@ impl Drop for Tracked {
         if let Some(t) = self.target.take() {
             t.in_flight.fetch_sub(1, Ordering::Relaxed);
         }
-        // A body that was empty from the start is never polled: the connection is reusable.
-        if self.inner.is_end_stream()
-            && let Some(p) = self.pooled.take()
-        {
-            p.release();
-        }
     }
 }
 
 impl Body for Tracked {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = crate::upstream::BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(None) = polled {
-            if let Some(t) = self.target.take() {
-                t.in_flight.fetch_sub(1, Ordering::Relaxed);
-            }
-            if let Some(p) = self.pooled.take() {
-                p.release();
-            }
+        if let Poll::Ready(None) = polled
+            && let Some(t) = self.target.take()
+        {
+            t.in_flight.fetch_sub(1, Ordering::Relaxed);
         }
         polled
     }
@@ -629,7 +618,7 @@ async fn forward_request(
             _ = attempt_target.cut.notified() => Err(UpstreamError::Reset("deregistration delay expired".into())),
         };
         match sent {
-            Ok((response, pooled)) => break Ok((response, pooled, attempt_target)),
+            Ok(response) => break Ok((response, attempt_target)),
             Err(e) => {
                 attempt_target.in_flight.fetch_sub(1, Ordering::Relaxed);
                 if matches!(e, UpstreamError::Connect(_)) {
@@ -664,7 +653,7 @@ async fn forward_request(
             }
         }
     };
-    let (response, pooled, target) = match result {
+    let (response, target) = match result {
         Ok(r) => r,
         Err(e) => {
             let (status, reason) = match e {
@@ -707,10 +696,7 @@ async fn forward_request(
             head.headers.append(header::SET_COOKIE, h);
         }
     }
-    Response::from_parts(
-        head,
-        Either::Left(Tracked { inner: incoming, target: Some(target), pooled }),
-    )
+    Response::from_parts(head, Either::Left(Tracked { inner: incoming, target: Some(target) }))
 }
 
 /// The protocol an HTTP/1.1 request asks to upgrade to (`Connection: upgrade` + `Upgrade`).
@@ -786,7 +772,10 @@ async fn forward_upgrade(
     target.in_flight.fetch_add(1, Ordering::Relaxed);
     Response::from_parts(
         head,
-        Either::Left(Tracked { inner: incoming, target: Some(target.clone()), pooled: None }),
+        Either::Left(Tracked {
+            inner: ResponseBody::Hyper(incoming),
+            target: Some(target.clone()),
+        }),
     )
 }
 

@@ -2,28 +2,62 @@
 //! and target address (the thread that took a connection gives it back when the response
 //! body ends); HTTP/2 target groups share a multiplexing client.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, Uri};
 use http_body_util::{Either, Empty};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use crate::config::Target;
+use crate::h1::{self, CONNECT_TIMEOUT};
 
 pub type RequestBody = Either<Incoming, Empty<Bytes>>;
 
-/// How long a TCP connect to a target may take (then 504).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Idle connections kept per target and thread.
-const MAX_IDLE: usize = 512;
+/// A target's response body: read from a pooled HTTP/1.1 connection, or from hyper.
+pub enum ResponseBody {
+    H1(h1::TargetBody),
+    /// HTTP/2 targets, and the answer to an upgrade request.
+    Hyper(Incoming),
+}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            ResponseBody::H1(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            ResponseBody::Hyper(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ResponseBody::H1(b) => b.is_end_stream(),
+            ResponseBody::Hyper(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ResponseBody::H1(b) => b.size_hint(),
+            ResponseBody::Hyper(b) => b.size_hint(),
+        }
+    }
+}
 
 #[derive(Debug)]
 pub enum UpstreamError {
@@ -45,45 +79,6 @@ impl UpstreamError {
     }
 }
 
-thread_local! {
-    static IDLE: RefCell<HashMap<SocketAddr, Vec<http1::SendRequest<RequestBody>>>> = RefCell::new(HashMap::new());
-}
-
-/// A pooled HTTP/1.1 connection lent for one request; [`Pooled::release`] gives it back.
-pub struct Pooled {
-    addr: SocketAddr,
-    sender: http1::SendRequest<RequestBody>,
-}
-
-impl Pooled {
-    /// Back to this thread's idle pool (when the response has been read to its end).
-    pub fn release(self) {
-        if self.sender.is_closed() {
-            return;
-        }
-        IDLE.with(|idle| {
-            let mut idle = idle.borrow_mut();
-            let list = idle.entry(self.addr).or_default();
-            if list.len() < MAX_IDLE {
-                list.push(self.sender);
-            }
-        });
-    }
-}
-
-fn take_idle(addr: SocketAddr) -> Option<http1::SendRequest<RequestBody>> {
-    IDLE.with(|idle| {
-        let mut idle = idle.borrow_mut();
-        let list = idle.get_mut(&addr)?;
-        while let Some(sender) = list.pop() {
-            if !sender.is_closed() {
-                return Some(sender);
-            }
-        }
-        None
-    })
-}
-
 #[derive(Clone)]
 pub struct Upstream {
     h2: Client<HttpConnector, RequestBody>,
@@ -103,26 +98,6 @@ fn classify(e: &hyper::Error) -> UpstreamError {
     } else {
         UpstreamError::Reset(e.to_string())
     }
-}
-
-async fn connect(addr: SocketAddr) -> Result<http1::SendRequest<RequestBody>, UpstreamError> {
-    let stream =
-        match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
-            Err(_) => return Err(UpstreamError::Timeout),
-            Ok(Err(e)) => return Err(UpstreamError::Connect(e.to_string())),
-            Ok(Ok(s)) => s,
-        };
-    let _ = stream.set_nodelay(true);
-    let (sender, connection) = http1::Builder::new()
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| UpstreamError::Connect(e.to_string()))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::trace!(error = %e, "target connection ended");
-        }
-    });
-    Ok(sender)
 }
 
 /// Sends an upgrade request (WebSocket) on a connection of its own, which the upgrade then
@@ -171,17 +146,17 @@ impl Upstream {
         Upstream { h2 }
     }
 
-    /// Sends a request to `target`; the response head must come within `idle`. HTTP/1.1
-    /// answers come with the connection to give back when their body ends.
+    /// Sends a request to `target`; the response head must come within `idle`. An HTTP/1.1
+    /// answer's body gives its connection back to this thread's pool when it ends.
     pub async fn send(
         &self,
         target: &Target,
         http2: bool,
         request: Request<RequestBody>,
         idle: Duration,
-    ) -> Result<(Response<Incoming>, Option<Pooled>), UpstreamError> {
+    ) -> Result<Response<ResponseBody>, UpstreamError> {
         if http2 {
-            return self.send_h2(target, request, idle).await.map(|r| (r, None));
+            return self.send_h2(target, request, idle).await.map(|r| r.map(ResponseBody::Hyper));
         }
         match tokio::time::timeout(idle, send_h1(target.addr, request)).await {
             Err(_) => Err(UpstreamError::Timeout),
@@ -219,34 +194,25 @@ impl Upstream {
     }
 }
 
-/// An HTTP/1.1 exchange on an idle pooled connection, or a new one. A request that a reused
-/// connection could not even start (the target had closed it) goes out on a fresh one.
+/// An HTTP/1.1 exchange on an idle pooled connection, or a new one. A request without a body
+/// that a reused connection got no answer to at all (the target had closed it while idle)
+/// goes out again on a fresh connection.
 async fn send_h1(
     addr: SocketAddr,
     mut request: Request<RequestBody>,
-) -> Result<(Response<Incoming>, Option<Pooled>), UpstreamError> {
-    *request.version_mut() = http::Version::HTTP_11;
+) -> Result<Response<ResponseBody>, UpstreamError> {
     if request.uri().scheme().is_some() {
         let path = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
         *request.uri_mut() = path.parse().unwrap_or_else(|_| Uri::from_static("/"));
     }
-    loop {
-        let (mut sender, reused) = match take_idle(addr) {
-            Some(s) => (s, true),
-            None => (connect(addr).await?, false),
-        };
-        if sender.ready().await.is_err() {
-            if reused {
-                continue;
-            }
-            return Err(UpstreamError::Reset("the target closed the connection".into()));
-        }
-        match sender.try_send_request(request).await {
-            Ok(response) => return Ok((response, Some(Pooled { addr, sender }))),
-            Err(mut e) => match e.take_message() {
-                Some(unsent) if reused => request = unsent,
-                _ => return Err(classify(e.error())),
-            },
+    let mut prepared = h1::Prepared::new(request);
+    if let Some(conn) = h1::Connection::take_idle(addr) {
+        match h1::send(conn, &mut prepared).await {
+            Ok(response) => return Ok(response.map(ResponseBody::H1)),
+            Err(e) if e.nothing_read && prepared.repeatable() => {}
+            Err(e) => return Err(e.error),
         }
     }
+    let conn = h1::Connection::connect(addr).await?;
+    h1::send(conn, &mut prepared).await.map(|r| r.map(ResponseBody::H1)).map_err(|e| e.error)
 }
