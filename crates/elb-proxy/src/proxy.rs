@@ -151,6 +151,11 @@ pub fn elb_error(status: u16, counters: &Counters) -> Response<ProxyBody> {
     r
 }
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
+
 const HOP_BY_HOP: [HeaderName; 7] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
@@ -162,6 +167,10 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 ];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages have none: one pass over the names is cheaper than seven removals.
+    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
+        return;
+    }
     // Headers named in Connection are hop-by-hop too.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -214,7 +223,11 @@ fn trace_id(existing: Option<&HeaderValue>) -> HeaderValue {
 /// ALB's header limits: request line over 16K, one header over 16K, all headers over 64K.
 fn oversized<B>(req: &Request<B>) -> bool {
     const LINE: usize = 16 * 1024;
-    if req.uri().to_string().len() > LINE {
+    let uri = req.uri();
+    let target = uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len() + 3)
+        + uri.scheme_str().map_or(0, str::len);
+    if target > LINE {
         return true;
     }
     let mut total = 0;
@@ -370,7 +383,7 @@ async fn respond(
     // More than 30 addresses in X-Forwarded-For: 463.
     let xff_count: usize = req
         .headers()
-        .get_all("x-forwarded-for")
+        .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .map(|v| v.split(',').count())
@@ -485,9 +498,9 @@ fn rewrite_request_headers(parts: &mut http::request::Parts, listener: &Listener
     let client = if lb.xff_client_port { &conn.client_ip_port } else { &conn.client_ip };
     match lb.xff {
         XffMode::Append => {
-            let mut existing = headers.get_all("x-forwarded-for").iter().peekable();
+            let mut existing = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
             if existing.peek().is_none() {
-                headers.insert("x-forwarded-for", client.clone());
+                headers.insert(X_FORWARDED_FOR, client.clone());
             } else {
                 let mut value: Vec<u8> = Vec::with_capacity(64);
                 for v in existing {
@@ -496,22 +509,22 @@ fn rewrite_request_headers(parts: &mut http::request::Parts, listener: &Listener
                 }
                 value.extend_from_slice(client.as_bytes());
                 if let Ok(v) = HeaderValue::from_bytes(&value) {
-                    headers.insert("x-forwarded-for", v);
+                    headers.insert(X_FORWARDED_FOR, v);
                 }
             }
         }
         XffMode::Remove => {
-            headers.remove("x-forwarded-for");
+            headers.remove(&X_FORWARDED_FOR);
         }
         XffMode::Preserve => {}
     }
     headers.insert(
-        "x-forwarded-proto",
+        X_FORWARDED_PROTO,
         HeaderValue::from_static(if listener.https { "https" } else { "http" }),
     );
-    headers.insert("x-forwarded-port", HeaderValue::from(listener.port));
-    let trace = trace_id(headers.get("x-amzn-trace-id"));
-    headers.insert("x-amzn-trace-id", trace);
+    headers.insert(X_FORWARDED_PORT, HeaderValue::from(listener.port));
+    let trace = trace_id(headers.get(&X_AMZN_TRACE_ID));
+    headers.insert(X_AMZN_TRACE_ID, trace);
     if !lb.preserve_host {
         // Listener 80/443: no port in Host; other ports: append the listener port if missing.
         let from_uri = parts.uri.authority().is_some();
@@ -583,7 +596,7 @@ async fn forward_request(
     strip_hop_by_hop(&mut parts.headers);
     if let Some(t) = trail {
         t.trace_id =
-            parts.headers.get("x-amzn-trace-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+            parts.headers.get(&X_AMZN_TRACE_ID).and_then(|v| v.to_str().ok()).map(str::to_string);
     }
     if let Some(protocol) = upgrade {
         return forward_upgrade(parts, body, protocol, &target, &group, listener, trail).await;
