@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -139,7 +139,7 @@ pub struct TargetGroup {
     /// Speak HTTP/2 to targets (ProtocolVersion HTTP2).
     pub http2: bool,
     pub targets: ArcSwap<TargetSet>,
-    pub next: AtomicUsize,
+    pub next: crate::metrics::Sharded,
     pub counters: Arc<Counters>,
     /// Passive outlier ejection (Cumulo's own, off = 0): consecutive connection failures
     /// after which a target gets no new requests for a while.
@@ -171,14 +171,43 @@ pub struct Target {
     pub in_flight: AtomicU32,
     /// Slow start: share of traffic in thousandths (1000 = full).
     pub weight: AtomicU32,
-    pub requests: AtomicU64,
     /// Set when the deregistration delay ends: requests still open are cut (502).
-    pub cut: tokio::sync::Notify,
+    pub cut: Cut,
     /// Outlier ejection: connection failures in a row, ejections so far, and until when
     /// (milliseconds since the epoch) the target is left out.
     pub failures: AtomicU32,
     pub ejections: AtomicU32,
     pub ejected_until_ms: AtomicU64,
+}
+
+/// Wakes a target's open requests when its deregistration delay ends. A request waits on its
+/// own thread's signal (no lock shared between data-plane threads); the control plane
+/// signals them all.
+#[derive(Default)]
+pub struct Cut {
+    signals: [PaddedNotify; crate::metrics::SLOTS],
+}
+
+#[derive(Default)]
+#[repr(align(64))]
+struct PaddedNotify(tokio::sync::Notify);
+
+impl Cut {
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.signals[crate::metrics::slot()].0.notified()
+    }
+
+    pub fn notify_waiters(&self) {
+        for s in &self.signals {
+            s.0.notify_waiters();
+        }
+    }
+}
+
+impl std::fmt::Debug for Cut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cut")
+    }
 }
 
 impl Target {
@@ -190,8 +219,7 @@ impl Target {
             zone: zone.to_string(),
             in_flight: AtomicU32::new(0),
             weight: AtomicU32::new(1000),
-            requests: AtomicU64::new(0),
-            cut: tokio::sync::Notify::new(),
+            cut: Cut::default(),
             failures: AtomicU32::new(0),
             ejections: AtomicU32::new(0),
             ejected_until_ms: AtomicU64::new(0),
@@ -252,7 +280,7 @@ impl TargetGroup {
             stickiness,
             http2,
             targets: ArcSwap::from_pointee(TargetSet::default()),
-            next: AtomicUsize::new(0),
+            next: crate::metrics::Sharded::default(),
             counters: Arc::new(Counters::default()),
             outlier_errors: AtomicU32::new(0),
             outlier_base_ms: AtomicU64::new(30_000),
@@ -263,8 +291,10 @@ impl TargetGroup {
         self.targets.store(Arc::new(set));
     }
 
+    /// The next position in this thread's round-robin turn (threads take turns independently,
+    /// so the group stays evenly loaded without a shared cursor).
     pub(crate) fn round_robin(&self) -> usize {
-        self.next.fetch_add(1, Ordering::Relaxed)
+        self.next.next() as usize
     }
 }
 

@@ -612,7 +612,6 @@ async fn forward_request(
     let mut parts = Some(parts);
     let result = loop {
         attempt_target.in_flight.fetch_add(1, Ordering::Relaxed);
-        attempt_target.requests.fetch_add(1, Ordering::Relaxed);
         let request_body = match body.take() {
             Some(b) => Either::Left(b),
             None => Either::Right(Empty::new()),

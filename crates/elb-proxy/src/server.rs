@@ -5,7 +5,6 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -143,14 +142,14 @@ struct Active(Arc<Counters>);
 
 impl Active {
     fn new(counters: Arc<Counters>) -> Active {
-        counters.active_connections.fetch_add(1, Ordering::Relaxed);
+        counters.active_connections.add(1);
         Active(counters)
     }
 }
 
 impl Drop for Active {
     fn drop(&mut self) {
-        self.0.active_connections.fetch_sub(1, Ordering::Relaxed);
+        self.0.active_connections.sub(1);
     }
 }
 

@@ -31,7 +31,7 @@ pub struct Sample {
     pub kind: Kind,
 }
 
-fn get(c: &std::sync::atomic::AtomicU64) -> f64 {
+fn get(c: &elb_proxy::metrics::Sharded) -> f64 {
     Counters::get(c) as f64
 }
 
@@ -81,7 +81,7 @@ fn traffic(c: &Counters, dims: &[(&'static str, String)], lb_level: bool, out: &
     out.push(Sample {
         name: "ActiveConnectionCount",
         dimensions: dims.to_vec(),
-        value: c.active_connections.load(std::sync::atomic::Ordering::Relaxed).max(0) as f64,
+        value: c.active_connections.get_signed().max(0) as f64,
         unit: "Count",
         kind: Kind::Gauge,
     });
