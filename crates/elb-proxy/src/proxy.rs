@@ -74,8 +74,8 @@ pub struct Conn {
     pub upstream: Upstream,
     /// The client's address as X-Forwarded-For gives it, without and with its port (made
     /// once per connection, not per request).
-    client_ip: HeaderValue,
-    client_ip_port: HeaderValue,
+    client_ip: std::sync::OnceLock<HeaderValue>,
+    client_ip_port: std::sync::OnceLock<HeaderValue>,
     /// What the TLS handshake settled, on HTTPS listeners.
     pub tls: Option<TlsSession>,
 }
@@ -119,19 +119,32 @@ impl TlsSession {
 
 impl Conn {
     pub fn new(listener: Arc<arc_swap::ArcSwap<Listener>>, peer: Peer, upstream: Upstream) -> Conn {
-        let ip = peer.addr.ip().to_string();
-        let with_port = match peer.addr {
-            std::net::SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
-            a => a.to_string(),
-        };
         Conn {
             listener,
             peer,
             upstream,
-            client_ip: HeaderValue::from_str(&ip).unwrap_or(HeaderValue::from_static("-")),
-            client_ip_port: HeaderValue::from_str(&with_port)
-                .unwrap_or(HeaderValue::from_static("-")),
+            client_ip: std::sync::OnceLock::new(),
+            client_ip_port: std::sync::OnceLock::new(),
             tls: None,
+        }
+    }
+
+    /// The client as X-Forwarded-For names it, with or without its port (made once per
+    /// connection, when first needed).
+    fn forwarded_for(&self, with_port: bool) -> &HeaderValue {
+        let make = |text: String| {
+            HeaderValue::from_maybe_shared(Bytes::from(text))
+                .unwrap_or(HeaderValue::from_static("-"))
+        };
+        if with_port {
+            self.client_ip_port.get_or_init(|| {
+                make(match self.peer.addr {
+                    std::net::SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+                    a => a.to_string(),
+                })
+            })
+        } else {
+            self.client_ip.get_or_init(|| make(self.peer.addr.ip().to_string()))
         }
     }
 }
@@ -167,27 +180,37 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 ];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages have none: one pass over the names is cheaper than seven removals.
-    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
+    // One pass over the names finds which are present (most messages have none).
+    let mut present = [false; 7];
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present[i] = true;
+        }
+    }
+    if !present.contains(&true) {
         return;
     }
     // Headers named in Connection are hop-by-hop too.
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+    if present[0] {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .collect();
+        for name in &named {
+            headers.remove(name);
+        }
+    }
+    for (name, _) in HOP_BY_HOP.iter().zip(present).filter(|(_, p)| *p) {
         headers.remove(name);
     }
 }
 
-/// `Root=1-<epoch hex>-<24 hex>`.
-fn trace_root() -> String {
+/// `1-<epoch hex>-<24 hex>`, written into `out`.
+fn trace_root_into(out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = Vec::with_capacity(35);
     out.extend_from_slice(b"1-");
     let epoch = crate::balance::now_secs() as u32;
     for shift in (0..8).rev() {
@@ -199,6 +222,11 @@ fn trace_root() -> String {
         let word = if i < 16 { a >> ((15 - i) * 4) } else { b >> ((23 - i) * 4) };
         out.push(HEX[(word & 0xf) as usize]);
     }
+}
+
+fn trace_root() -> String {
+    let mut out = Vec::with_capacity(35);
+    trace_root_into(&mut out);
     // ASCII hex digits only.
     String::from_utf8(out).unwrap_or_default()
 }
@@ -206,7 +234,15 @@ fn trace_root() -> String {
 /// X-Amzn-Trace-Id as ALB sets it: add a Root, or a Self before an existing Root.
 fn trace_id(existing: Option<&HeaderValue>) -> HeaderValue {
     let value = match existing.and_then(|v| v.to_str().ok()) {
-        None => format!("Root={}", trace_root()),
+        None => {
+            // The common case, without intermediate strings.
+            let mut out = Vec::with_capacity(40);
+            out.extend_from_slice(b"Root=");
+            trace_root_into(&mut out);
+            return HeaderValue::from_maybe_shared(Bytes::from(out)).unwrap_or_else(|_| {
+                HeaderValue::from_static("Root=1-00000000-000000000000000000000000")
+            });
+        }
         Some(v) if v.len() > 7 * 1024 => format!("Root={}", trace_root()),
         Some(v) if v.contains("Self=") => {
             let rest: Vec<&str> =
@@ -495,7 +531,7 @@ fn redirect_response(
 fn rewrite_request_headers(parts: &mut http::request::Parts, listener: &Listener, conn: &Conn) {
     let headers = &mut parts.headers;
     let lb = &listener.lb;
-    let client = if lb.xff_client_port { &conn.client_ip_port } else { &conn.client_ip };
+    let client = conn.forwarded_for(lb.xff_client_port);
     match lb.xff {
         XffMode::Append => {
             let mut existing = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
