@@ -73,6 +73,27 @@ impl Connection {
         })
     }
 
+    /// Closes this thread's idle connections that their target has closed (an instance that
+    /// was stopped or replaced), so targets that are gone leave no sockets behind. Runs on
+    /// every data-plane thread.
+    pub async fn sweep_idle(every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            IDLE.with(|idle| {
+                idle.borrow_mut().retain(|_, list| {
+                    list.retain(Connection::still_open);
+                    !list.is_empty()
+                });
+            });
+        }
+    }
+
+    /// Idle connections this thread holds for `addr`.
+    pub fn idle_count(addr: SocketAddr) -> usize {
+        IDLE.with(|idle| idle.borrow().get(&addr).map_or(0, Vec::len))
+    }
+
     /// An idle connection has nothing to read: a close (or stray bytes) shows as readable.
     /// No system call unless the socket was reported readable.
     fn still_open(&self) -> bool {
@@ -628,6 +649,28 @@ mod tests {
         };
         let sent = task.await.unwrap();
         format!("{out}\n{}", sent.lines().next().unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn idle_connections_of_a_target_that_went_away_are_swept() {
+        let (addr, task) = target(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+        let conn = Connection::connect(addr).await.unwrap();
+        let response = send(conn, &mut Prepared::new(get("/"))).await.unwrap();
+        let _ = response.into_body().collect().await.unwrap();
+        assert_eq!(Connection::idle_count(addr), 1, "pooled after its response");
+        // The target ends (closing its side); the sweep notices and drops the connection.
+        task.await.unwrap();
+        let sweeper = tokio::spawn(Connection::sweep_idle(Duration::from_millis(10)));
+        let mut swept = false;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            if Connection::idle_count(addr) == 0 {
+                swept = true;
+                break;
+            }
+        }
+        sweeper.abort();
+        assert!(swept, "the closed connection left the pool");
     }
 
     #[tokio::test]

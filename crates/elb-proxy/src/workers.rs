@@ -7,6 +7,9 @@ use std::sync::OnceLock;
 
 use tokio::runtime::Handle;
 
+/// How often a thread closes pooled target connections whose target has closed them.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct Workers {
     handles: Vec<Handle>,
 }
@@ -39,6 +42,7 @@ impl Workers {
                             }
                         };
                         let _ = tx.send(runtime.handle().clone());
+                        runtime.spawn(crate::h1::Connection::sweep_idle(SWEEP_EVERY));
                         // Runs the thread's tasks until the process ends.
                         runtime.block_on(std::future::pending::<()>());
                     },
