@@ -28,9 +28,15 @@ render() { sed -e "s#@WORKERS@#$2#g; s#@THREADS@#$2#g; s#@SCRATCH@#$SCRATCH#g; s
 render nginx-backends.conf 1 "$SCRATCH/nginx-backends.conf"
 render haproxy.cfg 2 "$SCRATCH/haproxy.cfg"
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# Cumulo stops on INT (deleting its stack), nginx and HAProxy on TERM.
+cleanup() {
+  kill -INT "$CUMULO" 2>/dev/null || true
+  for p in "${PIDS[@]}"; do [ "$p" = "$CUMULO" ] || kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+CUMULO=
 trap cleanup EXIT
-nginx -p "$SCRATCH" -e "$SCRATCH/nginx.err" -c "$SCRATCH/nginx-backends.conf" -g 'daemon off;' &
+nginx -p "$SCRATCH" -e "$SCRATCH/nginx.err" -c "$SCRATCH/nginx-backends.conf" &
 NGINX=$!; PIDS+=("$NGINX")
 haproxy -db -f "$SCRATCH/haproxy.cfg" >/dev/null 2>&1 &
 HAPROXY=$!; PIDS+=("$HAPROXY")

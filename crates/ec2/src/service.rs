@@ -845,10 +845,7 @@ impl Ec2 {
         for id in &ids {
             if let Some(r) = running.get(id) {
                 r.asked.store(3, Ordering::SeqCst);
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(r.shim_pid as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+                supervisor::power_off(r.shim_pid);
             }
         }
         ids

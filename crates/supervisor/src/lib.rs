@@ -261,6 +261,29 @@ fn shutdown(app: Option<u32>, grace: Duration) {
     }
 }
 
+/// The machine loses power: the shim `shim` and every process under it get SIGKILL at once,
+/// with no grace period. The shim is stopped first so that nothing under it is started or
+/// re-parented while the tree is killed (killing the shim alone would leave its program running
+/// without a supervisor).
+pub fn power_off(shim: u32) {
+    if shim == 0 {
+        return;
+    }
+    let shim_pid = Pid::from_raw(shim as i32);
+    let _ = kill(shim_pid, Signal::SIGSTOP);
+    // A process may fork while its siblings are killed: a few passes.
+    for _ in 0..5 {
+        let below = descendants(shim);
+        if below.is_empty() {
+            break;
+        }
+        for pid in below {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
+    }
+    let _ = kill(shim_pid, Signal::SIGKILL);
+}
+
 /// Every live descendant of `root` (from /proc), excluding zombies.
 pub fn descendants(root: u32) -> Vec<u32> {
     let table = process_table();

@@ -316,12 +316,24 @@ fn a_zone_outage_moves_capacity_and_the_group_rebalances_when_it_returns() {
     assert_eq!(region.per_zone(), (2, 2));
     let url = region.url();
     eventually("4 instances to serve", Duration::from_secs(30), || serving(&url, 16) == 4);
+    // The processes of the zone's instances (their "machines" and their apps).
+    let in_zone_b: Vec<u32> = instances(&region.endpoint)
+        .iter()
+        .filter(|i| i["zone"] == "us-east-1b")
+        .flat_map(|i| [i["machinePid"].as_u64(), i["appPid"].as_u64()])
+        .map(|p| p.expect("a running instance has its pids") as u32)
+        .collect();
+    assert_eq!(in_zone_b.len(), 4);
     let (ok, out, err) = run(
         &["chaos", "fail-zone", "us-east-1b", "--endpoint-url", &region.endpoint],
         region.path(),
     );
     assert!(ok, "{out}{err}");
     let down = Instant::now();
+    // Power is gone in that zone: no process of its instances runs on (none is orphaned).
+    eventually("the zone's processes to be gone", Duration::from_secs(10), || {
+        in_zone_b.iter().all(|p| !supervisor::alive(*p))
+    });
     eventually("capacity restored in the other zone", Duration::from_secs(40), || {
         region.per_zone() == (4, 0)
     });
