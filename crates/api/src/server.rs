@@ -245,7 +245,7 @@ async fn chaos(
             )
         }
         "restore-zone" => (ec2.restore_zone(&target), format!("zone {target} is back")),
-        "kill-instance" => (signal(ec2.machine_pid(&target)), format!("instance {target} killed")),
+        "kill-instance" => (ec2.power_off(&target), format!("instance {target} killed")),
         "kill-app" => (signal(ec2.app_pid(&target)), format!("the app of {target} killed")),
         other => (false, format!("unknown chaos action {other}")),
     };

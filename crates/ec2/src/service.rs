@@ -264,6 +264,18 @@ impl Ec2 {
         self.running.lock().get(id).map(|r| r.shim_pid)
     }
 
+    /// The instance's machine dies at once (`cumulo chaos kill-instance`): every process of it
+    /// gets SIGKILL, and EC2 then sees it stop as it sees any machine die.
+    pub fn power_off(&self, id: &str) -> bool {
+        match self.running.lock().get(id) {
+            Some(r) => {
+                supervisor::power_off(r.shim_pid);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The IMDS port of a running instance.
     pub fn imds_port(&self, id: &str) -> Option<u16> {
         self.running.lock().get(id).map(|r| r.imds_port)

@@ -269,11 +269,21 @@ fn four_instances_spread_two_and_two_and_dead_or_unhealthy_ones_are_replaced() {
     // Kill an instance's machine: EC2 sees it stop; it is replaced in the same zone.
     let before = region.running();
     let (victim, zone) = before.iter().next().map(|(i, z)| (i.clone(), z.clone())).unwrap();
+    let pids: Vec<u32> = instances(&region.endpoint)
+        .iter()
+        .filter(|i| i["instanceId"] == victim.as_str())
+        .flat_map(|i| [i["machinePid"].as_u64(), i["appPid"].as_u64()])
+        .map(|p| p.expect("a running instance has its pids") as u32)
+        .collect();
     let (ok, out, err) = run(
         &["chaos", "kill-instance", &victim, "--endpoint-url", &region.endpoint],
         region.path(),
     );
     assert!(ok, "{out}{err}");
+    // The machine is gone with everything on it: its app does not run on as an orphan.
+    eventually("the killed instance's processes to be gone", Duration::from_secs(10), || {
+        pids.iter().all(|p| !supervisor::alive(*p))
+    });
     eventually("a replacement in the same zone", Duration::from_secs(30), || {
         let now = region.running();
         !now.contains_key(&victim)
