@@ -707,41 +707,56 @@ async fn hostile_requests_get_albs_answers_and_the_proxy_survives() {
     assert_eq!(get(a, "/", &[]).await.status, 200);
 }
 
-/// A target that answers every request on a connection with a chunked body in several
-/// writes, as a streaming application would.
-async fn chunked_backend() -> SocketAddr {
+/// A target on raw TCP: `each` serves one accepted connection.
+async fn raw_target<F, Fut>(each: F) -> SocketAddr
+where
+    F: Fn(TcpStream) -> Fut + Send + Copy + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = socket.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut stream, _)) = socket.accept().await else { return };
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                loop {
-                    let mut got = Vec::new();
-                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => got.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let parts: [&[u8]; 4] = [
-                        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
-                        b"6\r\nstream\r\n",
-                        b"5\r\ning, \r\n",
-                        b"4\r\ndone\r\n0\r\n\r\n",
-                    ];
-                    for p in parts {
-                        if stream.write_all(p).await.is_err() {
-                            return;
-                        }
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                }
-            });
+            let Ok((stream, _)) = socket.accept().await else { return };
+            tokio::spawn(each(stream));
         }
     });
     addr
+}
+
+/// Reads up to the end of a request head; false when the connection ends first.
+async fn read_head(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 8192];
+    let mut got = Vec::new();
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    true
+}
+
+/// A target that answers every request on a connection with a chunked body in several
+/// writes, as a streaming application would.
+async fn chunked_backend() -> SocketAddr {
+    raw_target(|mut stream| async move {
+        while read_head(&mut stream).await {
+            let parts: [&[u8]; 4] = [
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                b"6\r\nstream\r\n",
+                b"5\r\ning, \r\n",
+                b"4\r\ndone\r\n0\r\n\r\n",
+            ];
+            for p in parts {
+                if stream.write_all(p).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -786,26 +801,13 @@ async fn bodies_cross_the_proxy_whatever_their_framing() {
 /// A target that answers one request per connection and then closes it without saying so
 /// (its keep-alive timeout is shorter than the load balancer's).
 async fn closing_backend() -> SocketAddr {
-    let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = socket.accept().await else { return };
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut got = Vec::new();
-                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => got.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            });
+    raw_target(|mut stream| async move {
+        if read_head(&mut stream).await {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-    });
-    addr
+    })
+    .await
 }
 
 #[tokio::test]

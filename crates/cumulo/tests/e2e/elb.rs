@@ -237,10 +237,7 @@ fn edx_lab_traffic_leaves_a_failing_instance_and_returns_when_it_recovers() {
     eprintln!("the recovered instance rejoined after {:?}", recovered_at.elapsed());
 
     // HTTPS with a certificate from the local CA, HTTP/2 by ALPN.
-    let ca = dir.path().join("ca.pem");
-    let (ok, _, err) =
-        run(&["ca", "--endpoint-url", &endpoint, "--out", ca.to_str().unwrap()], dir.path());
-    assert!(ok, "{err}");
+    let ca = local_ca(dir.path(), &endpoint);
     let secure = output(&outputs, "SecureUrl");
     let curl = std::process::Command::new("curl")
         .args([
@@ -388,10 +385,7 @@ fn an_app_killed_under_load_costs_no_request_with_retry_and_outlier_ejection() {
     assert!(!answering_now.contains(&victim), "{answering_now:?}");
 
     // One request over HTTPS and HTTP/2: its line names the TLS session.
-    let ca = dir.path().join("ca.pem");
-    let (ok, _, err) =
-        run(&["ca", "--endpoint-url", &endpoint, "--out", ca.to_str().unwrap()], dir.path());
-    assert!(ok, "{err}");
+    let ca = local_ca(dir.path(), &endpoint);
     let secure = output(&outputs, "SecureUrl");
     let curl = std::process::Command::new("curl")
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "--http2"])
@@ -441,6 +435,14 @@ fn an_app_killed_under_load_costs_no_request_with_retry_and_outlier_ejection() {
     assert!(forwarded.contains(":targetgroup/photos-tg/"), "{forwarded}");
     server.signal("TERM");
     server.wait_exit(Duration::from_secs(30));
+}
+
+/// The region's CA certificate, exported with `cumulo ca` into `dir/ca.pem`.
+fn local_ca(dir: &std::path::Path, endpoint: &str) -> std::path::PathBuf {
+    let ca = dir.join("ca.pem");
+    let (ok, _, err) = run(&["ca", "--endpoint-url", endpoint, "--out", ca.to_str().unwrap()], dir);
+    assert!(ok, "{err}");
+    ca
 }
 
 /// Every file under `dir`.
