@@ -48,14 +48,21 @@ thread_local! {
     static IDLE: RefCell<HashMap<SocketAddr, Vec<Connection>>> = RefCell::new(HashMap::new());
 }
 
+/// A TCP connection to a target: refused or unreachable is a connect error (502), no answer
+/// within 10 s a timeout (504).
+pub async fn connect_tcp(addr: SocketAddr) -> Result<TcpStream, UpstreamError> {
+    let io = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        Err(_) => return Err(UpstreamError::Timeout),
+        Ok(Err(e)) => return Err(UpstreamError::Connect(e.to_string())),
+        Ok(Ok(s)) => s,
+    };
+    let _ = io.set_nodelay(true);
+    Ok(io)
+}
+
 impl Connection {
     pub async fn connect(addr: SocketAddr) -> Result<Connection, UpstreamError> {
-        let io = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-            Err(_) => return Err(UpstreamError::Timeout),
-            Ok(Err(e)) => return Err(UpstreamError::Connect(e.to_string())),
-            Ok(Ok(s)) => s,
-        };
-        let _ = io.set_nodelay(true);
+        let io = connect_tcp(addr).await?;
         Ok(Connection { io, buf: BytesMut::with_capacity(READ_CHUNK), addr })
     }
 

@@ -108,14 +108,7 @@ pub async fn send_upgrade(
     idle: Duration,
 ) -> Result<Response<Incoming>, UpstreamError> {
     let exchange = async {
-        let stream =
-            match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await
-            {
-                Err(_) => return Err(UpstreamError::Timeout),
-                Ok(Err(e)) => return Err(UpstreamError::Connect(e.to_string())),
-                Ok(Ok(s)) => s,
-            };
-        let _ = stream.set_nodelay(true);
+        let stream = h1::connect_tcp(addr).await?;
         let (mut sender, connection) = http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await
