@@ -194,9 +194,13 @@ async fn send_h1(
     addr: SocketAddr,
     mut request: Request<RequestBody>,
 ) -> Result<Response<ResponseBody>, UpstreamError> {
-    if request.uri().scheme().is_some() {
-        let path = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
-        *request.uri_mut() = path.parse().unwrap_or_else(|_| Uri::from_static("/"));
+    // The head names the path only; HTTP/1.1 requires Host, which an HTTP/2 request carries in
+    // its URI instead.
+    if !request.headers().contains_key(http::header::HOST)
+        && let Some(host) = request.uri().authority().map(|a| a.as_str().to_string())
+        && let Ok(value) = http::HeaderValue::from_str(&host)
+    {
+        request.headers_mut().insert(http::header::HOST, value);
     }
     let mut prepared = h1::Prepared::new(request);
     if let Some(conn) = h1::Connection::take_idle(addr) {
