@@ -213,3 +213,40 @@ async fn send_h1(
     let conn = h1::Connection::connect(addr).await?;
     h1::send(conn, &mut prepared).await.map(|r| r.map(ResponseBody::H1)).map_err(|e| e.error)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An HTTP/2 client's request has no Host header, only an authority: the HTTP/1.1 target
+    /// gets it as Host, and the request line names the path alone.
+    #[tokio::test]
+    async fn an_authority_becomes_the_host_toward_http1_targets() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let target = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the request head arrives");
+                head.extend_from_slice(&buf[..n]);
+            }
+            s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await.unwrap();
+            String::from_utf8(head).unwrap()
+        });
+        let mut request = Request::new(Either::Right(Empty::new()));
+        *request.uri_mut() = "https://app.example.com/photos?page=2".parse().unwrap();
+        *request.version_mut() = http::Version::HTTP_2;
+        let response = send_h1(addr, request).await.unwrap();
+        assert_eq!(response.status(), 204);
+        expect_test::expect![[r#"
+            GET /photos?page=2 HTTP/1.1
+            host: app.example.com
+
+        "#]]
+        .assert_eq(&target.await.unwrap());
+    }
+}
