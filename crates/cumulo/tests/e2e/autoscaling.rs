@@ -210,6 +210,24 @@ impl Region {
     }
 }
 
+/// The load balancer's own error counts (`/_cumulo/metrics`), to tell a failure's kind.
+fn elb_errors(endpoint: &str) -> String {
+    let (_, body) = http("GET", &format!("{endpoint}/_cumulo/metrics"), &[]);
+    let samples: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
+    samples
+        .iter()
+        .filter(|m| {
+            let name = m["metricName"].as_str().unwrap_or("");
+            (name.starts_with("HTTPCode_ELB_5")
+                || name.contains("ConnectionError")
+                || name.contains("HostCount"))
+                && m["value"].as_f64().unwrap_or(0.0) > 0.0
+        })
+        .map(|m| format!("{} {} {}", m["metricName"], m["dimensions"], m["value"]))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// A bounded client loop through the load balancer (until stopped or 120 s).
 struct Load {
     started: Instant,
@@ -786,7 +804,12 @@ fn an_instance_refresh_under_load_replaces_every_instance_without_dropping_a_req
     });
     let (requests, failures, took) = load.finish();
     eprintln!("instance refresh report: {requests} requests, {} failed, {took:?}", failures.len());
-    assert!(failures.is_empty(), "every request got a 200: {failures:?}");
+    assert!(
+        failures.is_empty(),
+        "every request got a 200: {failures:?}\nload balancer errors: {}\nactivities: {}",
+        elb_errors(&region.endpoint),
+        region.group()["Instances"]
+    );
     let refresh = region.refresh();
     assert_eq!(refresh["InstanceRefreshId"], id.as_str());
     assert_eq!(refresh["PercentageComplete"], 100);
