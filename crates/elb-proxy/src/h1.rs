@@ -97,7 +97,8 @@ impl Connection {
     }
 
     /// Idle connections this thread holds for `addr`.
-    pub fn idle_count(addr: SocketAddr) -> usize {
+    #[cfg(test)]
+    fn idle_count(addr: SocketAddr) -> usize {
         IDLE.with(|idle| idle.borrow().get(&addr).map_or(0, Vec::len))
     }
 

@@ -23,55 +23,43 @@ use tokio::net::{TcpListener, TcpStream};
 /// `echo-<name>`, sleeps on `/slow`, sets a cookie on `/login`, reports the body it got on
 /// `/echo-body`.
 async fn backend(name: &'static str) -> SocketAddr {
-    let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = socket.accept().await else { return };
-            tokio::spawn(async move {
-                let service =
-                    service_fn(move |req: hyper::Request<hyper::body::Incoming>| async move {
-                        if req.uri().path() == "/slow" {
-                            tokio::time::sleep(Duration::from_millis(800)).await;
-                        }
-                        if req.uri().path() == "/echo-body" {
-                            let body = req.into_body().collect().await.map(|b| b.to_bytes());
-                            let text = match body {
-                                Ok(b) => format!(
-                                    "{name} got {} bytes: {}",
-                                    b.len(),
-                                    String::from_utf8_lossy(&b[..b.len().min(24)])
-                                ),
-                                Err(e) => format!("{name} body error: {e}"),
-                            };
-                            return Ok(hyper::Response::new(Full::new(Bytes::from(text))));
-                        }
-                        let mut response = hyper::Response::new(Full::new(Bytes::from(format!(
-                            "{name} {} {}",
-                            req.method(),
-                            req.uri().path()
-                        ))));
-                        for (k, v) in req.headers() {
-                            if let Ok(n) =
-                                http::HeaderName::from_bytes(format!("echo-{k}").as_bytes())
-                            {
-                                response.headers_mut().append(n, v.clone());
-                            }
-                        }
-                        if req.uri().path() == "/login" {
-                            response
-                                .headers_mut()
-                                .insert("set-cookie", "SESSION=abc; Path=/".parse().unwrap());
-                        }
-                        Ok::<_, Infallible>(response)
-                    });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
+    raw_target(move |stream| async move {
+        let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| async move {
+            if req.uri().path() == "/slow" {
+                tokio::time::sleep(Duration::from_millis(800)).await;
+            }
+            if req.uri().path() == "/echo-body" {
+                let body = req.into_body().collect().await.map(|b| b.to_bytes());
+                let text = match body {
+                    Ok(b) => format!(
+                        "{name} got {} bytes: {}",
+                        b.len(),
+                        String::from_utf8_lossy(&b[..b.len().min(24)])
+                    ),
+                    Err(e) => format!("{name} body error: {e}"),
+                };
+                return Ok(hyper::Response::new(Full::new(Bytes::from(text))));
+            }
+            let mut response = hyper::Response::new(Full::new(Bytes::from(format!(
+                "{name} {} {}",
+                req.method(),
+                req.uri().path()
+            ))));
+            for (k, v) in req.headers() {
+                if let Ok(n) = http::HeaderName::from_bytes(format!("echo-{k}").as_bytes()) {
+                    response.headers_mut().append(n, v.clone());
+                }
+            }
+            if req.uri().path() == "/login" {
+                response.headers_mut().insert("set-cookie", "SESSION=abc; Path=/".parse().unwrap());
+            }
+            Ok::<_, Infallible>(response)
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service)
+            .await;
+    })
+    .await
 }
 
 fn lb(idle: Duration) -> Arc<LoadBalancer> {
@@ -508,51 +496,44 @@ async fn a_client_that_leaves_before_the_answer_counts_as_460() {
 
 /// A target that accepts any upgrade and then echoes every byte, prefixed with its name.
 async fn upgrading_backend(name: &'static str) -> SocketAddr {
-    let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = socket.accept().await else { return };
-            tokio::spawn(async move {
-                let service =
-                    service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| async move {
-                        let upgrade = req.headers().get("upgrade").cloned();
-                        let Some(protocol) = upgrade else {
-                            return Ok::<_, Infallible>(hyper::Response::new(Full::new(
-                                Bytes::from("no upgrade"),
-                            )));
+    raw_target(move |stream| async move {
+        let service =
+            service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| async move {
+                let upgrade = req.headers().get("upgrade").cloned();
+                let Some(protocol) = upgrade else {
+                    return Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(
+                        "no upgrade",
+                    ))));
+                };
+                let on = hyper::upgrade::on(&mut req);
+                tokio::spawn(async move {
+                    let Ok(upgraded) = on.await else { return };
+                    let mut io = TokioIo::new(upgraded);
+                    let mut buf = [0u8; 1024];
+                    loop {
+                        let n = match io.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
                         };
-                        let on = hyper::upgrade::on(&mut req);
-                        tokio::spawn(async move {
-                            let Ok(upgraded) = on.await else { return };
-                            let mut io = TokioIo::new(upgraded);
-                            let mut buf = [0u8; 1024];
-                            loop {
-                                let n = match io.read(&mut buf).await {
-                                    Ok(0) | Err(_) => return,
-                                    Ok(n) => n,
-                                };
-                                let mut reply = format!("{name}:").into_bytes();
-                                reply.extend_from_slice(&buf[..n]);
-                                if io.write_all(&reply).await.is_err() {
-                                    return;
-                                }
-                            }
-                        });
-                        let mut response = hyper::Response::new(Full::new(Bytes::new()));
-                        *response.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
-                        response.headers_mut().insert("upgrade", protocol);
-                        response.headers_mut().insert("connection", "upgrade".parse().unwrap());
-                        Ok(response)
-                    });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades()
-                    .await;
+                        let mut reply = format!("{name}:").into_bytes();
+                        reply.extend_from_slice(&buf[..n]);
+                        if io.write_all(&reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                let mut response = hyper::Response::new(Full::new(Bytes::new()));
+                *response.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+                response.headers_mut().insert("upgrade", protocol);
+                response.headers_mut().insert("connection", "upgrade".parse().unwrap());
+                Ok(response)
             });
-        }
-    });
-    addr
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades()
+            .await;
+    })
+    .await
 }
 
 #[tokio::test]
