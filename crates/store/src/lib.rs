@@ -10,6 +10,7 @@
 //! hand them over as serde values; the data plane never reads the store.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -26,6 +27,9 @@ pub enum StoreError {
     Encode(serde_json::Error),
     #[error("cannot create the data directory {path}: {source}")]
     Dir { path: String, source: std::io::Error },
+    /// A fault injected with [`Store::inject`] (tests of what callers do when the store fails).
+    #[error("state database unavailable: injected {0} fault")]
+    Injected(&'static str),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -48,6 +52,19 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE documents (
 /// The state store. Cheap to share behind an `Arc`; calls are short and serialized.
 pub struct Store {
     conn: Mutex<Connection>,
+    faults: AtomicU8,
+}
+
+/// Which calls fail while a fault is injected ([`Store::inject`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Faults {
+    /// Every call works (the normal state).
+    #[default]
+    None,
+    /// Writes (put, delete, append, batches) fail; reads work.
+    Writes,
+    /// Reads and writes fail.
+    All,
 }
 
 /// A write transaction: several changes that land together or not at all.
@@ -81,7 +98,33 @@ impl Store {
             conn.execute_batch(migration)?;
             conn.pragma_update(None, "user_version", i as i64 + 1)?;
         }
-        Ok(Store { conn: Mutex::new(conn) })
+        Ok(Store { conn: Mutex::new(conn), faults: AtomicU8::new(0) })
+    }
+
+    /// Makes later calls fail as a broken disk or a locked database would, until
+    /// `inject(Faults::None)`. For tests of the callers: a failed write must never be announced
+    /// as a change.
+    pub fn inject(&self, faults: Faults) {
+        let code = match faults {
+            Faults::None => 0,
+            Faults::Writes => 1,
+            Faults::All => 2,
+        };
+        self.faults.store(code, Ordering::SeqCst);
+    }
+
+    fn check_write(&self) -> StoreResult<()> {
+        match self.faults.load(Ordering::Relaxed) {
+            0 => Ok(()),
+            _ => Err(StoreError::Injected("write")),
+        }
+    }
+
+    fn check_read(&self) -> StoreResult<()> {
+        match self.faults.load(Ordering::Relaxed) {
+            2 => Err(StoreError::Injected("read")),
+            _ => Ok(()),
+        }
     }
 
     /// Stores `value` under `namespace`/`key`, replacing what was there.
@@ -91,6 +134,7 @@ impl Store {
         key: &str,
         value: &T,
     ) -> StoreResult<()> {
+        self.check_write()?;
         let json = serde_json::to_string(value).map_err(StoreError::Encode)?;
         self.conn.lock().execute(
             "INSERT INTO documents (namespace, key, value) VALUES (?1, ?2, ?3)
@@ -101,6 +145,7 @@ impl Store {
     }
 
     pub fn get<T: DeserializeOwned>(&self, namespace: &str, key: &str) -> StoreResult<Option<T>> {
+        self.check_read()?;
         let json: Option<String> = self
             .conn
             .lock()
@@ -114,6 +159,7 @@ impl Store {
     }
 
     pub fn delete(&self, namespace: &str, key: &str) -> StoreResult<bool> {
+        self.check_write()?;
         let n = self.conn.lock().execute(
             "DELETE FROM documents WHERE namespace = ?1 AND key = ?2",
             params![namespace, key],
@@ -127,6 +173,7 @@ impl Store {
         namespace: &str,
         prefix: &str,
     ) -> StoreResult<Vec<(String, T)>> {
+        self.check_read()?;
         let conn = self.conn.lock();
         let mut stmt = conn.prepare_cached(
             "SELECT key, value FROM documents WHERE namespace = ?1 AND substr(key, 1, length(?2)) = ?2 ORDER BY key",
@@ -150,6 +197,7 @@ impl Store {
         stream: &str,
         value: &T,
     ) -> StoreResult<i64> {
+        self.check_write()?;
         let json = serde_json::to_string(value).map_err(StoreError::Encode)?;
         let conn = self.conn.lock();
         conn.execute(
@@ -166,6 +214,7 @@ impl Store {
         stream: &str,
         after: i64,
     ) -> StoreResult<Vec<(i64, T)>> {
+        self.check_read()?;
         let conn = self.conn.lock();
         let mut stmt = conn.prepare_cached(
             "SELECT seq, value FROM logs WHERE log = ?1 AND stream = ?2 AND seq > ?3 ORDER BY seq",
@@ -183,6 +232,7 @@ impl Store {
 
     /// Deletes a whole stream of a log.
     pub fn drop_log(&self, log: &str, stream: &str) -> StoreResult<()> {
+        self.check_write()?;
         self.conn
             .lock()
             .execute("DELETE FROM logs WHERE log = ?1 AND stream = ?2", params![log, stream])?;
@@ -191,6 +241,7 @@ impl Store {
 
     /// Runs `f` in one write transaction.
     pub fn batch<R>(&self, f: impl FnOnce(&mut Batch<'_>) -> StoreResult<R>) -> StoreResult<R> {
+        self.check_write()?;
         let mut conn = self.conn.lock();
         let tx = conn.transaction()?;
         let mut batch = Batch { tx };
@@ -289,6 +340,21 @@ mod tests {
         store.put("n", "axb/2", &2).unwrap();
         let found: Vec<(String, i32)> = store.list("n", "a%b/").unwrap();
         assert_eq!(found.len(), 1);
+    }
+
+    #[test]
+    fn injected_faults_fail_calls_until_cleared() {
+        let store = Store::in_memory().unwrap();
+        store.put("n", "k", &1).unwrap();
+        store.inject(Faults::Writes);
+        assert!(matches!(store.put("n", "k", &2), Err(StoreError::Injected("write"))));
+        assert!(store.append("l", "s", &1).is_err());
+        assert!(store.batch(|b| b.put("n", "k", &3)).is_err());
+        assert_eq!(store.get::<i32>("n", "k").unwrap(), Some(1), "reads still work");
+        store.inject(Faults::All);
+        assert!(matches!(store.get::<i32>("n", "k"), Err(StoreError::Injected("read"))));
+        store.inject(Faults::None);
+        assert_eq!(store.get::<i32>("n", "k").unwrap(), Some(1), "nothing was written meanwhile");
     }
 
     #[test]
