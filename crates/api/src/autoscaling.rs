@@ -169,7 +169,7 @@ pub async fn handle(
         "DescribeAutoScalingGroups" => {
             let names = q.list("AutoScalingGroupNames");
             let groups: Vec<GroupRecord> = asg
-                .groups()
+                .groups()?
                 .into_iter()
                 .filter(|g| names.is_empty() || names.contains(&g.name))
                 .collect();
@@ -178,7 +178,7 @@ pub async fn handle(
         "DescribeAutoScalingInstances" => {
             let ids = q.list("InstanceIds");
             let mut rows = Vec::new();
-            for g in asg.groups() {
+            for g in asg.groups()? {
                 for m in &g.instances {
                     if ids.is_empty() || ids.contains(&m.id) {
                         rows.push((g.clone(), m.clone()));
@@ -194,7 +194,7 @@ pub async fn handle(
         }
         "UpdateAutoScalingGroup" => {
             let name = group_name(q)?;
-            let mut g = asg.group(name).ok_or_else(|| {
+            let mut g = asg.group(name)?.ok_or_else(|| {
                 ApiError::validation(format!(
                     "AutoScalingGroup name not found - AutoScalingGroup {name} not found"
                 ))
@@ -297,7 +297,7 @@ pub async fn handle(
             asg.record_heartbeat(group_name(q)?, hook, id)?;
         }
         "DescribeLifecycleHooks" => {
-            let hooks = asg.hooks_of(group_name(q)?);
+            let hooks = asg.hooks_of(group_name(q)?)?;
             x.members("LifecycleHooks", &hooks, |x, h| {
                 x.text("LifecycleHookName", &h.name)
                     .text("AutoScalingGroupName", &h.group)
@@ -310,8 +310,8 @@ pub async fn handle(
         "DescribeScalingActivities" => {
             let name = q.get("AutoScalingGroupName");
             let mut activities = Vec::new();
-            for g in asg.groups().into_iter().filter(|g| name.is_none_or(|n| n == g.name)) {
-                activities.extend(asg.activities(&g.name));
+            for g in asg.groups()?.into_iter().filter(|g| name.is_none_or(|n| n == g.name)) {
+                activities.extend(asg.activities(&g.name)?);
             }
             x.members("Activities", &activities, |x, a| {
                 x.text("ActivityId", &a.id)
@@ -328,8 +328,8 @@ pub async fn handle(
         "DescribeScheduledActions" => {
             let name = q.get("AutoScalingGroupName");
             let mut actions = Vec::new();
-            for g in asg.groups().into_iter().filter(|g| name.is_none_or(|n| n == g.name)) {
-                actions.extend(asg.schedules_of(&g.name));
+            for g in asg.groups()?.into_iter().filter(|g| name.is_none_or(|n| n == g.name)) {
+                actions.extend(asg.schedules_of(&g.name)?);
             }
             x.members("ScheduledUpdateGroupActions", &actions, |x, s| {
                 x.text("AutoScalingGroupName", &s.group).text("ScheduledActionName", &s.name);
@@ -366,7 +366,7 @@ pub async fn handle(
         "DescribeInstanceRefreshes" => {
             let ids = q.list("InstanceRefreshIds");
             let refreshes: Vec<_> = asg
-                .refreshes(group_name(q)?)
+                .refreshes(group_name(q)?)?
                 .into_iter()
                 .filter(|r| ids.is_empty() || ids.contains(&r.id))
                 .collect();

@@ -7,6 +7,7 @@
 //! Architecture Invariant: decisions (zone choice, termination policies, balance) are pure
 //! functions in `policy`; the service only applies them.
 
+pub mod fleet;
 pub mod model;
 pub mod policy;
 pub mod providers;

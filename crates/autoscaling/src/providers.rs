@@ -202,6 +202,7 @@ impl AsgProvider {
         let existing = self
             .asg
             .group(&name)
+            .map_err(err)?
             .ok_or_else(|| ProviderError::new(format!("Auto Scaling group {name} is gone")))?;
         let mut record = self.record(req, &name)?;
         record.arn = existing.arn.clone();
@@ -361,7 +362,7 @@ impl ResourceProvider for AsgProvider {
         let group = text(&current.properties, "AutoScalingGroupName").unwrap_or_default();
         let result = match current.type_name.as_str() {
             "AWS::AutoScaling::AutoScalingGroup" => {
-                if self.asg.group(id).is_none() {
+                if self.asg.group(id).map_err(err)?.is_none() {
                     return Ok(());
                 }
                 self.asg.delete_group(id).await

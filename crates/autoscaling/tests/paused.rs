@@ -86,24 +86,25 @@ async fn a_cron_recurrence_fires_on_schedule_twice() {
     .unwrap();
     let fired = |asg: &AutoScaling| {
         asg.activities("web")
+            .unwrap()
             .iter()
             .filter(|a| a.description.contains("every-five-minutes"))
             .count()
     };
     tokio::time::sleep(Duration::from_secs(4 * 60)).await; // 10:04:30
     assert_eq!(fired(&asg), 0, "not before 10:05");
-    assert_eq!(asg.group("web").unwrap().desired, 0);
+    assert_eq!(asg.group("web").unwrap().unwrap().desired, 0);
     tokio::time::sleep(Duration::from_secs(60)).await; // 10:05:30
     assert_eq!(fired(&asg), 1);
-    let g = asg.group("web").unwrap();
+    let g = asg.group("web").unwrap().unwrap();
     assert_eq!((g.min, g.desired), (1, 3));
     asg.set_sizes("web", Some(0), None, Some(0)).unwrap();
     tokio::time::sleep(Duration::from_secs(5 * 60)).await; // 10:10:30
     assert_eq!(fired(&asg), 2, "and again at 10:10");
-    assert_eq!(asg.group("web").unwrap().desired, 3);
+    assert_eq!(asg.group("web").unwrap().unwrap().desired, 3);
     tokio::time::sleep(Duration::from_secs(10 * 60)).await;
     assert_eq!(fired(&asg), 2, "not after its EndTime");
-    assert!(asg.schedules_of("web").is_empty(), "an ended action is removed");
+    assert!(asg.schedules_of("web").unwrap().is_empty(), "an ended action is removed");
 }
 
 #[tokio::test(start_paused = true)]

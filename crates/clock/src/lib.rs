@@ -9,12 +9,18 @@
 //! apart.
 //!
 //! Architecture Invariant: nothing else in Cumulo sleeps, sets timeouts or reads the time; they
-//! all ask a `Clock` (tokio's `Instant` underneath, never `std::time::Instant`).
+//! all ask a `Clock` (tokio's `Instant` underneath, never `std::time::Instant`). The one
+//! exception is the load balancer's data plane (`elb-proxy`), which runs on real time by
+//! design; every duration handed to it is scaled at the boundary (see [`Clock::real_duration`]).
+//!
+//! Waiting for a condition is [`Clock::wait_until`]: the condition is checked again whenever a
+//! [`Signal`] says something changed (a service's broadcast of its changes), never by polling.
 
 use std::future::Future;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 /// A scaled clock. Cheap to clone.
@@ -110,6 +116,71 @@ impl Clock {
     }
 }
 
+impl Clock {
+    /// Waits until `check` gives a value, for at most an AWS duration. `check` runs at once,
+    /// then again each time `changes` says something changed (and once more at the deadline).
+    /// A signal that can no longer fire leaves only the deadline.
+    pub async fn wait_until<T, S: Signal>(
+        &self,
+        limit: Duration,
+        changes: &mut S,
+        mut check: impl FnMut() -> Option<T>,
+    ) -> Result<T, Elapsed> {
+        let deadline = self.deadline(limit);
+        let mut live = true;
+        loop {
+            if let Some(value) = check() {
+                return Ok(value);
+            }
+            let changed =
+                async { if live { changes.changed().await } else { std::future::pending().await } };
+            tokio::select! {
+                still = changed => live = still,
+                _ = tokio::time::sleep_until(deadline) => return check().ok_or(Elapsed),
+            }
+        }
+    }
+}
+
+/// Something that says when state may have changed: a service's change broadcast, or several.
+/// `changed` resolves when a change was announced (true) or when no change can be announced
+/// any more (false).
+pub trait Signal: Send {
+    fn changed(&mut self) -> impl Future<Output = bool> + Send;
+}
+
+impl<T: Clone + Send> Signal for broadcast::Receiver<T> {
+    async fn changed(&mut self) -> bool {
+        // A lagging receiver missed changes: that is a change too.
+        !matches!(self.recv().await, Err(broadcast::error::RecvError::Closed))
+    }
+}
+
+/// Either of two signals; false only once both are closed.
+impl<A: Signal, B: Signal> Signal for (A, B) {
+    async fn changed(&mut self) -> bool {
+        let (a, b) = self;
+        tokio::select! {
+            true = a.changed() => true,
+            true = b.changed() => true,
+            else => false,
+        }
+    }
+}
+
+/// Either of three signals.
+impl<A: Signal, B: Signal, C: Signal> Signal for (A, B, C) {
+    async fn changed(&mut self) -> bool {
+        let (a, b, c) = self;
+        tokio::select! {
+            true = a.changed() => true,
+            true = b.changed() => true,
+            true = c.changed() => true,
+            else => false,
+        }
+    }
+}
+
 impl Default for Clock {
     fn default() -> Clock {
         Clock::real()
@@ -146,6 +217,45 @@ mod tests {
         ticks.tick().await;
         assert_eq!(start.elapsed(), Duration::from_secs(12));
         assert_eq!(clock.elapsed_aws(start), Duration::from_secs(120));
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn wait_until_rechecks_on_each_change_and_gives_up_at_the_deadline() {
+        let clock = Clock::new(10.0);
+        let (tx, mut rx) = broadcast::channel::<u32>(4);
+        let value = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let writer = {
+            let (tx, value) = (tx.clone(), value.clone());
+            tokio::spawn(async move {
+                for v in 1..=3 {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    value.store(v, std::sync::atomic::Ordering::SeqCst);
+                    let _ = tx.send(v);
+                }
+            })
+        };
+        let start = Instant::now();
+        let mut checks = 0;
+        let got = clock
+            .wait_until(Duration::from_secs(600), &mut rx, || {
+                checks += 1;
+                let v = value.load(std::sync::atomic::Ordering::SeqCst);
+                (v >= 3).then_some(v)
+            })
+            .await;
+        assert_eq!(got, Ok(3));
+        assert_eq!(start.elapsed(), Duration::from_secs(3), "woken by the third change");
+        assert_eq!(checks, 4, "once at first, then once per change: no polling");
+        writer.await.unwrap();
+        let start = Instant::now();
+        let never = clock.wait_until(Duration::from_secs(60), &mut rx, || None::<()>).await;
+        assert_eq!(never, Err(Elapsed));
+        assert_eq!(start.elapsed(), Duration::from_secs(6), "the AWS limit, scaled");
+        drop(tx);
+        let start = Instant::now();
+        let closed = clock.wait_until(Duration::from_secs(60), &mut rx, || None::<()>).await;
+        assert_eq!(closed, Err(Elapsed), "a closed signal leaves the deadline");
+        assert_eq!(start.elapsed(), Duration::from_secs(6));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub enum RegionError {
     Ec2(#[from] ec2::Ec2Error),
     #[error(transparent)]
     Ca(#[from] elb::ca::CaError),
+    #[error("cannot recover the Auto Scaling groups: {0}")]
+    AutoScaling(#[from] autoscaling::AsgError),
     #[error("cannot prepare the instances' directory {path}: {source}")]
     Runtime { path: String, source: std::io::Error },
 }
@@ -165,7 +167,7 @@ impl Region {
             tracing::info!("{rebooted} instance(s) were running before the restart and boot again");
         }
         elb.recover().await;
-        autoscaling.recover();
+        autoscaling.recover()?;
         let services = Arc::new(api::Services {
             cloudformation: engine.clone(),
             ec2: ec2.clone(),
@@ -183,11 +185,12 @@ impl Region {
                 tracing::error!("API server stopped: {e}");
             }
         });
-        // CPU and memory of instances, sampled every 5 s while the region serves.
+        // CPU and memory of instances, sampled every 10 s (AWS time) while the region serves.
         let sampler = ec2.clone();
         let sampling = shutdown.clone();
+        let ticks = clock.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            let mut tick = ticks.interval(std::time::Duration::from_secs(10));
             loop {
                 tokio::select! {
                     _ = tick.tick() => sampler.sample_usage(),

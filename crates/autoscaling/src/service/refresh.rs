@@ -34,34 +34,34 @@ impl AutoScaling {
         format!("{}/{}/{}", r.group, r.start, r.id)
     }
 
-    pub(super) fn save_refresh(&self, r: &RefreshRecord) {
-        if let Err(e) = self.store.put(REFRESHES, &Self::refresh_key(r), r) {
-            tracing::error!("cannot save instance refresh {}: {e}", r.id);
-        }
+    pub(super) fn save_refresh(&self, r: &RefreshRecord) -> Result<(), AsgError> {
+        self.store.put(REFRESHES, &Self::refresh_key(r), r)?;
+        Ok(())
     }
 
     /// The group's instance refreshes, newest first.
-    pub fn refreshes(&self, group: &str) -> Vec<RefreshRecord> {
-        let mut all: Vec<RefreshRecord> = self
-            .store
-            .list(REFRESHES, &format!("{group}/"))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(_, r)| r)
-            .collect();
+    pub fn refreshes(&self, group: &str) -> Result<Vec<RefreshRecord>, AsgError> {
+        let mut all: Vec<RefreshRecord> =
+            self.store.list(REFRESHES, &format!("{group}/"))?.into_iter().map(|(_, r)| r).collect();
         all.sort_by(|a, b| b.start.cmp(&a.start).then_with(|| b.id.cmp(&a.id)));
-        all
+        Ok(all)
     }
 
-    fn active_refresh(&self, group: &str) -> Option<RefreshRecord> {
-        self.refreshes(group).into_iter().find(RefreshRecord::active)
+    fn active_refresh(&self, group: &str) -> Result<Option<RefreshRecord>, AsgError> {
+        Ok(self.refreshes(group)?.into_iter().find(RefreshRecord::active))
     }
 
-    fn set_refresh(&self, group: &str, id: &str, f: impl FnOnce(&mut RefreshRecord)) {
-        if let Some(mut r) = self.refreshes(group).into_iter().find(|r| r.id == id) {
+    fn set_refresh(
+        &self,
+        group: &str,
+        id: &str,
+        f: impl FnOnce(&mut RefreshRecord),
+    ) -> Result<(), AsgError> {
+        if let Some(mut r) = self.refreshes(group)?.into_iter().find(|r| r.id == id) {
             f(&mut r);
-            self.save_refresh(&r);
+            self.save_refresh(&r)?;
         }
+        Ok(())
     }
 
     pub fn start_refresh(
@@ -88,7 +88,7 @@ impl AutoScaling {
                 "CheckpointPercentages must be between 1 and 100 and in ascending order",
             ));
         }
-        if self.active_refresh(group).is_some() {
+        if self.active_refresh(group)?.is_some() {
             return Err(api(
                 "InstanceRefreshInProgress",
                 "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.",
@@ -110,7 +110,7 @@ impl AutoScaling {
             desired: desired.unwrap_or_else(|| g.launch.clone()),
             previous: g.launch.clone(),
         };
-        self.save_refresh(&record);
+        self.save_refresh(&record)?;
         self.spawn_refresh(record.clone(), false);
         Ok(record.id)
     }
@@ -118,7 +118,7 @@ impl AutoScaling {
     /// The group's running refresh, or AWS's error when there is none.
     fn require_active_refresh(&self, group: &str) -> Result<RefreshRecord, AsgError> {
         self.group_or_err(group)?;
-        self.active_refresh(group).ok_or_else(|| {
+        self.active_refresh(group)?.ok_or_else(|| {
             api(
                 "ActiveInstanceRefreshNotFound",
                 format!("No in progress or pending Instance Refresh found for Auto Scaling group {group}"),
@@ -128,7 +128,7 @@ impl AutoScaling {
 
     pub fn cancel_refresh(&self, group: &str) -> Result<String, AsgError> {
         let r = self.require_active_refresh(group)?;
-        self.set_refresh(group, &r.id, |r| r.status = "Cancelling".into());
+        self.set_refresh(group, &r.id, |r| r.status = "Cancelling".into())?;
         if let Some((token, _)) = self.refresh_tasks.lock().get(group) {
             token.cancel();
         }
@@ -153,7 +153,7 @@ impl AutoScaling {
         self.set_refresh(group, &r.id, |r| {
             r.status = "RollbackInProgress".into();
             r.status_reason = Some("Rollback started by the user.".into());
-        });
+        })?;
         let mut r = r;
         r.status = "RollbackInProgress".into();
         self.spawn_refresh(r.clone(), true);
@@ -169,7 +169,10 @@ impl AutoScaling {
         let group = record.group.clone();
         let task = tokio::spawn(async move {
             let Some(this) = me.upgrade() else { return };
-            this.run_refresh(record, rollback, stop).await;
+            let (group, id) = (record.group.clone(), record.id.clone());
+            if let Err(e) = this.run_refresh(record, rollback, stop).await {
+                tracing::error!(group, "instance refresh {id} stopped: {e}");
+            }
         });
         let old = self.refresh_tasks.lock().insert(group, (token, task));
         // A rollback takes over from the refresh it rolls back: that one's loop stops at its
@@ -179,13 +182,18 @@ impl AutoScaling {
         }
     }
 
-    async fn run_refresh(&self, record: RefreshRecord, rollback: bool, stop: CancellationToken) {
+    async fn run_refresh(
+        &self,
+        record: RefreshRecord,
+        rollback: bool,
+        stop: CancellationToken,
+    ) -> Result<(), AsgError> {
         let group = record.group.clone();
         let id = record.id.clone();
-        let Some(g) = self.group(&group) else { return };
+        let Some(g) = self.group(&group)? else { return Ok(()) };
         let target = if rollback { record.previous.clone() } else { record.desired.clone() };
         if g.launch != target {
-            self.update(&group, |g| g.launch = target.clone());
+            self.update(&group, |g| g.launch = target.clone())?;
         }
         let prefs = &record.preferences;
         let (max_batch, keep, surge) = refresh_batches(g.desired, prefs);
@@ -198,7 +206,7 @@ impl AutoScaling {
         };
         let warmup = Duration::from_secs(prefs.warmup.unwrap_or(g.grace));
         if !rollback {
-            self.set_refresh(&group, &id, |r| r.status = "InProgress".into());
+            self.set_refresh(&group, &id, |r| r.status = "InProgress".into())?;
         }
         let progress_group = group.clone();
         let progress_id = id.clone();
@@ -212,11 +220,14 @@ impl AutoScaling {
             also,
             stop: stop.clone(),
             progress: Some(Box::new(move |done, total| {
-                if let Some(this) = me.upgrade() {
-                    this.set_refresh(&progress_group, &progress_id, |r| {
+                if let Some(this) = me.upgrade()
+                    && let Err(e) = this.set_refresh(&progress_group, &progress_id, |r| {
                         r.instances_to_update = total - done;
                         r.percentage = (done * 100).checked_div(total).unwrap_or(100);
-                    });
+                    })
+                {
+                    // Progress is shown, not acted on: the next batch records it again.
+                    tracing::warn!(group = progress_group, "cannot record refresh progress: {e}");
                 }
             })),
             checkpoints: if rollback { Vec::new() } else { prefs.checkpoints.clone() },
@@ -233,7 +244,7 @@ impl AutoScaling {
                 if rollback { "rollback" } else { "" }
             )
             .replace("  ", " "),
-        );
+        )?;
         let result = self.replace_instances(&group, &plan).await;
         let now = clock::iso8601(self.clock.now());
         match result {
@@ -243,37 +254,37 @@ impl AutoScaling {
                     r.percentage = 100;
                     r.instances_to_update = 0;
                     r.end = Some(now);
-                });
-                self.finish(activity, true, None);
+                })?;
+                self.finish(activity, true, None)
             }
             Ok(false) => {
                 // Cancelled; a rollback that took over records its own end.
-                let current = self.refreshes(&group).into_iter().find(|r| r.id == id);
+                let current = self.refreshes(&group)?.into_iter().find(|r| r.id == id);
                 if current.is_some_and(|r| r.status == "Cancelling") {
                     self.set_refresh(&group, &id, |r| {
                         r.status = "Cancelled".into();
                         r.end = Some(now);
-                    });
-                    self.finish(activity, false, Some("Cancelled".into()));
+                    })?;
+                    self.finish(activity, false, Some("Cancelled".into()))
                 } else {
-                    self.finish(activity, false, Some("Rolled back".into()));
+                    self.finish(activity, false, Some("Rolled back".into()))
                 }
             }
             Err(e) if !rollback && prefs.auto_rollback => {
-                self.finish(activity, false, Some(e.to_string()));
+                self.finish(activity, false, Some(e.to_string()))?;
                 let mut r = record.clone();
                 r.status = "RollbackInProgress".into();
                 r.status_reason = Some(format!("Instance refresh failed: {e}"));
-                self.save_refresh(&r);
-                Box::pin(self.run_refresh(r, true, CancellationToken::new())).await;
+                self.save_refresh(&r)?;
+                Box::pin(self.run_refresh(r, true, CancellationToken::new())).await
             }
             Err(e) => {
                 self.set_refresh(&group, &id, |r| {
                     r.status = if rollback { "RollbackFailed" } else { "Failed" }.into();
                     r.status_reason = Some(e.to_string());
                     r.end = Some(now);
-                });
-                self.finish(activity, false, Some(e.to_string()));
+                })?;
+                self.finish(activity, false, Some(e.to_string()))
             }
         }
     }
