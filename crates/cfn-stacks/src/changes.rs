@@ -30,7 +30,7 @@ impl Engine {
         let (stack, prepared, body, params, changes) = match kind.as_str() {
             "CREATE" => {
                 if let Ok(existing) = self.find_stack(&input.stack.stack_name)
-                    && existing.status != "REVIEW_IN_PROGRESS"
+                    && existing.status != StackStatus::ReviewInProgress
                 {
                     return Err(CfnError::AlreadyExists(input.stack.stack_name.clone()));
                 }
@@ -60,10 +60,14 @@ impl Engine {
                             stack_id.clone(),
                             body.clone(),
                             &prepared,
-                            "REVIEW_IN_PROGRESS",
+                            StackStatus::ReviewInProgress,
                         );
                         self.save_stack(&s)?;
-                        self.emit_stack_event(&s, "REVIEW_IN_PROGRESS", Some("User Initiated"));
+                        self.emit_stack_event(
+                            &s,
+                            StackStatus::ReviewInProgress,
+                            Some("User Initiated"),
+                        );
                         s
                     }
                 };
@@ -87,10 +91,14 @@ impl Engine {
             }
             "UPDATE" => {
                 let stack = self.find_stack(&input.stack.stack_name)?;
-                if stack.status == "REVIEW_IN_PROGRESS"
-                    || stack.status.starts_with("ROLLBACK_")
-                    || stack.status == "CREATE_FAILED"
-                {
+                if matches!(
+                    stack.status,
+                    StackStatus::ReviewInProgress
+                        | StackStatus::RollbackInProgress
+                        | StackStatus::RollbackComplete
+                        | StackStatus::RollbackFailed
+                        | StackStatus::CreateFailed
+                ) {
                     return Err(CfnError::Validation(format!(
                         "Stack:{} is in {} state and can not be updated.",
                         stack.stack_id, stack.status
@@ -116,12 +124,12 @@ impl Engine {
             && input.stack.tags.is_empty();
         let (status, reason, execution) = if unchanged {
             (
-                "FAILED",
+                ChangeSetStatus::Failed,
                 Some("The submitted information didn't contain changes. Submit different information to create a change set.".to_string()),
-                "UNAVAILABLE",
+                ExecutionStatus::Unavailable,
             )
         } else {
-            ("CREATE_COMPLETE", None, "AVAILABLE")
+            (ChangeSetStatus::CreateComplete, None, ExecutionStatus::Available)
         };
         let id = self
             .config
@@ -133,9 +141,9 @@ impl Engine {
             stack_id: stack.stack_id.clone(),
             stack_name: stack.name.clone(),
             change_set_type: kind,
-            status: status.into(),
+            status,
             status_reason: reason,
-            execution_status: execution.into(),
+            execution_status: execution,
             description: input.description.clone(),
             template_body: body,
             parameters: params,
@@ -190,7 +198,14 @@ impl Engine {
         Ok(self
             .change_sets_of(stack_id)?
             .into_iter()
-            .filter(|c| !c.execution_status.starts_with("EXECUTE_"))
+            .filter(|c| {
+                !matches!(
+                    c.execution_status,
+                    ExecutionStatus::ExecuteInProgress
+                        | ExecutionStatus::ExecuteComplete
+                        | ExecutionStatus::ExecuteFailed
+                )
+            })
             .collect())
     }
 
@@ -208,7 +223,7 @@ impl Engine {
 
     pub fn delete_change_set(&self, name_or_arn: &str, stack: Option<&str>) -> CfnResult<()> {
         let cs = self.describe_change_set(name_or_arn, stack)?;
-        if cs.execution_status == "EXECUTE_IN_PROGRESS" {
+        if cs.execution_status == ExecutionStatus::ExecuteInProgress {
             return Err(CfnError::InvalidChangeSetStatus(format!(
                 "Cannot delete ChangeSet in status {}",
                 cs.execution_status
@@ -222,7 +237,7 @@ impl Engine {
     /// sets become OBSOLETE.
     pub fn execute_change_set(&self, name_or_arn: &str, stack: Option<&str>) -> CfnResult<()> {
         let mut cs = self.describe_change_set(name_or_arn, stack)?;
-        if cs.execution_status != "AVAILABLE" {
+        if cs.execution_status != ExecutionStatus::Available {
             return Err(CfnError::InvalidChangeSetStatus(format!(
                 "ChangeSet [{}] cannot be executed in its current execution status of [{}]",
                 cs.change_set_id, cs.execution_status
@@ -234,7 +249,7 @@ impl Engine {
             // The REVIEW_IN_PROGRESS stack becomes a real one.
             let prepared =
                 self.prepare(&cs.template_body, &cs.parameters, &stack.name, &stack.stack_id, &[])?;
-            if stack.status != "REVIEW_IN_PROGRESS"
+            if stack.status != StackStatus::ReviewInProgress
                 || !self.busy.lock().insert(stack.stack_id.clone())
             {
                 return Err(CfnError::InvalidChangeSetStatus(format!(
@@ -247,11 +262,11 @@ impl Engine {
                 stack.stack_id.clone(),
                 cs.template_body.clone(),
                 &prepared,
-                "CREATE_IN_PROGRESS",
+                StackStatus::CreateInProgress,
             );
             record.creation_time = stack.creation_time.clone();
             self.save_stack(&record)?;
-            self.emit_stack_event(&record, "CREATE_IN_PROGRESS", Some("User Initiated"));
+            self.emit_stack_event(&record, StackStatus::CreateInProgress, Some("User Initiated"));
             self.start_create(
                 record,
                 prepared,
@@ -263,7 +278,7 @@ impl Engine {
             self.claim(&stack, "updated")?;
             self.begin_update(stack.clone(), body, prepared, live, &input)?;
         }
-        cs.execution_status = "EXECUTE_IN_PROGRESS".into();
+        cs.execution_status = ExecutionStatus::ExecuteInProgress;
         self.store.put(CHANGE_SETS, &cs.change_set_id, &cs)?;
         // AWS removes a stack's other change sets: they no longer apply to the updated stack.
         for other in self.list_change_sets(&cs.stack_id)? {
@@ -276,13 +291,12 @@ impl Engine {
         let stack_id = cs.stack_id.clone();
         self.tracker.spawn(async move {
             if let Ok(done) = engine.wait_terminal(&stack_id).await {
-                cs.execution_status =
-                    if done.status.ends_with("_COMPLETE") && !done.status.contains("ROLLBACK") {
-                        "EXECUTE_COMPLETE"
-                    } else {
-                        "EXECUTE_FAILED"
-                    }
-                    .into();
+                cs.execution_status = match done.status {
+                    StackStatus::CreateComplete
+                    | StackStatus::UpdateComplete
+                    | StackStatus::DeleteComplete => ExecutionStatus::ExecuteComplete,
+                    _ => ExecutionStatus::ExecuteFailed,
+                };
                 let _ = engine.store.put(CHANGE_SETS, &cs.change_set_id, &cs);
             }
         });

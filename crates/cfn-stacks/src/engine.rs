@@ -185,17 +185,9 @@ impl Engine {
     pub fn recover(&self) -> CfnResult<usize> {
         let mut n = 0;
         for (_, mut stack) in self.store.list::<StackRecord>(STACKS, "")? {
-            if is_terminal(&stack.status) {
-                continue;
-            }
-            let failed = match stack.status.as_str() {
-                "CREATE_IN_PROGRESS" | "ROLLBACK_IN_PROGRESS" => "ROLLBACK_FAILED",
-                "DELETE_IN_PROGRESS" => "DELETE_FAILED",
-                "REVIEW_IN_PROGRESS" => continue,
-                _ => "UPDATE_ROLLBACK_FAILED",
-            };
+            let Some(failed) = stack.status.interrupted() else { continue };
             let reason = "Cumulo stopped while this operation was running".to_string();
-            stack.status = failed.into();
+            stack.status = failed;
             stack.status_reason = Some(reason.clone());
             self.store.put(STACKS, &stack.stack_id, &stack)?;
             self.emit_stack_event(&stack, failed, Some(&reason));
@@ -226,7 +218,7 @@ impl Engine {
                 .list::<StackRecord>(STACKS, "")?
                 .into_iter()
                 .map(|(_, s)| s)
-                .filter(|s| s.name == name_or_id && s.status != "DELETE_COMPLETE")
+                .filter(|s| s.name == name_or_id && s.status != StackStatus::DeleteComplete)
                 .max_by(|a, b| a.creation_time.cmp(&b.creation_time));
             if let Some(s) = found {
                 return Ok(s);
@@ -245,7 +237,7 @@ impl Engine {
                     .list::<StackRecord>(STACKS, "")?
                     .into_iter()
                     .map(|(_, s)| s)
-                    .filter(|s| s.status != "DELETE_COMPLETE")
+                    .filter(|s| s.status != StackStatus::DeleteComplete)
                     .collect();
                 stacks.sort_by(|a, b| b.creation_time.cmp(&a.creation_time));
                 Ok(stacks)
@@ -254,7 +246,7 @@ impl Engine {
     }
 
     /// ListStacks: every stack (deleted ones too), optionally filtered by status.
-    pub fn list_stacks(&self, statuses: &[String]) -> CfnResult<Vec<StackRecord>> {
+    pub fn list_stacks(&self, statuses: &[StackStatus]) -> CfnResult<Vec<StackRecord>> {
         let mut stacks: Vec<StackRecord> = self
             .store
             .list::<StackRecord>(STACKS, "")?
@@ -471,7 +463,12 @@ impl Engine {
         let _ = self.events.send(event);
     }
 
-    pub(crate) fn emit_stack_event(&self, stack: &StackRecord, status: &str, reason: Option<&str>) {
+    pub(crate) fn emit_stack_event(
+        &self,
+        stack: &StackRecord,
+        status: StackStatus,
+        reason: Option<&str>,
+    ) {
         self.emit(StackEvent {
             event_id: aws_ids::uuid(),
             stack_id: stack.stack_id.clone(),
@@ -501,7 +498,7 @@ impl Engine {
 
     /// Marks a stack busy; errors if an operation is already running on it.
     pub(crate) fn claim(&self, stack: &StackRecord, verb: &str) -> CfnResult<()> {
-        if !is_terminal(&stack.status) || !self.busy.lock().insert(stack.stack_id.clone()) {
+        if !stack.status.is_terminal() || !self.busy.lock().insert(stack.stack_id.clone()) {
             return Err(CfnError::Validation(format!(
                 "Stack:{} is in {} state and can not be {verb}.",
                 stack.stack_id, stack.status
@@ -525,7 +522,7 @@ impl Engine {
             let stack: StackRecord = self.store.get(STACKS, stack_id)?.ok_or_else(|| {
                 CfnError::Validation(format!("Stack with id {stack_id} does not exist"))
             })?;
-            if is_terminal(&stack.status) && !self.busy.lock().contains(stack_id) {
+            if stack.status.is_terminal() && !self.busy.lock().contains(stack_id) {
                 return Ok(stack);
             }
             tokio::select! {
@@ -558,7 +555,7 @@ impl Engine {
                 )));
             }
         };
-        if is_terminal(&stack.status) && !self.busy.lock().contains(&stack.stack_id) {
+        if stack.status.is_terminal() && !self.busy.lock().contains(&stack.stack_id) {
             return Err(CfnError::Validation(format!(
                 "Stack {} is in {} state and cannot be signaled",
                 stack.name, stack.status
@@ -572,14 +569,21 @@ impl Engine {
         };
         // A signal during an update (a rolling update's new instances) is to a resource being
         // updated, whatever its last recorded status.
-        let status = if stack.status.starts_with("UPDATE")
-            && stack.status.ends_with("IN_PROGRESS")
-            && resource.status.ends_with("COMPLETE")
-        {
-            "UPDATE_IN_PROGRESS".to_string()
-        } else {
-            resource.status.clone()
-        };
+        let updating = matches!(
+            stack.status,
+            StackStatus::UpdateInProgress
+                | StackStatus::UpdateCompleteCleanupInProgress
+                | StackStatus::UpdateRollbackInProgress
+                | StackStatus::UpdateRollbackCompleteCleanupInProgress
+        );
+        let complete = matches!(
+            resource.status,
+            ResourceStatus::CreateComplete
+                | ResourceStatus::UpdateComplete
+                | ResourceStatus::DeleteComplete
+        );
+        let status =
+            if updating && complete { ResourceStatus::UpdateInProgress } else { resource.status };
         self.emit(StackEvent {
             event_id: aws_ids::uuid(),
             stack_id: stack.stack_id.clone(),
@@ -588,7 +592,7 @@ impl Engine {
             physical_id: resource.physical_id.clone(),
             resource_type: resource.type_name.clone(),
             timestamp: self.now(),
-            status,
+            status: status.into(),
             status_reason: Some(reason),
             properties: None,
         });

@@ -142,11 +142,16 @@ impl Engine {
         let prepared =
             self.prepare(&body, &params, &input.stack_name, &stack_id, &input.notification_arns)?;
         self.check_capabilities(&prepared, &input.capabilities)?;
-        let stack =
-            self.new_stack_record(&input, stack_id.clone(), body, &prepared, "CREATE_IN_PROGRESS");
+        let stack = self.new_stack_record(
+            &input,
+            stack_id.clone(),
+            body,
+            &prepared,
+            StackStatus::CreateInProgress,
+        );
         self.save_stack(&stack)?;
         self.busy.lock().insert(stack_id.clone());
-        self.emit_stack_event(&stack, "CREATE_IN_PROGRESS", Some("User Initiated"));
+        self.emit_stack_event(&stack, StackStatus::CreateInProgress, Some("User Initiated"));
         self.start(
             stack,
             prepared,
@@ -162,12 +167,12 @@ impl Engine {
         stack_id: String,
         body: String,
         prepared: &Prepared,
-        status: &str,
+        status: StackStatus,
     ) -> StackRecord {
         StackRecord {
             stack_id,
             name: input.stack_name.clone(),
-            status: status.into(),
+            status,
             status_reason: None,
             description: prepared.template.description.clone(),
             template_body: body,
@@ -198,12 +203,12 @@ impl Engine {
     pub fn update_stack(&self, input: StackInput) -> CfnResult<String> {
         let stack = self.find_stack(&input.stack_name)?;
         if matches!(
-            stack.status.as_str(),
-            "ROLLBACK_COMPLETE"
-                | "ROLLBACK_FAILED"
-                | "CREATE_FAILED"
-                | "DELETE_FAILED"
-                | "REVIEW_IN_PROGRESS"
+            stack.status,
+            StackStatus::RollbackComplete
+                | StackStatus::RollbackFailed
+                | StackStatus::CreateFailed
+                | StackStatus::DeleteFailed
+                | StackStatus::ReviewInProgress
         ) {
             return Err(CfnError::Validation(format!(
                 "Stack:{} is in {} state and can not be updated.",
@@ -262,11 +267,11 @@ impl Engine {
             stack.capabilities = input.capabilities.clone();
         }
         stack.disable_rollback = input.disable_rollback;
-        stack.status = "UPDATE_IN_PROGRESS".into();
+        stack.status = StackStatus::UpdateInProgress;
         stack.status_reason = None;
         stack.last_updated_time = Some(self.now());
         self.save_stack(&stack)?;
-        self.emit_stack_event(&stack, "UPDATE_IN_PROGRESS", Some("User Initiated"));
+        self.emit_stack_event(&stack, StackStatus::UpdateInProgress, Some("User Initiated"));
         let id = stack.stack_id.clone();
         self.start(stack, prepared, live, Kind::Update);
         Ok(id)
@@ -275,10 +280,10 @@ impl Engine {
     /// DeleteStack. Deleting a stack that does not exist succeeds, as on AWS.
     pub fn delete_stack(&self, name_or_id: &str) -> CfnResult<()> {
         let Ok(mut stack) = self.find_stack(name_or_id) else { return Ok(()) };
-        if stack.status == "DELETE_COMPLETE" {
+        if stack.status == StackStatus::DeleteComplete {
             return Ok(());
         }
-        if stack.status == "DELETE_IN_PROGRESS" {
+        if stack.status == StackStatus::DeleteInProgress {
             return Ok(());
         }
         self.claim(&stack, "deleted")?;
@@ -292,10 +297,10 @@ impl Engine {
             )
             .ok();
         let live = self.live_map(&stack.stack_id)?;
-        stack.status = "DELETE_IN_PROGRESS".into();
+        stack.status = StackStatus::DeleteInProgress;
         stack.status_reason = None;
         self.save_stack(&stack)?;
-        self.emit_stack_event(&stack, "DELETE_IN_PROGRESS", Some("User Initiated"));
+        self.emit_stack_event(&stack, StackStatus::DeleteInProgress, Some("User Initiated"));
         let engine = self.engine();
         self.tracker.spawn(async move {
             let stack_id = stack.stack_id.clone();
@@ -397,7 +402,7 @@ impl Op {
         logical_id: &str,
         physical_id: Option<&str>,
         type_name: &str,
-        status: &str,
+        status: ResourceStatus,
         reason: Option<&str>,
     ) {
         self.engine.emit(StackEvent {
@@ -414,10 +419,10 @@ impl Op {
         });
     }
 
-    fn set_status(&mut self, status: &str, reason: Option<String>) {
-        self.stack.status = status.into();
+    fn set_status(&mut self, status: StackStatus, reason: Option<String>) {
+        self.stack.status = status;
         self.stack.status_reason = reason.clone();
-        if status == "DELETE_COMPLETE" {
+        if status == StackStatus::DeleteComplete {
             self.stack.deletion_time = Some(self.engine.now());
         }
         if let Err(e) = self.engine.save_stack(&self.stack) {
@@ -427,8 +432,8 @@ impl Op {
     }
 
     /// Records a resource's new state (store and live map) and emits its event.
-    fn record(&mut self, mut r: ResourceRecord, status: &str, reason: Option<&str>) {
-        r.status = status.into();
+    fn record(&mut self, mut r: ResourceRecord, status: ResourceStatus, reason: Option<&str>) {
+        r.status = status;
         r.status_reason = reason.map(str::to_string);
         r.last_updated = self.engine.now();
         if let Err(e) =
@@ -459,7 +464,7 @@ impl Op {
             logical_id: logical_id.into(),
             physical_id: None,
             type_name,
-            status: String::new(),
+            status: ResourceStatus::CreateInProgress,
             status_reason: None,
             properties: json!({}),
             attributes: IndexMap::new(),
@@ -513,7 +518,7 @@ impl Op {
         let mut record =
             self.live.get(logical_id).cloned().unwrap_or_else(|| self.new_record(logical_id));
         if !replacing {
-            self.event(logical_id, None, &type_name, "CREATE_IN_PROGRESS", None);
+            self.event(logical_id, None, &type_name, ResourceStatus::CreateInProgress, None);
         }
         let (props, metadata, imports) = match self.resolve(logical_id) {
             Ok(x) => x,
@@ -525,7 +530,7 @@ impl Op {
                 logical_id,
                 record.physical_id.as_deref(),
                 &type_name,
-                "UPDATE_IN_PROGRESS",
+                ResourceStatus::UpdateInProgress,
                 Some("Requested update requires the creation of a new physical resource; hence creating one."),
             );
         } else {
@@ -533,7 +538,7 @@ impl Op {
                 logical_id,
                 None,
                 &type_name,
-                "CREATE_IN_PROGRESS",
+                ResourceStatus::CreateInProgress,
                 Some("Resource creation Initiated"),
             );
         }
@@ -544,7 +549,7 @@ impl Op {
             record.attributes.clear();
         } else {
             // The resource exists (in progress) from now on: signals may come for it at once.
-            record.status = "CREATE_IN_PROGRESS".into();
+            record.status = ResourceStatus::CreateInProgress;
             record.last_updated = self.engine.now();
             if let Err(e) = self.engine.store.put(
                 RESOURCES,
@@ -725,7 +730,7 @@ impl Op {
         deps: &IndexMap<String, IndexSet<String>>,
         mut begin: impl FnMut(&mut Op, &str) -> Begin,
         mut complete: impl FnMut(&mut Op, &str, Provided),
-        failed_status: &str,
+        failed_status: ResourceStatus,
         cancelled_reason: &str,
     ) -> Vec<(String, String)> {
         let wanted: HashSet<&String> = ids.iter().collect();
@@ -807,10 +812,10 @@ impl Op {
                         error.unwrap_or_default()
                     };
                     // A resource new in an update fails to create, not to update.
-                    let status = if failed_status == "UPDATE_FAILED"
+                    let status = if failed_status == ResourceStatus::UpdateFailed
                         && matches!(self.touched.get(&id), Some(Touched::Created))
                     {
-                        "CREATE_FAILED"
+                        ResourceStatus::CreateFailed
                     } else {
                         failed_status
                     };
@@ -842,38 +847,38 @@ impl Op {
                     let mut r = op.live.get(id).cloned().unwrap_or_else(|| op.new_record(id));
                     apply_provided(&mut r, provided);
                     op.stack.creation_order.push(id.to_string());
-                    op.record(r, "CREATE_COMPLETE", None);
+                    op.record(r, ResourceStatus::CreateComplete, None);
                 },
-                "CREATE_FAILED",
+                ResourceStatus::CreateFailed,
                 "Resource creation cancelled",
             )
             .await;
         let failures = if failures.is_empty() { self.finish_outputs() } else { failures };
         if failures.is_empty() {
-            self.set_status("CREATE_COMPLETE", None);
+            self.set_status(StackStatus::CreateComplete, None);
             return;
         }
         let reason = self.failure_reason(&failures, "create");
         if on_failure == "DO_NOTHING" {
-            self.set_status("CREATE_FAILED", Some(reason));
+            self.set_status(StackStatus::CreateFailed, Some(reason));
             return;
         }
         self.set_status(
-            "ROLLBACK_IN_PROGRESS",
+            StackStatus::RollbackInProgress,
             Some(format!("{reason}Rollback requested by user.")),
         );
         let ok = self.delete_all(false).await;
         if !ok {
             self.set_status(
-                "ROLLBACK_FAILED",
+                StackStatus::RollbackFailed,
                 Some("The following resource(s) failed to delete during rollback.".into()),
             );
             return;
         }
-        self.set_status("ROLLBACK_COMPLETE", None);
+        self.set_status(StackStatus::RollbackComplete, None);
         if on_failure == "DELETE" {
-            self.set_status("DELETE_IN_PROGRESS", None);
-            self.set_status("DELETE_COMPLETE", None);
+            self.set_status(StackStatus::DeleteInProgress, None);
+            self.set_status(StackStatus::DeleteComplete, None);
         }
     }
 
@@ -1007,7 +1012,7 @@ impl Op {
                     "Export {name} cannot be deleted as it is in use by {}",
                     users.join(", ")
                 );
-                self.set_status("DELETE_FAILED", Some(reason));
+                self.set_status(StackStatus::DeleteFailed, Some(reason));
                 return;
             }
         }
@@ -1019,10 +1024,10 @@ impl Op {
                 Ok(())
             });
             self.stack.outputs.clear();
-            self.set_status("DELETE_COMPLETE", None);
+            self.set_status(StackStatus::DeleteComplete, None);
         } else {
             self.set_status(
-                "DELETE_FAILED",
+                StackStatus::DeleteFailed,
                 Some("The following resource(s) failed to delete.".into()),
             );
         }
@@ -1075,11 +1080,17 @@ impl Op {
             |op, id| op.begin_delete(id, honour_retain),
             |op, id, _| {
                 if let Some(r) = op.live.get(id).cloned() {
-                    op.event(id, r.physical_id.as_deref(), &r.type_name, "DELETE_COMPLETE", None);
+                    op.event(
+                        id,
+                        r.physical_id.as_deref(),
+                        &r.type_name,
+                        ResourceStatus::DeleteComplete,
+                        None,
+                    );
                 }
                 op.forget(id);
             },
-            "DELETE_FAILED",
+            ResourceStatus::DeleteFailed,
             "Resource deletion cancelled",
         )
         .await
@@ -1099,7 +1110,7 @@ impl Op {
                 logical_id,
                 record.physical_id.as_deref(),
                 &record.type_name,
-                "DELETE_SKIPPED",
+                ResourceStatus::DeleteSkipped,
                 None,
             );
             self.forget(logical_id);
@@ -1109,11 +1120,11 @@ impl Op {
             logical_id,
             record.physical_id.as_deref(),
             &record.type_name,
-            "DELETE_IN_PROGRESS",
+            ResourceStatus::DeleteInProgress,
             None,
         );
         if record.physical_id.is_none() {
-            self.event(logical_id, None, &record.type_name, "DELETE_COMPLETE", None);
+            self.event(logical_id, None, &record.type_name, ResourceStatus::DeleteComplete, None);
             self.forget(logical_id);
             return Begin::Done;
         }
@@ -1193,7 +1204,7 @@ impl Op {
             logical_id,
             current.physical_id.as_deref(),
             &type_name,
-            "UPDATE_IN_PROGRESS",
+            ResourceStatus::UpdateInProgress,
             None,
         );
         let mut next = current.clone();
@@ -1296,29 +1307,29 @@ impl Op {
                     let mut r = op.live.get(id).cloned().unwrap_or_else(|| op.new_record(id));
                     apply_provided(&mut r, provided);
                     let status = if matches!(touched, Some(Touched::Created)) {
-                        "CREATE_COMPLETE"
+                        ResourceStatus::CreateComplete
                     } else {
-                        "UPDATE_COMPLETE"
+                        ResourceStatus::UpdateComplete
                     };
                     if matches!(touched, Some(Touched::Created)) {
                         op.stack.creation_order.push(id.to_string());
                     }
                     op.record(r, status, None);
                 },
-                "UPDATE_FAILED",
+                ResourceStatus::UpdateFailed,
                 "Resource update cancelled",
             )
             .await;
         let failures = if failures.is_empty() { self.finish_outputs() } else { failures };
         if failures.is_empty() {
-            self.set_status("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", None);
+            self.set_status(StackStatus::UpdateCompleteCleanupInProgress, None);
             self.cleanup_after_update().await;
             self.stack.previous = None;
-            self.set_status("UPDATE_COMPLETE", None);
+            self.set_status(StackStatus::UpdateComplete, None);
             return;
         }
         let reason = self.failure_reason(&failures, "update");
-        self.set_status("UPDATE_ROLLBACK_IN_PROGRESS", Some(reason));
+        self.set_status(StackStatus::UpdateRollbackInProgress, Some(reason));
         self.rollback_update().await;
     }
 
@@ -1342,12 +1353,28 @@ impl Op {
                 .and_then(|r| r.update_replace_policy.as_ref())
                 .map(|p| p.0.clone());
             if policy.as_deref() == Some("Retain") {
-                self.event(&id, old.physical_id.as_deref(), &old.type_name, "DELETE_SKIPPED", None);
+                self.event(
+                    &id,
+                    old.physical_id.as_deref(),
+                    &old.type_name,
+                    ResourceStatus::DeleteSkipped,
+                    None,
+                );
                 continue;
             }
-            self.event(&id, old.physical_id.as_deref(), &old.type_name, "DELETE_IN_PROGRESS", None);
+            self.event(
+                &id,
+                old.physical_id.as_deref(),
+                &old.type_name,
+                ResourceStatus::DeleteInProgress,
+                None,
+            );
             let result = self.delete_future(old.clone()).await;
-            let status = if result.error.is_none() { "DELETE_COMPLETE" } else { "DELETE_FAILED" };
+            let status = if result.error.is_none() {
+                ResourceStatus::DeleteComplete
+            } else {
+                ResourceStatus::DeleteFailed
+            };
             self.event(
                 &id,
                 old.physical_id.as_deref(),
@@ -1417,12 +1444,12 @@ impl Op {
                     {
                         to_delete.push(new);
                     }
-                    self.record(old, "UPDATE_COMPLETE", None);
+                    self.record(old, ResourceStatus::UpdateComplete, None);
                 }
                 Touched::UpdatedInPlace(old) => {
                     let Some(current) = self.live.get(&id).cloned() else { continue };
                     if loose_json_eq(&current.properties, &old.properties)
-                        && current.status != "UPDATE_FAILED"
+                        && current.status != ResourceStatus::UpdateFailed
                     {
                         continue;
                     }
@@ -1430,7 +1457,7 @@ impl Op {
                         &id,
                         old.physical_id.as_deref(),
                         &old.type_name,
-                        "UPDATE_IN_PROGRESS",
+                        ResourceStatus::UpdateInProgress,
                         None,
                     );
                     let result = self.update_future(old.clone(), current).await;
@@ -1438,14 +1465,14 @@ impl Op {
                     match result.provided {
                         Some(p) => {
                             apply_provided(&mut restored, p);
-                            self.record(restored, "UPDATE_COMPLETE", None);
+                            self.record(restored, ResourceStatus::UpdateComplete, None);
                         }
                         None => {
                             // The resource did not change: it is still what it was.
                             let status = if result.error.is_some() {
-                                "UPDATE_FAILED"
+                                ResourceStatus::UpdateFailed
                             } else {
-                                "UPDATE_COMPLETE"
+                                ResourceStatus::UpdateComplete
                             };
                             self.record(restored, status, result.error.as_deref());
                         }
@@ -1458,17 +1485,21 @@ impl Op {
             self.stack.template_body = prev.template_body;
             self.stack.parameters = prev.parameters;
         }
-        self.set_status("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", None);
+        self.set_status(StackStatus::UpdateRollbackCompleteCleanupInProgress, None);
         for r in to_delete {
             self.event(
                 &r.logical_id,
                 r.physical_id.as_deref(),
                 &r.type_name,
-                "DELETE_IN_PROGRESS",
+                ResourceStatus::DeleteInProgress,
                 None,
             );
             let result = self.delete_future(r.clone()).await;
-            let status = if result.error.is_none() { "DELETE_COMPLETE" } else { "DELETE_FAILED" };
+            let status = if result.error.is_none() {
+                ResourceStatus::DeleteComplete
+            } else {
+                ResourceStatus::DeleteFailed
+            };
             self.event(
                 &r.logical_id,
                 r.physical_id.as_deref(),
@@ -1481,7 +1512,7 @@ impl Op {
                 self.stack.creation_order.retain(|c| c != &r.logical_id);
             }
         }
-        self.set_status("UPDATE_ROLLBACK_COMPLETE", None);
+        self.set_status(StackStatus::UpdateRollbackComplete, None);
     }
 }
 

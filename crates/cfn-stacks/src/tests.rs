@@ -106,7 +106,7 @@ Outputs:
 async fn failing_fifth_resource_rolls_back_everything_in_aws_order() {
     let engine = engine();
     let stack = create(&engine, "chain", CHAIN, &[]).await;
-    assert_eq!(stack.status, "ROLLBACK_COMPLETE");
+    assert_eq!(stack.status, model::StackStatus::RollbackComplete);
     assert!(engine.stack_resources("chain").unwrap().is_empty(), "nothing left behind");
     assert!(engine.list_exports().unwrap().is_empty());
     check_events(
@@ -148,9 +148,9 @@ async fn failing_fifth_resource_rolls_back_everything_in_aws_order() {
     assert!(err.to_string().contains("ROLLBACK_COMPLETE state and can not be updated"), "{err}");
     engine.delete_stack("chain").unwrap();
     let id = stack.stack_id.clone();
-    assert_eq!(engine.wait_terminal(&id).await.unwrap().status, "DELETE_COMPLETE");
+    assert_eq!(engine.wait_terminal(&id).await.unwrap().status, model::StackStatus::DeleteComplete);
     assert!(engine.find_stack("chain").is_err());
-    assert_eq!(engine.find_stack(&id).unwrap().status, "DELETE_COMPLETE");
+    assert_eq!(engine.find_stack(&id).unwrap().status, model::StackStatus::DeleteComplete);
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -161,14 +161,16 @@ async fn signalled_wait_condition_completes_and_outputs_resolve() {
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         if let Ok(handle) = engine.stack_resource(&id, "Handle")
-            && let Some(url) = handle.physical_id.filter(|_| handle.status == "CREATE_COMPLETE")
+            && let Some(url) = handle
+                .physical_id
+                .filter(|_| handle.status == model::ResourceStatus::CreateComplete)
         {
             engine.signal_wait_handle(&url, "i-1", "SUCCESS", "", "ready").unwrap();
             break;
         }
     }
     let stack = engine.wait_terminal(&id).await.unwrap();
-    assert_eq!(stack.status, "CREATE_COMPLETE", "{:?}", stack.status_reason);
+    assert_eq!(stack.status, model::StackStatus::CreateComplete, "{:?}", stack.status_reason);
     let vpc = engine.stack_resource("signalled", "Vpc").unwrap();
     let vpc_id = vpc.physical_id.unwrap();
     assert!(vpc_id.starts_with("vpc-") && vpc_id.len() == 21, "{vpc_id}");
@@ -262,7 +264,7 @@ fn change_set(
 async fn change_sets_show_in_place_replacement_removal_and_conditions() {
     let engine = engine();
     let stack = create(&engine, "web", WEB, &[]).await;
-    assert_eq!(stack.status, "CREATE_COMPLETE", "{:?}", stack.status_reason);
+    assert_eq!(stack.status, model::StackStatus::CreateComplete, "{:?}", stack.status_reason);
     let old_tg = engine.stack_resource("web", "TargetGroup").unwrap().physical_id.unwrap();
     let old_topic = engine.stack_resource("web", "Topic").unwrap().physical_id.unwrap();
 
@@ -292,7 +294,7 @@ async fn change_sets_show_in_place_replacement_removal_and_conditions() {
 
     engine.execute_change_set("port", Some("web")).unwrap();
     let stack = engine.wait_terminal(&stack.stack_id).await.unwrap();
-    assert_eq!(stack.status, "UPDATE_COMPLETE", "{:?}", stack.status_reason);
+    assert_eq!(stack.status, model::StackStatus::UpdateComplete, "{:?}", stack.status_reason);
     let new_tg = engine.stack_resource("web", "TargetGroup").unwrap().physical_id.unwrap();
     assert_ne!(new_tg, old_tg, "replaced");
     assert_eq!(
@@ -303,7 +305,7 @@ async fn change_sets_show_in_place_replacement_removal_and_conditions() {
     assert!(engine.stack_resource("web", "Queue").is_ok());
     assert_eq!(stack.outputs.iter().find(|o| o.key == "TargetGroup").unwrap().value, new_tg);
     let executed = engine.describe_change_set("port", Some("web")).unwrap();
-    assert_eq!(executed.execution_status, "EXECUTE_COMPLETE");
+    assert_eq!(executed.execution_status, model::ExecutionStatus::ExecuteComplete);
     assert!(
         engine.describe_change_set("display", Some("web")).is_err(),
         "other change sets are removed"
@@ -337,7 +339,7 @@ async fn change_sets_show_in_place_replacement_removal_and_conditions() {
     .assert_eq(&change_lines(&cs));
     engine.execute_change_set(&cs.change_set_id, None).unwrap();
     let stack = engine.wait_terminal(&stack.stack_id).await.unwrap();
-    assert_eq!(stack.status, "UPDATE_COMPLETE");
+    assert_eq!(stack.status, model::StackStatus::UpdateComplete);
     assert!(engine.stack_resource("web", "Queue").is_err());
 }
 
@@ -350,7 +352,12 @@ async fn failed_update_rolls_back_to_the_previous_template() {
     let extra = "  Handle:\n    Type: AWS::CloudFormation::WaitConditionHandle\n  Wait:\n    Type: AWS::CloudFormation::WaitCondition\n    DependsOn: Topic\n    Properties: {Handle: !Ref Handle, Timeout: 30}\nOutputs:";
     let body = WEB.replace("Outputs:", extra);
     let result = update(&engine, "web", &body, &[("Display", "pager")]).await;
-    assert_eq!(result.status, "UPDATE_ROLLBACK_COMPLETE", "{:?}", result.status_reason);
+    assert_eq!(
+        result.status,
+        model::StackStatus::UpdateRollbackComplete,
+        "{:?}",
+        result.status_reason
+    );
     assert_eq!(result.template_body, WEB, "back to the previous template");
     assert_eq!(result.parameters["Display"], "alerts");
     let topic_after = engine.stack_resource("web", "Topic").unwrap();
@@ -388,7 +395,7 @@ async fn failed_update_rolls_back_to_the_previous_template() {
     .assert_eq(&(tail.join("\n") + "\n"));
     // The stack can be updated again.
     let again = update(&engine, "web", WEB, &[("Display", "pager")]).await;
-    assert_eq!(again.status, "UPDATE_COMPLETE");
+    assert_eq!(again.status, model::StackStatus::UpdateComplete);
     let _ = stack;
 }
 
@@ -441,7 +448,12 @@ async fn a_rollback_really_reverts_what_the_failed_update_changed() {
     let extra = "  Handle:\n    Type: AWS::CloudFormation::WaitConditionHandle\n  Wait:\n    Type: AWS::CloudFormation::WaitCondition\n    DependsOn: Topic\n    Properties: {Handle: !Ref Handle, Timeout: 30}\nOutputs:";
     let body = WEB.replace("Outputs:", extra);
     let result = update(&engine, "web", &body, &[("Display", "pager")]).await;
-    assert_eq!(result.status, "UPDATE_ROLLBACK_COMPLETE", "{:?}", result.status_reason);
+    assert_eq!(
+        result.status,
+        model::StackStatus::UpdateRollbackComplete,
+        "{:?}",
+        result.status_reason
+    );
     // The provider was asked to apply the new name, then the old one again.
     assert_eq!(*topics.applied.lock(), ["pager", "alerts"]);
 }
@@ -457,17 +469,17 @@ async fn exports_in_use_block_deletion_and_updates() {
         &[],
     )
     .await;
-    assert_eq!(consumer.status, "CREATE_COMPLETE", "{:?}", consumer.status_reason);
+    assert_eq!(consumer.status, model::StackStatus::CreateComplete, "{:?}", consumer.status_reason);
     assert_eq!(consumer.imports, vec!["web-topic".to_string()]);
     assert_eq!(engine.list_imports("web-topic").unwrap(), vec!["consumer".to_string()]);
     // Its export cannot disappear in an update.
     let without_export = WEB.replace(", Export: {Name: web-topic}", "");
     let updated = update(&engine, "web", &without_export, &[]).await;
-    assert_eq!(updated.status, "UPDATE_ROLLBACK_COMPLETE");
+    assert_eq!(updated.status, model::StackStatus::UpdateRollbackComplete);
     // Nor can the producer go.
     engine.delete_stack("web").unwrap();
     let failed = engine.wait_terminal(&producer.stack_id).await.unwrap();
-    assert_eq!(failed.status, "DELETE_FAILED");
+    assert_eq!(failed.status, model::StackStatus::DeleteFailed);
     assert_eq!(
         failed.status_reason.as_deref(),
         Some("Export web-topic cannot be deleted as it is in use by consumer")
@@ -479,7 +491,10 @@ async fn exports_in_use_block_deletion_and_updates() {
     engine.delete_stack("consumer").unwrap();
     engine.wait_terminal(&consumer.stack_id).await.unwrap();
     engine.delete_stack("web").unwrap();
-    assert_eq!(engine.wait_terminal(&producer.stack_id).await.unwrap().status, "DELETE_COMPLETE");
+    assert_eq!(
+        engine.wait_terminal(&producer.stack_id).await.unwrap().status,
+        model::StackStatus::DeleteComplete
+    );
     assert!(engine.list_exports().unwrap().is_empty());
 }
 
@@ -506,7 +521,7 @@ async fn nested_stack_from_a_local_file() {
         child.display()
     );
     let stack = create(&engine, "parent", &parent, &[]).await;
-    assert_eq!(stack.status, "CREATE_COMPLETE", "{:?}", stack.status_reason);
+    assert_eq!(stack.status, model::StackStatus::CreateComplete, "{:?}", stack.status_reason);
     let nested = engine.stack_resource("parent", "Network").unwrap();
     let child_stack = engine.find_stack(nested.physical_id.as_deref().unwrap()).unwrap();
     assert_eq!(child_stack.parent_id.as_deref(), Some(stack.stack_id.as_str()));
@@ -514,8 +529,14 @@ async fn nested_stack_from_a_local_file() {
     assert_eq!(stack.outputs[0].value, child_stack.outputs[0].value);
     assert!(stack.outputs[0].value.starts_with("vpc-"));
     engine.delete_stack("parent").unwrap();
-    assert_eq!(engine.wait_terminal(&stack.stack_id).await.unwrap().status, "DELETE_COMPLETE");
-    assert_eq!(engine.find_stack(&child_stack.stack_id).unwrap().status, "DELETE_COMPLETE");
+    assert_eq!(
+        engine.wait_terminal(&stack.stack_id).await.unwrap().status,
+        model::StackStatus::DeleteComplete
+    );
+    assert_eq!(
+        engine.find_stack(&child_stack.stack_id).unwrap().status,
+        model::StackStatus::DeleteComplete
+    );
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -538,13 +559,13 @@ async fn state_survives_a_restart() {
     let stacks = engine.describe_stacks(None).unwrap();
     assert_eq!(stacks.len(), 2);
     let again = engine.find_stack("web").unwrap();
-    assert_eq!((again.status.as_str(), &again.outputs), (a.status.as_str(), &a.outputs));
+    assert_eq!((again.status, &again.outputs), (a.status, &a.outputs));
     assert_eq!(engine.find_stack("other").unwrap().outputs, b.outputs);
     assert_eq!(engine.stack_events("web").unwrap().len(), events(&engine, "web").lines().count());
     assert!(events(&engine, "web").ends_with("web CREATE_COMPLETE\n"));
     // And the restored stack still works.
     let updated = update(&engine, "web", WEB, &[("Display", "x")]).await;
-    assert_eq!(updated.status, "UPDATE_COMPLETE");
+    assert_eq!(updated.status, model::StackStatus::UpdateComplete);
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]

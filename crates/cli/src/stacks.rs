@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use api::{Client, ClientError, XmlNode};
+use cfn_stacks::model::{ChangeSetStatus, StackStatus};
 use serde_json::json;
 
 use crate::OutputFormat;
@@ -87,6 +88,11 @@ async fn describe_stack(client: &Client, name: &str) -> Result<Option<XmlNode>, 
     }
 }
 
+/// A described stack's status.
+fn stack_status(stack: &XmlNode) -> anyhow::Result<StackStatus> {
+    Ok(stack.get("StackStatus").unwrap_or_default().parse()?)
+}
+
 fn change_set_params(
     name: &str,
     body: &str,
@@ -131,9 +137,10 @@ async fn create_change_set(
                 &pairs(&[("ChangeSetName", id.clone()), ("StackName", name.to_string())]),
             )
             .await?;
-        match cs.get("Status").unwrap_or_default() {
-            "CREATE_COMPLETE" => return Ok(Some(cs)),
-            "FAILED" => {
+        let status: ChangeSetStatus = cs.get("Status").unwrap_or_default().parse()?;
+        match status {
+            ChangeSetStatus::CreateComplete => return Ok(Some(cs)),
+            ChangeSetStatus::Failed => {
                 let reason = cs.get("StatusReason").unwrap_or_default().to_string();
                 if reason.contains("didn't contain changes") || reason.contains("No updates") {
                     let _ = client
@@ -143,7 +150,9 @@ async fn create_change_set(
                 }
                 bail!("change set failed: {reason}");
             }
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            ChangeSetStatus::CreatePending | ChangeSetStatus::CreateInProgress => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
         }
     }
     bail!("change set {id} was not ready in time")
@@ -163,17 +172,20 @@ pub async fn follow(
     loop {
         // The status first, then the events: every event before a final status is shown.
         let stack = describe_stack(client, stack_id).await?.context("the stack disappeared")?;
-        let status = stack.get("StackStatus").unwrap_or_default();
+        let status = stack_status(&stack)?;
         let events = client
             .call(VERSION, "DescribeStackEvents", &pairs(&[("StackName", stack_id.to_string())]))
             .await?;
-        let mut views: Vec<EventView> =
-            events.members("StackEvents").into_iter().map(EventView::from_xml).collect();
+        let mut views: Vec<EventView> = events
+            .members("StackEvents")
+            .into_iter()
+            .map(EventView::from_xml)
+            .collect::<anyhow::Result<_>>()?;
         views.reverse();
         for e in views.iter().filter(|e| !since.contains(&e.event_id)) {
             printer.show(e, verb);
         }
-        if !status.ends_with("_IN_PROGRESS") {
+        if status.is_terminal() {
             printer.finish();
             return Ok(stack);
         }
@@ -202,7 +214,7 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
     let client = args.endpoint.client();
     let existing = describe_stack(&client, &name)
         .await?
-        .filter(|s| s.get("StackStatus") != Some("REVIEW_IN_PROGRESS"));
+        .filter(|s| stack_status(s).ok() != Some(StackStatus::ReviewInProgress));
     let kind = if existing.is_some() { "UPDATE" } else { "CREATE" };
     if args.output == OutputFormat::Table {
         eprintln!("Waiting for changeset to be created..");
@@ -238,8 +250,8 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
     let verb =
         if kind == "CREATE" { format!("creating {name}") } else { format!("updating {name}") };
     let stack = follow(&client, &stack_id, &name, &verb, total, args.output, &seen).await?;
-    let status = stack.get("StackStatus").unwrap_or_default().to_string();
-    let ok = status == "CREATE_COMPLETE" || status == "UPDATE_COMPLETE";
+    let status = stack_status(&stack)?;
+    let ok = matches!(status, StackStatus::CreateComplete | StackStatus::UpdateComplete);
     match args.output {
         OutputFormat::Table => {
             if ok {
@@ -264,7 +276,7 @@ pub async fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let client = args.endpoint.client();
     let existing = describe_stack(&client, &name)
         .await?
-        .filter(|s| s.get("StackStatus") != Some("REVIEW_IN_PROGRESS"));
+        .filter(|s| stack_status(s).ok() != Some(StackStatus::ReviewInProgress));
     let kind = if existing.is_some() { "UPDATE" } else { "CREATE" };
     let Some(cs) = create_change_set(&client, &name, &body, &args.params.values()?, kind).await?
     else {
@@ -437,9 +449,9 @@ pub async fn delete(args: StackArgs) -> anyhow::Result<ExitCode> {
         &seen,
     )
     .await?;
-    let status = done.get("StackStatus").unwrap_or_default();
+    let status = stack_status(&done)?;
     match args.output {
-        OutputFormat::Table if status == "DELETE_COMPLETE" => {
+        OutputFormat::Table if status == StackStatus::DeleteComplete => {
             say!("Successfully deleted stack - {}", args.stack_name)
         }
         OutputFormat::Table => eprintln!(
@@ -449,7 +461,7 @@ pub async fn delete(args: StackArgs) -> anyhow::Result<ExitCode> {
         ),
         OutputFormat::Json => say!("{}", stack_json(&done, &endpoints(&client).await)),
     }
-    Ok(if status == "DELETE_COMPLETE" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status == StackStatus::DeleteComplete { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
@@ -500,8 +512,11 @@ pub async fn events(args: StackArgs) -> anyhow::Result<ExitCode> {
     let result = client
         .call(VERSION, "DescribeStackEvents", &pairs(&[("StackName", args.stack_name.clone())]))
         .await?;
-    let mut events: Vec<EventView> =
-        result.members("StackEvents").into_iter().map(EventView::from_xml).collect();
+    let mut events: Vec<EventView> = result
+        .members("StackEvents")
+        .into_iter()
+        .map(EventView::from_xml)
+        .collect::<anyhow::Result<_>>()?;
     events.reverse();
     match args.output {
         OutputFormat::Json => {
@@ -512,7 +527,7 @@ pub async fn events(args: StackArgs) -> anyhow::Result<ExitCode> {
             for e in &events {
                 t.add_row([
                     e.timestamp.as_str(),
-                    &e.status,
+                    e.status.as_str(),
                     &e.resource_type,
                     &e.logical_id,
                     e.physical_id.as_deref().unwrap_or(""),
