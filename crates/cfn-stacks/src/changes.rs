@@ -4,7 +4,6 @@
 
 use cfn_template::{Prepared, Value};
 use indexmap::IndexMap;
-use serde_json::Value as Json;
 
 use crate::engine::{CfnError, CfnResult, ChangeSetInput, Engine};
 use crate::model::*;
@@ -27,9 +26,11 @@ impl Engine {
         } else {
             input.change_set_type.clone()
         };
+        // A CREATE change set for a new stack makes the stack (REVIEW_IN_PROGRESS).
+        let mut new_stack: Option<StackRecord> = None;
         let (stack, prepared, body, params, changes) = match kind.as_str() {
             "CREATE" => {
-                if let Ok(existing) = self.find_stack(&input.stack.stack_name)
+                if let Some(existing) = self.lookup_stack(&input.stack.stack_name)?
                     && existing.status != StackStatus::ReviewInProgress
                 {
                     return Err(CfnError::AlreadyExists(input.stack.stack_name.clone()));
@@ -39,9 +40,9 @@ impl Engine {
                         "Either Template URL or Template Body must be specified.".into(),
                     )
                 })?;
-                let stack_id = match self.find_stack(&input.stack.stack_name) {
-                    Ok(s) => s.stack_id,
-                    Err(_) => self.new_stack_id(&input.stack.stack_name),
+                let stack_id = match self.lookup_stack(&input.stack.stack_name)? {
+                    Some(s) => s.stack_id,
+                    None => self.new_stack_id(&input.stack.stack_name),
                 };
                 let params = self.merge_parameters(&body, &input.stack.parameters, None)?;
                 let prepared = self.prepare(
@@ -52,9 +53,10 @@ impl Engine {
                     &input.stack.notification_arns,
                 )?;
                 self.check_capabilities(&prepared, &input.stack.capabilities)?;
-                let stack = match self.find_stack(&stack_id) {
-                    Ok(s) => s,
-                    Err(_) => {
+                let stack = match self.lookup_stack(&stack_id)? {
+                    Some(s) => s,
+                    None => {
+                        // Stored with the change set, below.
                         let s = self.new_stack_record(
                             &input.stack,
                             stack_id.clone(),
@@ -62,12 +64,7 @@ impl Engine {
                             &prepared,
                             StackStatus::ReviewInProgress,
                         );
-                        self.save_stack(&s)?;
-                        self.emit_stack_event(
-                            &s,
-                            StackStatus::ReviewInProgress,
-                            Some("User Initiated"),
-                        );
+                        new_stack = Some(s.clone());
                         s
                     }
                 };
@@ -106,7 +103,7 @@ impl Engine {
                 }
                 let (body, params, prepared) = self.prepare_update(&stack, &input.stack)?;
                 let live = self.live_map(&stack.stack_id)?;
-                let changes = self.diff(&stack, &live, &prepared);
+                let changes = self.diff(&stack, &live, &prepared)?;
                 (stack, prepared, body, params, changes)
             }
             other => {
@@ -160,7 +157,12 @@ impl Engine {
             tags: input.stack.tags.clone(),
             capabilities: input.stack.capabilities.clone(),
         };
-        self.store.put(CHANGE_SETS, &id, &record)?;
+        match &new_stack {
+            Some(s) => self.save_stack_with_event_and(s, Some("User Initiated"), |b| {
+                b.put(CHANGE_SETS, &id, &record)
+            })?,
+            None => self.store.put(CHANGE_SETS, &id, &record)?,
+        }
         Ok((id, stack.stack_id))
     }
 
@@ -245,6 +247,22 @@ impl Engine {
         }
         let stack = self.find_stack(&cs.stack_id)?;
         let input = change_set_input(&cs);
+        // The change set is marked executing, and the stack's other change sets removed (AWS:
+        // they no longer apply), in the same write that starts the operation.
+        cs.execution_status = ExecutionStatus::ExecuteInProgress;
+        let others: Vec<String> = self
+            .list_change_sets(&cs.stack_id)?
+            .into_iter()
+            .map(|c| c.change_set_id)
+            .filter(|id| *id != cs.change_set_id)
+            .collect();
+        let also = |b: &mut store::Batch<'_>| {
+            b.put(CHANGE_SETS, &cs.change_set_id, &cs)?;
+            for other in &others {
+                b.delete(CHANGE_SETS, other)?;
+            }
+            Ok(())
+        };
         if cs.change_set_type == "CREATE" {
             // The REVIEW_IN_PROGRESS stack becomes a real one.
             let prepared =
@@ -265,8 +283,10 @@ impl Engine {
                 StackStatus::CreateInProgress,
             );
             record.creation_time = stack.creation_time.clone();
-            self.save_stack(&record)?;
-            self.emit_stack_event(&record, StackStatus::CreateInProgress, Some("User Initiated"));
+            if let Err(e) = self.save_stack_with_event_and(&record, Some("User Initiated"), also) {
+                self.release(&stack.stack_id);
+                return Err(e.into());
+            }
             self.start_create(
                 record,
                 prepared,
@@ -276,29 +296,31 @@ impl Engine {
             let (body, _, prepared) = self.prepare_update(&stack, &input)?;
             let live = self.live_map(&stack.stack_id)?;
             self.claim(&stack, "updated")?;
-            self.begin_update(stack.clone(), body, prepared, live, &input)?;
-        }
-        cs.execution_status = ExecutionStatus::ExecuteInProgress;
-        self.store.put(CHANGE_SETS, &cs.change_set_id, &cs)?;
-        // AWS removes a stack's other change sets: they no longer apply to the updated stack.
-        for other in self.list_change_sets(&cs.stack_id)? {
-            if other.change_set_id != cs.change_set_id {
-                self.store.delete(CHANGE_SETS, &other.change_set_id)?;
-            }
+            self.begin_update(stack.clone(), body, prepared, live, &input, also)?;
         }
         // The executed change set is marked complete when the operation ends.
         let engine = self.engine();
         let stack_id = cs.stack_id.clone();
         self.tracker.spawn(async move {
-            if let Ok(done) = engine.wait_terminal(&stack_id).await {
-                cs.execution_status = match done.status {
-                    StackStatus::CreateComplete
-                    | StackStatus::UpdateComplete
-                    | StackStatus::DeleteComplete => ExecutionStatus::ExecuteComplete,
-                    _ => ExecutionStatus::ExecuteFailed,
-                };
-                let _ = engine.store.put(CHANGE_SETS, &cs.change_set_id, &cs);
-            }
+            let what = format!("read how change set {} ended", cs.name);
+            let Some(done) = engine.retry_store(&what, || engine.wait_terminal(&stack_id)).await
+            else {
+                return;
+            };
+            cs.execution_status = match done.status {
+                StackStatus::CreateComplete
+                | StackStatus::UpdateComplete
+                | StackStatus::DeleteComplete => ExecutionStatus::ExecuteComplete,
+                _ => ExecutionStatus::ExecuteFailed,
+            };
+            let what = format!("record the end of change set {}", cs.name);
+            engine
+                .retry_store(&what, || {
+                    std::future::ready(
+                        engine.store.put(CHANGE_SETS, &cs.change_set_id, &cs).map_err(Into::into),
+                    )
+                })
+                .await;
         });
         Ok(())
     }
@@ -309,7 +331,7 @@ impl Engine {
         stack: &StackRecord,
         live: &IndexMap<String, ResourceRecord>,
         new: &Prepared,
-    ) -> Vec<ResourceChange> {
+    ) -> CfnResult<Vec<ResourceChange>> {
         let resolver = Live::new(self, live);
         let old_params = &stack.parameters;
         let changed_params: Vec<&String> = new
@@ -459,7 +481,9 @@ impl Engine {
                 details: Vec::new(),
             });
         }
-        let _: Option<&Json> = None;
-        changes
+        if let Some(e) = resolver.store_error() {
+            return Err(e.into());
+        }
+        Ok(changes)
     }
 }

@@ -72,7 +72,8 @@ impl NestedStacks {
                     .collect()
             })
             .unwrap_or_default();
-        let parent = engine.find_stack(request.stack_id).ok();
+        let parent =
+            engine.lookup_stack(request.stack_id).map_err(|e| ProviderError::new(e.to_string()))?;
         Ok(StackInput {
             stack_name: name,
             template_body: Some(body),

@@ -13,6 +13,8 @@ use serde_json::{Value as Json, json};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use store::StoreError;
+
 use crate::engine::{CfnError, CfnResult, Engine, ParamInput, StackInput, resource_key};
 use crate::model::*;
 use crate::provider::{Provided, ResourceRequest};
@@ -21,7 +23,16 @@ use crate::signals::{SignalOutcome, parse_duration};
 /// Resolves only exports (resources are not created yet): the resolver used to check a
 /// template before an operation starts.
 pub(crate) struct ImportsOnly<'a> {
-    pub engine: &'a Engine,
+    engine: &'a Engine,
+    /// The first store failure met while resolving (a resolver answers with text only): the
+    /// caller's error, not a template's.
+    pub store_error: RefCell<Option<StoreError>>,
+}
+
+impl<'a> ImportsOnly<'a> {
+    pub(crate) fn new(engine: &'a Engine) -> ImportsOnly<'a> {
+        ImportsOnly { engine, store_error: RefCell::new(None) }
+    }
 }
 
 impl Resolver for ImportsOnly<'_> {
@@ -34,16 +45,21 @@ impl Resolver for ImportsOnly<'_> {
     fn import_value(&self, name: &str) -> Result<Value, String> {
         match self.engine.store.get::<ExportRecord>(EXPORTS, name) {
             Ok(Some(e)) => Ok(Value::String(e.value)),
-            _ => Err(format!("No export named {name} found.")),
+            Ok(None) => Err(format!("No export named {name} found.")),
+            Err(e) => {
+                let message = format!("cannot read export {name}: {e}");
+                self.store_error.borrow_mut().get_or_insert(e);
+                Err(message)
+            }
         }
     }
 }
 
 /// Resolves against the stack's live resources (and the region's exports).
 pub(crate) struct Live<'a> {
-    pub engine: &'a Engine,
     pub resources: &'a IndexMap<String, ResourceRecord>,
     pub imports: RefCell<BTreeSet<String>>,
+    pub exports: ImportsOnly<'a>,
 }
 
 impl<'a> Live<'a> {
@@ -51,7 +67,16 @@ impl<'a> Live<'a> {
         engine: &'a Engine,
         resources: &'a IndexMap<String, ResourceRecord>,
     ) -> Live<'a> {
-        Live { engine, resources, imports: RefCell::new(BTreeSet::new()) }
+        Live {
+            resources,
+            imports: RefCell::new(BTreeSet::new()),
+            exports: ImportsOnly::new(engine),
+        }
+    }
+
+    /// The store failure met while resolving, if any.
+    pub(crate) fn store_error(&self) -> Option<StoreError> {
+        self.exports.store_error.take()
     }
 }
 
@@ -87,9 +112,12 @@ impl Resolver for Live<'_> {
 
     fn import_value(&self, name: &str) -> Result<Value, String> {
         self.imports.borrow_mut().insert(name.to_string());
-        ImportsOnly { engine: self.engine }.import_value(name)
+        self.exports.import_value(name)
     }
 }
+
+/// A resource's resolved properties and metadata, and the exports it imports.
+type Resolved = (Json, Option<Json>, BTreeSet<String>);
 
 /// How one resource's task ended.
 struct TaskResult {
@@ -131,7 +159,7 @@ impl Engine {
     /// CreateStack.
     pub fn create_stack(&self, input: StackInput) -> CfnResult<String> {
         check_stack_name(&input.stack_name)?;
-        if self.find_stack(&input.stack_name).is_ok() {
+        if self.lookup_stack(&input.stack_name)?.is_some() {
             return Err(CfnError::AlreadyExists(input.stack_name));
         }
         let body = input.template_body.clone().ok_or_else(|| {
@@ -149,9 +177,8 @@ impl Engine {
             &prepared,
             StackStatus::CreateInProgress,
         );
-        self.save_stack(&stack)?;
+        self.save_stack_with_event(&stack, Some("User Initiated"))?;
         self.busy.lock().insert(stack_id.clone());
-        self.emit_stack_event(&stack, StackStatus::CreateInProgress, Some("User Initiated"));
         self.start(
             stack,
             prepared,
@@ -221,7 +248,7 @@ impl Engine {
             return Err(CfnError::Validation("No updates are to be performed.".into()));
         }
         self.claim(&stack, "updated")?;
-        self.begin_update(stack, body, prepared, live, &input)
+        self.begin_update(stack, body, prepared, live, &input, |_| Ok(()))
     }
 
     /// Turns the inputs of an update into the new template, parameters and prepared stack.
@@ -238,6 +265,8 @@ impl Engine {
         Ok((body, prepared.parameters.given.clone(), prepared))
     }
 
+    /// Starts an update of a claimed stack (released again if it cannot start); `also` is
+    /// written with the stack's new status.
     pub(crate) fn begin_update(
         &self,
         mut stack: StackRecord,
@@ -245,6 +274,7 @@ impl Engine {
         prepared: Prepared,
         live: IndexMap<String, ResourceRecord>,
         input: &StackInput,
+        also: impl FnOnce(&mut store::Batch<'_>) -> store::StoreResult<()>,
     ) -> CfnResult<String> {
         stack.previous = Some(PreviousVersion {
             template_body: stack.template_body.clone(),
@@ -270,8 +300,10 @@ impl Engine {
         stack.status = StackStatus::UpdateInProgress;
         stack.status_reason = None;
         stack.last_updated_time = Some(self.now());
-        self.save_stack(&stack)?;
-        self.emit_stack_event(&stack, StackStatus::UpdateInProgress, Some("User Initiated"));
+        if let Err(e) = self.save_stack_with_event_and(&stack, Some("User Initiated"), also) {
+            self.release(&stack.stack_id);
+            return Err(e.into());
+        }
         let id = stack.stack_id.clone();
         self.start(stack, prepared, live, Kind::Update);
         Ok(id)
@@ -279,7 +311,7 @@ impl Engine {
 
     /// DeleteStack. Deleting a stack that does not exist succeeds, as on AWS.
     pub fn delete_stack(&self, name_or_id: &str) -> CfnResult<()> {
-        let Ok(mut stack) = self.find_stack(name_or_id) else { return Ok(()) };
+        let Some(stack) = self.lookup_stack(name_or_id)? else { return Ok(()) };
         if stack.status == StackStatus::DeleteComplete {
             return Ok(());
         }
@@ -287,27 +319,21 @@ impl Engine {
             return Ok(());
         }
         self.claim(&stack, "deleted")?;
-        let prepared = self
-            .prepare(
-                &stack.template_body,
-                &stack.parameters,
-                &stack.name,
-                &stack.stack_id,
-                &stack.notification_arns,
-            )
-            .ok();
-        let live = self.live_map(&stack.stack_id)?;
-        stack.status = StackStatus::DeleteInProgress;
-        stack.status_reason = None;
-        self.save_stack(&stack)?;
-        self.emit_stack_event(&stack, StackStatus::DeleteInProgress, Some("User Initiated"));
+        let stack_id = stack.stack_id.clone();
+        let (stack, prepared, live) = match self.begin_delete_stack(stack) {
+            Ok(started) => started,
+            Err(e) => {
+                self.release(&stack_id);
+                return Err(e);
+            }
+        };
         let engine = self.engine();
         self.tracker.spawn(async move {
             let stack_id = stack.stack_id.clone();
             let op = Op {
                 engine: engine.clone(),
                 stack,
-                prepared: prepared.unwrap_or_else(empty_prepared),
+                prepared,
                 live,
                 cancel: CancellationToken::new(),
                 touched: IndexMap::new(),
@@ -316,6 +342,30 @@ impl Engine {
             engine.release(&stack_id);
         });
         Ok(())
+    }
+
+    /// Marks a claimed stack DELETE_IN_PROGRESS; returns what its deletion needs.
+    fn begin_delete_stack(
+        &self,
+        mut stack: StackRecord,
+    ) -> CfnResult<(StackRecord, Prepared, IndexMap<String, ResourceRecord>)> {
+        // A template that can no longer be analyzed is deleted by the recorded creation order.
+        let prepared = match self.prepare(
+            &stack.template_body,
+            &stack.parameters,
+            &stack.name,
+            &stack.stack_id,
+            &stack.notification_arns,
+        ) {
+            Ok(p) => p,
+            Err(CfnError::Store(e)) => return Err(e.into()),
+            Err(_) => empty_prepared(),
+        };
+        let live = self.live_map(&stack.stack_id)?;
+        stack.status = StackStatus::DeleteInProgress;
+        stack.status_reason = None;
+        self.save_stack_with_event(&stack, Some("User Initiated"))?;
+        Ok((stack, prepared, live))
     }
 
     pub(crate) fn live_map(&self, stack_id: &str) -> CfnResult<IndexMap<String, ResourceRecord>> {
@@ -397,15 +447,15 @@ fn empty_prepared() -> Prepared {
 // === impl Op ===
 
 impl Op {
-    fn event(
+    fn resource_event(
         &self,
         logical_id: &str,
         physical_id: Option<&str>,
         type_name: &str,
         status: ResourceStatus,
         reason: Option<&str>,
-    ) {
-        self.engine.emit(StackEvent {
+    ) -> StackEvent {
+        StackEvent {
             event_id: aws_ids::uuid(),
             stack_id: self.stack.stack_id.clone(),
             stack_name: self.stack.name.clone(),
@@ -416,39 +466,109 @@ impl Op {
             status: status.into(),
             status_reason: reason.map(str::to_string),
             properties: None,
-        });
+        }
     }
 
-    fn set_status(&mut self, status: StackStatus, reason: Option<String>) {
+    /// Records and announces a resource event that changes no record.
+    fn event(
+        &self,
+        logical_id: &str,
+        physical_id: Option<&str>,
+        type_name: &str,
+        status: ResourceStatus,
+        reason: Option<&str>,
+    ) -> CfnResult<()> {
+        let event = self.resource_event(logical_id, physical_id, type_name, status, reason);
+        Ok(self.engine.emit(event)?)
+    }
+
+    /// Records the stack's new status with its event, then announces it. When the store
+    /// refuses, the stack keeps its last stored status (and the error ends the operation).
+    fn set_status(&mut self, status: StackStatus, reason: Option<String>) -> CfnResult<()> {
+        let before = self.stack.clone();
         self.stack.status = status;
         self.stack.status_reason = reason.clone();
         if status == StackStatus::DeleteComplete {
             self.stack.deletion_time = Some(self.engine.now());
         }
-        if let Err(e) = self.engine.save_stack(&self.stack) {
-            tracing::error!("cannot save stack {}: {e}", self.stack.name);
+        if let Err(e) = self.engine.save_stack_with_event(&self.stack, reason.as_deref()) {
+            self.stack.status = before.status;
+            self.stack.status_reason = before.status_reason;
+            self.stack.deletion_time = before.deletion_time;
+            return Err(e.into());
         }
-        self.engine.emit_stack_event(&self.stack, status, reason.as_deref());
+        Ok(())
     }
 
-    /// Records a resource's new state (store and live map) and emits its event.
-    fn record(&mut self, mut r: ResourceRecord, status: ResourceStatus, reason: Option<&str>) {
+    /// Records a resource's new state with its event (store, then live map and subscribers).
+    fn record(
+        &mut self,
+        mut r: ResourceRecord,
+        status: ResourceStatus,
+        reason: Option<&str>,
+    ) -> CfnResult<()> {
         r.status = status;
         r.status_reason = reason.map(str::to_string);
         r.last_updated = self.engine.now();
-        if let Err(e) =
-            self.engine.store.put(RESOURCES, &resource_key(&r.stack_id, &r.logical_id), &r)
-        {
-            tracing::error!("cannot save resource {}: {e}", r.logical_id);
-        }
-        self.event(&r.logical_id, r.physical_id.as_deref(), &r.type_name, status, reason);
+        let event = self.resource_event(
+            &r.logical_id,
+            r.physical_id.as_deref(),
+            &r.type_name,
+            status,
+            reason,
+        );
+        self.engine.store.batch(|b| {
+            b.put(RESOURCES, &resource_key(&r.stack_id, &r.logical_id), &r)?;
+            b.append(EVENTS, &r.stack_id, &event)?;
+            Ok(())
+        })?;
+        self.engine.announce(event);
         self.live.insert(r.logical_id.clone(), r);
+        Ok(())
     }
 
-    fn forget(&mut self, logical_id: &str) {
-        let _ =
-            self.engine.store.delete(RESOURCES, &resource_key(&self.stack.stack_id, logical_id));
+    /// Removes a resource from the stack with its last event (`DELETE_COMPLETE`, or
+    /// `DELETE_SKIPPED` for one retained), in one write.
+    fn remove(&mut self, logical_id: &str, status: ResourceStatus) -> CfnResult<()> {
+        let Some(r) = self.live.get(logical_id) else { return Ok(()) };
+        let event =
+            self.resource_event(logical_id, r.physical_id.as_deref(), &r.type_name, status, None);
+        self.engine.store.batch(|b| {
+            b.delete(RESOURCES, &resource_key(&self.stack.stack_id, logical_id))?;
+            b.append(EVENTS, &self.stack.stack_id, &event)?;
+            Ok(())
+        })?;
+        self.engine.announce(event);
         self.live.shift_remove(logical_id);
+        Ok(())
+    }
+
+    fn forget(&mut self, logical_id: &str) -> CfnResult<()> {
+        self.engine.store.delete(RESOURCES, &resource_key(&self.stack.stack_id, logical_id))?;
+        self.live.shift_remove(logical_id);
+        Ok(())
+    }
+
+    /// The store failed during the operation: it stops (running work is cancelled), and the
+    /// stack is marked failed with the store's error as its reason once the store takes the
+    /// write. Nothing the store did not take was announced.
+    async fn abandon(&mut self, error: CfnError) {
+        tracing::error!(
+            "stack {}: the operation stops, the store failed: {error}",
+            self.stack.name
+        );
+        self.cancel.cancel();
+        let Some(failed) = self.stack.status.interrupted() else { return };
+        self.stack.status = failed;
+        self.stack.status_reason = Some(format!("The state store failed: {error}"));
+        let (engine, stack) = (self.engine.clone(), self.stack.clone());
+        let what = format!("record that stack {} failed", stack.name);
+        engine
+            .retry_store(&what, || {
+                let saved = engine.save_stack_with_event(&stack, stack.status_reason.as_deref());
+                std::future::ready(saved.map_err(Into::into))
+            })
+            .await;
     }
 
     fn new_record(&self, logical_id: &str) -> ResourceRecord {
@@ -488,18 +608,31 @@ impl Op {
         (ids, graph.deps.clone())
     }
 
-    /// Resolves a resource's properties and metadata against the live resources.
-    fn resolve(&self, logical_id: &str) -> Result<(Json, Option<Json>, BTreeSet<String>), String> {
+    /// Resolves a resource's properties and metadata against the live resources: the
+    /// template's error as text, or the store's failure as the outer error.
+    fn resolve(&self, logical_id: &str) -> CfnResult<Result<Resolved, String>> {
         let live = Live::new(&self.engine, &self.live);
+        let resolved = self.resolve_with(logical_id, &live);
+        if let Some(e) = live.store_error() {
+            return Err(e.into());
+        }
+        Ok(resolved.map(|(props, metadata)| (props, metadata, live.imports.into_inner())))
+    }
+
+    fn resolve_with(
+        &self,
+        logical_id: &str,
+        live: &Live<'_>,
+    ) -> Result<(Json, Option<Json>), String> {
         let props =
-            self.prepared.resolve_properties(logical_id, &live, self.engine.ssm.as_ref()).map_err(
+            self.prepared.resolve_properties(logical_id, live, self.engine.ssm.as_ref()).map_err(
                 |errors| errors.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "),
             )?;
         let resource = &self.prepared.template.resources[logical_id];
         let metadata = match &resource.metadata {
             Some(node) => self
                 .prepared
-                .resolve_node(node, &live, self.engine.ssm.as_ref())
+                .resolve_node(node, live, self.engine.ssm.as_ref())
                 .map_err(|d| d.message)?
                 .map(|v| v.to_json()),
             None => None,
@@ -508,21 +641,21 @@ impl Op {
         if let Some(unknown) = find_unknown(&props) {
             return Err(format!("Properties of {logical_id} could not be resolved ({unknown})"));
         }
-        Ok((props, metadata, live.imports.into_inner()))
+        Ok((props, metadata))
     }
 
     /// Starts creating a resource (create operations, and resources new in an update).
-    fn begin_create(&mut self, logical_id: &str, replacing: bool) -> Begin {
+    fn begin_create(&mut self, logical_id: &str, replacing: bool) -> CfnResult<Begin> {
         let resource = &self.prepared.template.resources[logical_id];
         let type_name = resource.type_name.clone();
         let mut record =
             self.live.get(logical_id).cloned().unwrap_or_else(|| self.new_record(logical_id));
         if !replacing {
-            self.event(logical_id, None, &type_name, ResourceStatus::CreateInProgress, None);
+            self.event(logical_id, None, &type_name, ResourceStatus::CreateInProgress, None)?;
         }
-        let (props, metadata, imports) = match self.resolve(logical_id) {
+        let (props, metadata, imports) = match self.resolve(logical_id)? {
             Ok(x) => x,
-            Err(e) => return Begin::Failed(e),
+            Err(e) => return Ok(Begin::Failed(e)),
         };
         self.note_imports(imports);
         if replacing {
@@ -532,7 +665,7 @@ impl Op {
                 &type_name,
                 ResourceStatus::UpdateInProgress,
                 Some("Requested update requires the creation of a new physical resource; hence creating one."),
-            );
+            )?;
         } else {
             self.event(
                 logical_id,
@@ -540,7 +673,7 @@ impl Op {
                 &type_name,
                 ResourceStatus::CreateInProgress,
                 Some("Resource creation Initiated"),
-            );
+            )?;
         }
         record.type_name = type_name.clone();
         record.properties = props.clone();
@@ -551,13 +684,11 @@ impl Op {
             // The resource exists (in progress) from now on: signals may come for it at once.
             record.status = ResourceStatus::CreateInProgress;
             record.last_updated = self.engine.now();
-            if let Err(e) = self.engine.store.put(
+            self.engine.store.put(
                 RESOURCES,
                 &resource_key(&record.stack_id, logical_id),
                 &record,
-            ) {
-                tracing::error!("cannot save resource {logical_id}: {e}");
-            }
+            )?;
         }
         self.live.insert(logical_id.to_string(), record);
         let wait = self.signal_wait(logical_id, &props);
@@ -568,7 +699,7 @@ impl Op {
         let cancel = self.cancel.clone();
         let update_policy = self.resolved_policy(logical_id, "UpdatePolicy");
         let creation_policy = self.resolved_policy(logical_id, "CreationPolicy");
-        Begin::Started(Box::pin(async move {
+        Ok(Begin::Started(Box::pin(async move {
             // A resource's own signals start afresh (a replacement waits for new ones); signals to
             // a wait-condition handle may have arrived before the wait began, and count.
             if wait.as_ref().is_some_and(|w| w.target == id) {
@@ -651,7 +782,7 @@ impl Op {
                 }
             }
             TaskResult { provided: Some(provided), error: None, cancelled: false }
-        }))
+        })))
     }
 
     /// A resource's policy attribute, resolved (`UpdatePolicy`, `CreationPolicy`).
@@ -723,23 +854,26 @@ impl Op {
     }
 
     /// Runs `begin` over `ids` in dependency order, in parallel where possible. Returns the
-    /// resources that failed, with their reasons (empty on success).
+    /// resources that failed, with their reasons (empty on success); a store failure stops
+    /// everything (running work is cancelled and reported as far as the store allows) and is
+    /// the error.
     async fn schedule(
         &mut self,
         ids: &[String],
         deps: &IndexMap<String, IndexSet<String>>,
-        mut begin: impl FnMut(&mut Op, &str) -> Begin,
-        mut complete: impl FnMut(&mut Op, &str, Provided),
+        mut begin: impl FnMut(&mut Op, &str) -> CfnResult<Begin>,
+        mut complete: impl FnMut(&mut Op, &str, Provided) -> CfnResult<()>,
         failed_status: ResourceStatus,
         cancelled_reason: &str,
-    ) -> Vec<(String, String)> {
+    ) -> CfnResult<Vec<(String, String)>> {
         let wanted: HashSet<&String> = ids.iter().collect();
         let mut remaining: IndexSet<String> = ids.iter().cloned().collect();
         let mut done: HashSet<String> = HashSet::new();
         let mut running: JoinSet<(String, TaskResult)> = JoinSet::new();
         let mut failures: Vec<(String, String)> = Vec::new();
+        let mut store_error: Option<CfnError> = None;
         loop {
-            if failures.is_empty() {
+            if failures.is_empty() && store_error.is_none() {
                 let mut progressed = true;
                 while progressed {
                     progressed = false;
@@ -755,14 +889,18 @@ impl Op {
                     for id in ready {
                         remaining.shift_remove(&id);
                         match begin(self, &id) {
-                            Begin::Done => {
+                            Err(e) => {
+                                first_error(&mut store_error, e);
+                                break;
+                            }
+                            Ok(Begin::Done) => {
                                 done.insert(id);
                                 progressed = true;
                             }
-                            Begin::Started(fut) => {
+                            Ok(Begin::Started(fut)) => {
                                 running.spawn(async move { (id, fut.await) });
                             }
-                            Begin::Failed(reason) => {
+                            Ok(Begin::Failed(reason)) => {
                                 let mut r = self
                                     .live
                                     .get(&id)
@@ -770,16 +908,19 @@ impl Op {
                                     .unwrap_or_else(|| self.new_record(&id));
                                 r.type_name =
                                     self.prepared.template.resources[&id].type_name.clone();
-                                self.record(r, failed_status, Some(&reason));
+                                if let Err(e) = self.record(r, failed_status, Some(&reason)) {
+                                    first_error(&mut store_error, e);
+                                    break;
+                                }
                                 failures.push((id, reason));
                             }
                         }
                     }
-                    if !failures.is_empty() {
+                    if !failures.is_empty() || store_error.is_some() {
                         break;
                     }
                 }
-                if !failures.is_empty() {
+                if !failures.is_empty() || store_error.is_some() {
                     self.cancel.cancel();
                 }
             }
@@ -796,10 +937,15 @@ impl Op {
                     .unwrap_or_default();
             }
             match (result.provided, result.error, result.cancelled) {
-                (Some(provided), None, false) => {
-                    complete(self, &id, provided);
-                    done.insert(id);
-                }
+                (Some(provided), None, false) => match complete(self, &id, provided) {
+                    Ok(()) => {
+                        done.insert(id);
+                    }
+                    Err(e) => {
+                        first_error(&mut store_error, e);
+                        self.cancel.cancel();
+                    }
+                },
                 (provided, error, cancelled) => {
                     if let Some(p) = provided {
                         // Something was made: keep it so that the rollback removes it.
@@ -819,7 +965,9 @@ impl Op {
                     } else {
                         failed_status
                     };
-                    self.record(record, status, Some(&reason));
+                    if let Err(e) = self.record(record, status, Some(&reason)) {
+                        first_error(&mut store_error, e);
+                    }
                     if !cancelled {
                         failures.push((id, reason));
                     }
@@ -827,7 +975,10 @@ impl Op {
                 }
             }
         }
-        failures
+        match store_error {
+            Some(e) => Err(e),
+            None => Ok(failures),
+        }
     }
 
     fn note_touched(&mut self, logical_id: &str) {
@@ -837,6 +988,12 @@ impl Op {
     // === create ===
 
     async fn run_create(mut self, on_failure: String) {
+        if let Err(e) = self.create(&on_failure).await {
+            self.abandon(e).await;
+        }
+    }
+
+    async fn create(&mut self, on_failure: &str) -> CfnResult<()> {
         let (ids, deps) = self.present();
         let failures = self
             .schedule(
@@ -846,40 +1003,39 @@ impl Op {
                 |op, id, provided| {
                     let mut r = op.live.get(id).cloned().unwrap_or_else(|| op.new_record(id));
                     apply_provided(&mut r, provided);
+                    op.record(r, ResourceStatus::CreateComplete, None)?;
                     op.stack.creation_order.push(id.to_string());
-                    op.record(r, ResourceStatus::CreateComplete, None);
+                    Ok(())
                 },
                 ResourceStatus::CreateFailed,
                 "Resource creation cancelled",
             )
-            .await;
-        let failures = if failures.is_empty() { self.finish_outputs() } else { failures };
+            .await?;
+        let failures = if failures.is_empty() { self.finish_outputs()? } else { failures };
         if failures.is_empty() {
-            self.set_status(StackStatus::CreateComplete, None);
-            return;
+            return self.set_status(StackStatus::CreateComplete, None);
         }
         let reason = self.failure_reason(&failures, "create");
         if on_failure == "DO_NOTHING" {
-            self.set_status(StackStatus::CreateFailed, Some(reason));
-            return;
+            return self.set_status(StackStatus::CreateFailed, Some(reason));
         }
         self.set_status(
             StackStatus::RollbackInProgress,
             Some(format!("{reason}Rollback requested by user.")),
-        );
-        let ok = self.delete_all(false).await;
+        )?;
+        let ok = self.delete_all(false).await?;
         if !ok {
-            self.set_status(
+            return self.set_status(
                 StackStatus::RollbackFailed,
                 Some("The following resource(s) failed to delete during rollback.".into()),
             );
-            return;
         }
-        self.set_status(StackStatus::RollbackComplete, None);
+        self.set_status(StackStatus::RollbackComplete, None)?;
         if on_failure == "DELETE" {
-            self.set_status(StackStatus::DeleteInProgress, None);
-            self.set_status(StackStatus::DeleteComplete, None);
+            self.set_status(StackStatus::DeleteInProgress, None)?;
+            self.set_status(StackStatus::DeleteComplete, None)?;
         }
+        Ok(())
     }
 
     /// The stack's status reason for failed resources (outputs and exports fail as the stack
@@ -896,13 +1052,16 @@ impl Op {
     }
 
     /// Resolves outputs and registers exports. Returns a failure if an export clashes.
-    fn finish_outputs(&mut self) -> Vec<(String, String)> {
+    fn finish_outputs(&mut self) -> CfnResult<Vec<(String, String)>> {
         let live = Live::new(&self.engine, &self.live);
         let (outputs, errors) = self.prepared.resolve_outputs(&live, self.engine.ssm.as_ref());
+        if let Some(e) = live.store_error() {
+            return Err(e.into());
+        }
         let imports = live.imports.into_inner();
         self.note_imports(imports);
         if let Some(e) = errors.first() {
-            return vec![(self.stack.name.clone(), e.message.clone())];
+            return Ok(vec![(self.stack.name.clone(), e.message.clone())]);
         }
         let records: Vec<OutputRecord> = outputs
             .into_iter()
@@ -916,25 +1075,23 @@ impl Op {
         // Exports: unique in the region; an export in use cannot change or go away.
         let old: Vec<ExportRecord> = self
             .engine
-            .list_exports()
-            .unwrap_or_default()
+            .list_exports()?
             .into_iter()
             .filter(|e| e.stack_id == self.stack.stack_id)
             .collect();
         for o in &records {
             let Some(name) = &o.export_name else { continue };
-            if let Ok(Some(existing)) = self.engine.store.get::<ExportRecord>(EXPORTS, name)
+            if let Some(existing) = self.engine.store.get::<ExportRecord>(EXPORTS, name)?
                 && existing.stack_id != self.stack.stack_id
             {
                 let owner = self
                     .engine
-                    .find_stack(&existing.stack_id)
-                    .map(|s| s.name)
-                    .unwrap_or(existing.stack_id);
-                return vec![(
+                    .lookup_stack(&existing.stack_id)?
+                    .map_or(existing.stack_id, |s| s.name);
+                return Ok(vec![(
                     o.key.clone(),
                     format!("Export with name {name} is already exported by stack {owner}"),
-                )];
+                )]);
             }
         }
         for e in &old {
@@ -945,7 +1102,7 @@ impl Op {
             if new_value == Some(&e.value) {
                 continue;
             }
-            let users = self.importers(&e.name);
+            let users = self.importers(&e.name)?;
             if !users.is_empty() {
                 let message = match new_value {
                     Some(_) => format!(
@@ -959,10 +1116,10 @@ impl Op {
                         users.join(", ")
                     ),
                 };
-                return vec![(self.stack.name.clone(), message)];
+                return Ok(vec![(self.stack.name.clone(), message)]);
             }
         }
-        let result = self.engine.store.batch(|b| {
+        self.engine.store.batch(|b| {
             for e in &old {
                 b.delete(EXPORTS, &e.name)?;
             }
@@ -980,66 +1137,68 @@ impl Op {
                 }
             }
             Ok(())
-        });
-        if let Err(e) = result {
-            return vec![(self.stack.name.clone(), e.to_string())];
-        }
+        })?;
         self.stack.outputs = records;
-        Vec::new()
+        Ok(Vec::new())
     }
 
     /// Names of the other stacks that import `export`.
-    fn importers(&self, export: &str) -> Vec<String> {
-        self.engine
-            .describe_stacks(None)
-            .unwrap_or_default()
+    fn importers(&self, export: &str) -> CfnResult<Vec<String>> {
+        Ok(self
+            .engine
+            .describe_stacks(None)?
             .into_iter()
             .filter(|s| s.stack_id != self.stack.stack_id && s.imports.iter().any(|i| i == export))
             .map(|s| s.name)
-            .collect()
+            .collect())
     }
 
     // === delete ===
 
     async fn run_delete(mut self) {
+        if let Err(e) = self.delete().await {
+            self.abandon(e).await;
+        }
+    }
+
+    async fn delete(&mut self) -> CfnResult<()> {
         // Exports in use block the deletion.
         let mine: Vec<String> =
             self.stack.outputs.iter().filter_map(|o| o.export_name.clone()).collect();
         for name in &mine {
-            let users = self.importers(name);
+            let users = self.importers(name)?;
             if !users.is_empty() {
                 let reason = format!(
                     "Export {name} cannot be deleted as it is in use by {}",
                     users.join(", ")
                 );
-                self.set_status(StackStatus::DeleteFailed, Some(reason));
-                return;
+                return self.set_status(StackStatus::DeleteFailed, Some(reason));
             }
         }
-        if self.delete_all(true).await {
-            let _ = self.engine.store.batch(|b| {
+        if self.delete_all(true).await? {
+            self.engine.store.batch(|b| {
                 for name in &mine {
                     b.delete(EXPORTS, name)?;
                 }
                 Ok(())
-            });
+            })?;
             self.stack.outputs.clear();
-            self.set_status(StackStatus::DeleteComplete, None);
+            self.set_status(StackStatus::DeleteComplete, None)
         } else {
             self.set_status(
                 StackStatus::DeleteFailed,
                 Some("The following resource(s) failed to delete.".into()),
-            );
+            )
         }
     }
 
     /// Deletes every live resource, dependents first. Retain → DELETE_SKIPPED (stack deletion
     /// only; a rollback deletes, except `Retain` with no creation to undo). Returns success.
-    async fn delete_all(&mut self, honour_retain: bool) -> bool {
+    async fn delete_all(&mut self, honour_retain: bool) -> CfnResult<bool> {
         let ids: Vec<String> = self.live.keys().cloned().collect();
         let reverse = self.reverse_deps(&ids);
-        let failures = self.delete_set(&ids, &reverse, honour_retain).await;
-        failures.is_empty()
+        let failures = self.delete_set(&ids, &reverse, honour_retain).await?;
+        Ok(failures.is_empty())
     }
 
     /// Reversed dependencies among `ids`: a resource waits for its dependents to be deleted.
@@ -1072,32 +1231,21 @@ impl Op {
         ids: &[String],
         reverse: &IndexMap<String, IndexSet<String>>,
         honour_retain: bool,
-    ) -> Vec<(String, String)> {
+    ) -> CfnResult<Vec<(String, String)>> {
         self.cancel = CancellationToken::new();
         self.schedule(
             ids,
             reverse,
             |op, id| op.begin_delete(id, honour_retain),
-            |op, id, _| {
-                if let Some(r) = op.live.get(id).cloned() {
-                    op.event(
-                        id,
-                        r.physical_id.as_deref(),
-                        &r.type_name,
-                        ResourceStatus::DeleteComplete,
-                        None,
-                    );
-                }
-                op.forget(id);
-            },
+            |op, id, _| op.remove(id, ResourceStatus::DeleteComplete),
             ResourceStatus::DeleteFailed,
             "Resource deletion cancelled",
         )
         .await
     }
 
-    fn begin_delete(&mut self, logical_id: &str, honour_retain: bool) -> Begin {
-        let Some(record) = self.live.get(logical_id).cloned() else { return Begin::Done };
+    fn begin_delete(&mut self, logical_id: &str, honour_retain: bool) -> CfnResult<Begin> {
+        let Some(record) = self.live.get(logical_id).cloned() else { return Ok(Begin::Done) };
         let policy = self
             .prepared
             .template
@@ -1106,15 +1254,8 @@ impl Op {
             .and_then(|r| r.deletion_policy.as_ref())
             .map(|(p, _)| p.clone());
         if honour_retain && policy.as_deref() == Some("Retain") {
-            self.event(
-                logical_id,
-                record.physical_id.as_deref(),
-                &record.type_name,
-                ResourceStatus::DeleteSkipped,
-                None,
-            );
-            self.forget(logical_id);
-            return Begin::Done;
+            self.remove(logical_id, ResourceStatus::DeleteSkipped)?;
+            return Ok(Begin::Done);
         }
         self.event(
             logical_id,
@@ -1122,13 +1263,12 @@ impl Op {
             &record.type_name,
             ResourceStatus::DeleteInProgress,
             None,
-        );
+        )?;
         if record.physical_id.is_none() {
-            self.event(logical_id, None, &record.type_name, ResourceStatus::DeleteComplete, None);
-            self.forget(logical_id);
-            return Begin::Done;
+            self.remove(logical_id, ResourceStatus::DeleteComplete)?;
+            return Ok(Begin::Done);
         }
-        Begin::Started(self.delete_future(record))
+        Ok(Begin::Started(self.delete_future(record)))
     }
 
     fn delete_future(
@@ -1165,7 +1305,7 @@ impl Op {
 
     // === update ===
 
-    fn begin_update(&mut self, logical_id: &str) -> Begin {
+    fn begin_update(&mut self, logical_id: &str) -> CfnResult<Begin> {
         let Some(current) = self.live.get(logical_id).cloned().filter(|r| r.physical_id.is_some())
         else {
             self.touched.insert(logical_id.to_string(), Touched::Created);
@@ -1173,9 +1313,9 @@ impl Op {
         };
         let resource = &self.prepared.template.resources[logical_id];
         let type_name = resource.type_name.clone();
-        let (props, metadata, imports) = match self.resolve(logical_id) {
+        let (props, metadata, imports) = match self.resolve(logical_id)? {
             Ok(x) => x,
-            Err(e) => return Begin::Failed(e),
+            Err(e) => return Ok(Begin::Failed(e)),
         };
         self.note_imports(imports);
         let policies_changed = self.policies_changed(logical_id);
@@ -1184,7 +1324,7 @@ impl Op {
             && metadata == current.metadata
             && !policies_changed
         {
-            return Begin::Done;
+            return Ok(Begin::Done);
         }
         let replace = type_name != current.type_name
             || self.needs_replacement(&type_name, &current.properties, &props)
@@ -1206,12 +1346,12 @@ impl Op {
             &type_name,
             ResourceStatus::UpdateInProgress,
             None,
-        );
+        )?;
         let mut next = current.clone();
         next.properties = props;
         next.metadata = metadata;
         self.live.insert(logical_id.to_string(), next.clone());
-        Begin::Started(self.update_future(next, current))
+        Ok(Begin::Started(self.update_future(next, current)))
     }
 
     fn update_future(
@@ -1296,6 +1436,12 @@ impl Op {
     }
 
     async fn run_update(mut self) {
+        if let Err(e) = self.update().await {
+            self.abandon(e).await;
+        }
+    }
+
+    async fn update(&mut self) -> CfnResult<()> {
         let (ids, deps) = self.present();
         let failures = self
             .schedule(
@@ -1311,31 +1457,31 @@ impl Op {
                     } else {
                         ResourceStatus::UpdateComplete
                     };
+                    op.record(r, status, None)?;
                     if matches!(touched, Some(Touched::Created)) {
                         op.stack.creation_order.push(id.to_string());
                     }
-                    op.record(r, status, None);
+                    Ok(())
                 },
                 ResourceStatus::UpdateFailed,
                 "Resource update cancelled",
             )
-            .await;
-        let failures = if failures.is_empty() { self.finish_outputs() } else { failures };
+            .await?;
+        let failures = if failures.is_empty() { self.finish_outputs()? } else { failures };
         if failures.is_empty() {
-            self.set_status(StackStatus::UpdateCompleteCleanupInProgress, None);
-            self.cleanup_after_update().await;
+            self.set_status(StackStatus::UpdateCompleteCleanupInProgress, None)?;
+            self.cleanup_after_update().await?;
             self.stack.previous = None;
-            self.set_status(StackStatus::UpdateComplete, None);
-            return;
+            return self.set_status(StackStatus::UpdateComplete, None);
         }
         let reason = self.failure_reason(&failures, "update");
-        self.set_status(StackStatus::UpdateRollbackInProgress, Some(reason));
-        self.rollback_update().await;
+        self.set_status(StackStatus::UpdateRollbackInProgress, Some(reason))?;
+        self.rollback_update().await
     }
 
     /// After a successful update: old physical resources of replacements, and removed
     /// resources, are deleted (dependents first).
-    async fn cleanup_after_update(&mut self) {
+    async fn cleanup_after_update(&mut self) -> CfnResult<()> {
         let replaced: Vec<(String, ResourceRecord)> = self
             .touched
             .iter()
@@ -1359,7 +1505,7 @@ impl Op {
                     &old.type_name,
                     ResourceStatus::DeleteSkipped,
                     None,
-                );
+                )?;
                 continue;
             }
             self.event(
@@ -1368,7 +1514,7 @@ impl Op {
                 &old.type_name,
                 ResourceStatus::DeleteInProgress,
                 None,
-            );
+            )?;
             let result = self.delete_future(old.clone()).await;
             let status = if result.error.is_none() {
                 ResourceStatus::DeleteComplete
@@ -1381,13 +1527,13 @@ impl Op {
                 &old.type_name,
                 status,
                 result.error.as_deref(),
-            );
+            )?;
         }
         let present: HashSet<String> = self.present().0.into_iter().collect();
         let removed: Vec<String> =
             self.live.keys().filter(|k| !present.contains(*k)).cloned().collect();
         if removed.is_empty() {
-            return;
+            return Ok(());
         }
         // Dependencies among removed resources come from the previous template.
         let previous = self.stack.previous.clone();
@@ -1416,16 +1562,19 @@ impl Op {
                 }
             }
         }
-        let _ = self.delete_set(&removed, &reverse, true).await;
+        // A removed resource that fails to delete does not fail the update (AWS leaves it,
+        // with its DELETE_FAILED event).
+        self.delete_set(&removed, &reverse, true).await?;
         for id in &removed {
             self.prepared.template.resources.shift_remove(id);
             self.stack.creation_order.retain(|c| c != id);
         }
+        Ok(())
     }
 
     /// A failed update returns to the previous template: in-place updates are reverted,
     /// replacements go back to the old physical resource, new resources are deleted.
-    async fn rollback_update(&mut self) {
+    async fn rollback_update(&mut self) -> CfnResult<()> {
         // The failure cancelled the update's other work; the rollback's own must run.
         self.cancel = CancellationToken::new();
         let touched: Vec<(String, Touched)> =
@@ -1444,7 +1593,7 @@ impl Op {
                     {
                         to_delete.push(new);
                     }
-                    self.record(old, ResourceStatus::UpdateComplete, None);
+                    self.record(old, ResourceStatus::UpdateComplete, None)?;
                 }
                 Touched::UpdatedInPlace(old) => {
                     let Some(current) = self.live.get(&id).cloned() else { continue };
@@ -1459,13 +1608,13 @@ impl Op {
                         &old.type_name,
                         ResourceStatus::UpdateInProgress,
                         None,
-                    );
+                    )?;
                     let result = self.update_future(old.clone(), current).await;
                     let mut restored = old.clone();
                     match result.provided {
                         Some(p) => {
                             apply_provided(&mut restored, p);
-                            self.record(restored, ResourceStatus::UpdateComplete, None);
+                            self.record(restored, ResourceStatus::UpdateComplete, None)?;
                         }
                         None => {
                             // The resource did not change: it is still what it was.
@@ -1474,7 +1623,7 @@ impl Op {
                             } else {
                                 ResourceStatus::UpdateComplete
                             };
-                            self.record(restored, status, result.error.as_deref());
+                            self.record(restored, status, result.error.as_deref())?;
                         }
                     }
                 }
@@ -1485,7 +1634,7 @@ impl Op {
             self.stack.template_body = prev.template_body;
             self.stack.parameters = prev.parameters;
         }
-        self.set_status(StackStatus::UpdateRollbackCompleteCleanupInProgress, None);
+        self.set_status(StackStatus::UpdateRollbackCompleteCleanupInProgress, None)?;
         for r in to_delete {
             self.event(
                 &r.logical_id,
@@ -1493,7 +1642,7 @@ impl Op {
                 &r.type_name,
                 ResourceStatus::DeleteInProgress,
                 None,
-            );
+            )?;
             let result = self.delete_future(r.clone()).await;
             let status = if result.error.is_none() {
                 ResourceStatus::DeleteComplete
@@ -1506,13 +1655,22 @@ impl Op {
                 &r.type_name,
                 status,
                 result.error.as_deref(),
-            );
+            )?;
             if matches!(self.touched.get(&r.logical_id), Some(Touched::Created)) {
-                self.forget(&r.logical_id);
+                self.forget(&r.logical_id)?;
                 self.stack.creation_order.retain(|c| c != &r.logical_id);
             }
         }
-        self.set_status(StackStatus::UpdateRollbackComplete, None);
+        self.set_status(StackStatus::UpdateRollbackComplete, None)
+    }
+}
+
+/// Keeps the first store error of an operation (the one that stops it); later ones, met while
+/// it winds down, are only logged.
+fn first_error(first: &mut Option<CfnError>, error: CfnError) {
+    match first {
+        Some(_) => tracing::warn!("the store failed again while an operation stopped: {error}"),
+        None => *first = Some(error),
     }
 }
 

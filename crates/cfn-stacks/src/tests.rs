@@ -600,3 +600,88 @@ async fn api_errors_match_aws() {
         ("InsufficientCapabilitiesException", "Requires capabilities : [CAPABILITY_NAMED_IAM]")
     );
 }
+
+/// Every event broadcast so far (the receiver's backlog).
+fn received(
+    events: &mut tokio::sync::broadcast::Receiver<model::StackEvent>,
+) -> Vec<model::StackEvent> {
+    let mut out = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        out.push(e);
+    }
+    out
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_create_the_store_refuses_is_an_internal_failure_and_leaves_nothing() {
+    let store = Arc::new(Store::in_memory().unwrap());
+    let engine = engine_on(store.clone());
+    let mut live = engine.subscribe();
+    store.inject(store::Faults::Writes);
+    let e = engine.create_stack(input("web", WEB, &[])).unwrap_err();
+    assert!(matches!(e, CfnError::Store(_)), "{e:?}");
+    assert_eq!((e.code(), e.is_client_error()), ("InternalFailure", false));
+    let e = engine
+        .create_change_set(ChangeSetInput {
+            stack: input("review", WEB, &[]),
+            change_set_name: "first".into(),
+            change_set_type: "CREATE".into(),
+            description: None,
+        })
+        .unwrap_err();
+    assert!(matches!(e, CfnError::Store(_)), "{e:?}");
+    store.inject(store::Faults::None);
+    assert!(engine.describe_stacks(None).unwrap().is_empty(), "no stack was recorded");
+    assert!(received(&mut live).is_empty(), "nothing was announced");
+    // Nothing was left claimed either: the same calls work once the store does.
+    let stack = create(&engine, "web", WEB, &[]).await;
+    assert_eq!(stack.status, model::StackStatus::CreateComplete);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_read_failure_is_an_error_not_a_missing_stack() {
+    let store = Arc::new(Store::in_memory().unwrap());
+    let engine = engine_on(store.clone());
+    create(&engine, "web", WEB, &[]).await;
+    store.inject(store::Faults::All);
+    let store_error = |r: Result<(), CfnError>| matches!(r, Err(CfnError::Store(_)));
+    assert!(store_error(engine.find_stack("web").map(drop)));
+    assert!(store_error(engine.delete_stack("web")), "not a deletion of nothing");
+    assert!(store_error(engine.delete_stack("never-existed")));
+    assert!(store_error(engine.create_stack(input("other", WEB, &[])).map(drop)));
+    assert!(store_error(engine.stack_events("web").map(drop)));
+    store.inject(store::Faults::None);
+    assert_eq!(engine.find_stack("web").unwrap().status, model::StackStatus::CreateComplete);
+    assert!(engine.lookup_stack("other").unwrap().is_none());
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_store_failure_mid_operation_fails_the_stack_and_announces_only_what_was_stored() {
+    let store = Arc::new(Store::in_memory().unwrap());
+    let engine = engine_on(store.clone());
+    let mut live = engine.subscribe();
+    let id = engine.create_stack(input("chain", CHAIN, &[])).unwrap();
+    // The wait condition waits for its signal (60 s); the store fails meanwhile.
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    assert_eq!(
+        engine.stack_resource("chain", "Vpc").unwrap().status,
+        model::ResourceStatus::CreateComplete
+    );
+    store.inject(store::Faults::Writes);
+    tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+    let stuck = engine.find_stack(&id).unwrap();
+    assert_eq!(stuck.status, model::StackStatus::CreateInProgress, "nothing more was stored");
+    store.inject(store::Faults::None);
+    let stack = engine.wait_terminal(&id).await.unwrap();
+    assert_eq!(stack.status, model::StackStatus::RollbackFailed);
+    let reason = stack.status_reason.unwrap_or_default();
+    assert!(reason.starts_with("The state store failed: "), "{reason}");
+    let mut stored = engine.stack_events(&id).unwrap();
+    stored.reverse();
+    assert_eq!(received(&mut live), stored, "every announced event is stored, in order");
+    assert!(events(&engine, "chain").ends_with(&format!("chain ROLLBACK_FAILED {reason}\n")));
+    // The stack can still be deleted, which removes what was created.
+    engine.delete_stack(&id).unwrap();
+    assert_eq!(engine.wait_terminal(&id).await.unwrap().status, model::StackStatus::DeleteComplete);
+    assert!(engine.stack_resources(&id).unwrap().is_empty());
+}
