@@ -628,20 +628,26 @@ impl Op {
             self.prepared.resolve_properties(logical_id, live, self.engine.ssm.as_ref()).map_err(
                 |errors| errors.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "),
             )?;
+        if let Some(path) = props.as_ref().and_then(|p| find_unknown(p, "")) {
+            return Err(format!(
+                "Properties of {logical_id} could not be resolved: {path} is not known yet"
+            ));
+        }
         let resource = &self.prepared.template.resources[logical_id];
         let metadata = match &resource.metadata {
             Some(node) => self
                 .prepared
                 .resolve_node(node, live, self.engine.ssm.as_ref())
-                .map_err(|d| d.message)?
-                .map(|v| v.to_json()),
+                .map_err(|d| d.message)?,
             None => None,
         };
-        let props = props.map(|v| v.to_json()).unwrap_or_else(|| json!({}));
-        if let Some(unknown) = find_unknown(&props) {
-            return Err(format!("Properties of {logical_id} could not be resolved ({unknown})"));
+        if let Some(path) = metadata.as_ref().and_then(|m| find_unknown(m, "")) {
+            return Err(format!(
+                "Metadata of {logical_id} could not be resolved: {path} is not known yet"
+            ));
         }
-        Ok((props, metadata))
+        let props = props.map(|v| v.to_json()).unwrap_or_else(|| json!({}));
+        Ok((props, metadata.map(|m| m.to_json())))
     }
 
     /// Starts creating a resource (create operations, and resources new in an update).
@@ -1726,10 +1732,20 @@ pub(crate) fn loose_json_eq(a: &Json, b: &Json) -> bool {
     }
 }
 
-/// Where an unresolved value remains (`Value::Unknown` becomes JSON null): none in practice,
-/// since dependencies are created first; guards against resolver gaps.
-fn find_unknown(_props: &Json) -> Option<String> {
-    None
+/// The path (`Tags.0.Value`) of the first value left unknown in a resolved value: a reference
+/// to a resource that has no physical id (its provider gave none). Unchecked, it would reach
+/// the provider as a JSON null.
+fn find_unknown(value: &Value, path: &str) -> Option<String> {
+    let inside =
+        |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+    match value {
+        Value::Unknown => Some(if path.is_empty() { "the value".into() } else { path.into() }),
+        Value::List(items) => {
+            items.iter().enumerate().find_map(|(i, v)| find_unknown(v, &inside(&i.to_string())))
+        }
+        Value::Map(map) => map.iter().find_map(|(k, v)| find_unknown(v, &inside(k))),
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => None,
+    }
 }
 
 /// A node without positions, to compare template fragments.

@@ -685,3 +685,48 @@ async fn a_store_failure_mid_operation_fails_the_stack_and_announces_only_what_w
     assert_eq!(engine.wait_terminal(&id).await.unwrap().status, model::StackStatus::DeleteComplete);
     assert!(engine.stack_resources(&id).unwrap().is_empty());
 }
+
+/// Topics whose provider gives no physical id, so that a `Ref` to one cannot be known.
+struct IdlessTopics;
+
+#[async_trait::async_trait]
+impl ResourceProvider for IdlessTopics {
+    async fn create(&self, _: &ResourceRequest<'_>) -> Result<Provided, ProviderError> {
+        Ok(Provided::default())
+    }
+
+    async fn update(
+        &self,
+        _: &ResourceRequest<'_>,
+        _: &model::ResourceRecord,
+    ) -> Result<Provided, ProviderError> {
+        Ok(Provided::default())
+    }
+
+    async fn delete(
+        &self,
+        _: &ResourceRequest<'_>,
+        _: &model::ResourceRecord,
+    ) -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_property_that_cannot_be_known_fails_its_resource() {
+    let mut providers = Providers::default();
+    providers.register(&["AWS::SNS::Topic"], Arc::new(IdlessTopics));
+    let engine = Engine::new(
+        Arc::new(Store::in_memory().unwrap()),
+        Clock::new(1.0),
+        EngineConfig::default(),
+        providers,
+        Arc::new(cfn_template::public_parameters()),
+    );
+    let body = "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n  Sub:\n    Type: AWS::SNS::Subscription\n    Properties:\n      Protocol: email\n      Endpoint: a@example.com\n      TopicArn: !Ref Topic\n";
+    let stack = create(&engine, "idless", body, &[]).await;
+    assert_eq!(stack.status, model::StackStatus::RollbackComplete);
+    assert!(events(&engine, "idless").contains(
+        "Sub CREATE_FAILED Properties of Sub could not be resolved: TopicArn is not known yet\n"
+    ));
+}
