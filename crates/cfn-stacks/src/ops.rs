@@ -17,6 +17,7 @@ use store::StoreError;
 
 use crate::engine::{CfnError, CfnResult, Engine, ParamInput, StackInput, resource_key};
 use crate::model::*;
+use crate::props;
 use crate::provider::{Provided, ResourceRequest};
 use crate::signals::{SignalOutcome, parse_duration};
 
@@ -812,17 +813,14 @@ impl Op {
         let resource = &self.prepared.template.resources[logical_id];
         if let Some(policy) = self.resolved_policy(logical_id, "CreationPolicy") {
             let signal = policy.get("ResourceSignal");
-            let count =
-                signal.and_then(|s| s.get("Count")).and_then(json_u64).unwrap_or(1) as usize;
+            let count = signal.and_then(|s| props::number(s, "Count")).unwrap_or(1) as usize;
             let timeout = signal
-                .and_then(|s| s.get("Timeout"))
-                .and_then(Json::as_str)
-                .and_then(parse_duration)
+                .and_then(|s| props::text(s, "Timeout"))
+                .and_then(|t| parse_duration(&t))
                 .unwrap_or(Duration::from_secs(300));
             let percent = policy
                 .get("AutoScalingCreationPolicy")
-                .and_then(|p| p.get("MinSuccessfulInstancesPercent"))
-                .and_then(json_u64)
+                .and_then(|p| props::number(p, "MinSuccessfulInstancesPercent"))
                 .unwrap_or(100);
             let needed = (count as u64 * percent).div_ceil(100) as usize;
             if signal.is_some() || resource.type_name == "AWS::CloudFormation::WaitCondition" {
@@ -834,17 +832,15 @@ impl Op {
             }
         }
         if resource.type_name == "AWS::CloudFormation::WaitCondition" {
-            let handle = props.get("Handle").and_then(Json::as_str)?;
+            let handle = props::text(props, "Handle")?;
             let target = self
                 .live
                 .values()
-                .find(|r| r.physical_id.as_deref() == Some(handle))?
+                .find(|r| r.physical_id.as_deref() == Some(handle.as_str()))?
                 .logical_id
                 .clone();
-            let count = props.get("Count").and_then(json_u64).unwrap_or(1) as usize;
-            let timeout = props
-                .get("Timeout")
-                .and_then(json_u64)
+            let count = props::number(props, "Count").unwrap_or(1) as usize;
+            let timeout = props::number(props, "Timeout")
                 .map_or(Duration::from_secs(43_200), Duration::from_secs);
             return Some(SignalWait { target, count, timeout });
         }
@@ -1695,10 +1691,6 @@ fn apply_provided(record: &mut ResourceRecord, provided: Provided) {
         record.attributes.insert(k, v);
     }
     record.modelled = provided.modelled;
-}
-
-fn json_u64(v: &Json) -> Option<u64> {
-    v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
 }
 
 /// An output's value as text: lists joined with commas.
