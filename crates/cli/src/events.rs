@@ -37,21 +37,21 @@ impl From<&cfn_stacks::model::StackEvent> for EventView {
     }
 }
 
-impl EventView {
-    pub fn from_xml(m: &api::XmlNode) -> anyhow::Result<EventView> {
-        let s = |p: &str| m.get(p).unwrap_or_default().to_string();
-        let of_stack = m.get("PhysicalResourceId") == m.get("StackId");
-        Ok(EventView {
-            event_id: s("EventId"),
-            timestamp: s("Timestamp"),
-            logical_id: s("LogicalResourceId"),
-            physical_id: m.get("PhysicalResourceId").map(str::to_string),
-            resource_type: s("ResourceType"),
-            status: EventStatus::parse(&s("ResourceStatus"), of_stack)?,
-            reason: m.get("ResourceStatusReason").map(str::to_string),
-        })
+impl From<&api::cfn_client::Event> for EventView {
+    fn from(e: &api::cfn_client::Event) -> EventView {
+        EventView {
+            event_id: e.event_id.clone(),
+            timestamp: e.timestamp.clone(),
+            logical_id: e.logical_id.clone(),
+            physical_id: e.physical_id.clone(),
+            resource_type: e.resource_type.clone(),
+            status: e.status,
+            reason: e.reason.clone(),
+        }
     }
+}
 
+impl EventView {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "timestamp": self.timestamp,
