@@ -1,6 +1,6 @@
 //! The CloudFormation Query API (version 2010-05-15) over the stack engine.
 
-use cfn_stacks::model::{ChangeSetRecord, ResourceRecord, StackEvent, StackRecord};
+use cfn_stacks::model::{ChangeSetRecord, ResourceRecord, StackEvent, StackRecord, StackStatus};
 use cfn_stacks::{ChangeSetInput, Engine, ParamInput, StackInput};
 use indexmap::IndexMap;
 
@@ -68,7 +68,7 @@ pub fn handle(
             x.close();
         }
         "ListStacks" => {
-            let stacks = engine.list_stacks(&q.list("StackStatusFilter"))?;
+            let stacks = engine.list_stacks(&status_filter(q)?)?;
             x.open(result, None);
             x.members("StackSummaries", &stacks, |x, s| {
                 x.text("StackId", &s.stack_id)
@@ -76,7 +76,8 @@ pub fn handle(
                     .opt("TemplateDescription", s.description.as_deref());
                 x.text("CreationTime", &s.creation_time)
                     .opt("LastUpdatedTime", s.last_updated_time.as_deref());
-                x.opt("DeletionTime", s.deletion_time.as_deref()).text("StackStatus", &s.status);
+                x.opt("DeletionTime", s.deletion_time.as_deref())
+                    .text("StackStatus", s.status.as_str());
                 x.opt("StackStatusReason", s.status_reason.as_deref())
                     .opt("ParentId", s.parent_id.as_deref());
                 drift(x, "DriftInformation");
@@ -113,7 +114,7 @@ pub fn handle(
                     .text("LogicalResourceId", &r.logical_id);
                 x.opt("PhysicalResourceId", r.physical_id.as_deref())
                     .text("ResourceType", &r.type_name);
-                x.text("Timestamp", &r.last_updated).text("ResourceStatus", &r.status);
+                x.text("Timestamp", &r.last_updated).text("ResourceStatus", r.status.as_str());
                 x.opt("ResourceStatusReason", r.status_reason.as_deref());
                 drift(x, "DriftInformation");
             });
@@ -130,7 +131,8 @@ pub fn handle(
                 .text("LogicalResourceId", &r.logical_id);
             x.opt("PhysicalResourceId", r.physical_id.as_deref())
                 .text("ResourceType", &r.type_name);
-            x.text("LastUpdatedTimestamp", &r.last_updated).text("ResourceStatus", &r.status);
+            x.text("LastUpdatedTimestamp", &r.last_updated)
+                .text("ResourceStatus", r.status.as_str());
             x.opt("ResourceStatusReason", r.status_reason.as_deref());
             x.opt("Metadata", r.metadata.as_ref().map(|m| m.to_string()).as_deref());
             drift(&mut x, "DriftInformation");
@@ -144,7 +146,7 @@ pub fn handle(
                 x.text("LogicalResourceId", &r.logical_id)
                     .opt("PhysicalResourceId", r.physical_id.as_deref());
                 x.text("ResourceType", &r.type_name).text("LastUpdatedTimestamp", &r.last_updated);
-                x.text("ResourceStatus", &r.status)
+                x.text("ResourceStatus", r.status.as_str())
                     .opt("ResourceStatusReason", r.status_reason.as_deref());
                 drift(x, "DriftInformation");
             });
@@ -262,8 +264,8 @@ pub fn handle(
                     .text("StackName", &c.stack_name)
                     .text("ChangeSetId", &c.change_set_id);
                 x.text("ChangeSetName", &c.name)
-                    .text("ExecutionStatus", &c.execution_status)
-                    .text("Status", &c.status);
+                    .text("ExecutionStatus", c.execution_status.as_str())
+                    .text("Status", c.status.as_str());
                 x.opt("StatusReason", c.status_reason.as_deref())
                     .text("CreationTime", &c.creation_time);
                 x.opt("Description", c.description.as_deref());
@@ -297,6 +299,24 @@ pub fn handle(
     }
     x.open("ResponseMetadata", None).text("RequestId", request_id).close();
     Ok(x.finish())
+}
+
+/// ListStacks' `StackStatusFilter`: AWS's stack statuses only.
+fn status_filter(q: &QueryInput) -> Result<Vec<StackStatus>, ApiError> {
+    let given = q.list("StackStatusFilter");
+    given
+        .iter()
+        .map(|s| {
+            s.parse().map_err(|_| {
+                let allowed: Vec<&str> = StackStatus::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::validation(format!(
+                    "1 validation error detected: Value '[{}]' at 'stackStatusFilter' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [{}]]",
+                    given.join(", "),
+                    allowed.join(", ")
+                ))
+            })
+        })
+        .collect()
 }
 
 fn template_body(engine: &Engine, q: &QueryInput) -> Result<Option<String>, ApiError> {
@@ -368,7 +388,7 @@ fn write_stack(x: &mut XmlOut, s: &StackRecord) {
     });
     x.text("CreationTime", &s.creation_time).opt("LastUpdatedTime", s.last_updated_time.as_deref());
     x.opt("DeletionTime", s.deletion_time.as_deref());
-    x.text("StackStatus", &s.status).opt("StackStatusReason", s.status_reason.as_deref());
+    x.text("StackStatus", s.status.as_str()).opt("StackStatusReason", s.status_reason.as_deref());
     x.bool("DisableRollback", s.disable_rollback);
     x.strings("NotificationARNs", &s.notification_arns);
     x.strings("Capabilities", &s.capabilities);
@@ -391,7 +411,7 @@ fn write_event(x: &mut XmlOut, e: &StackEvent) {
     x.text("LogicalResourceId", &e.logical_id).opt("PhysicalResourceId", e.physical_id.as_deref());
     x.text("ResourceType", &e.resource_type)
         .text("Timestamp", &e.timestamp)
-        .text("ResourceStatus", &e.status);
+        .text("ResourceStatus", e.status.as_str());
     x.opt("ResourceStatusReason", e.status_reason.as_deref())
         .opt("ResourceProperties", e.properties.as_deref());
 }
@@ -406,8 +426,8 @@ fn write_change_set(x: &mut XmlOut, cs: &ChangeSetRecord) {
         x.text("ParameterKey", k).text("ParameterValue", shown);
     });
     x.text("CreationTime", &cs.creation_time)
-        .text("ExecutionStatus", &cs.execution_status)
-        .text("Status", &cs.status);
+        .text("ExecutionStatus", cs.execution_status.as_str())
+        .text("Status", cs.status.as_str());
     x.opt("StatusReason", cs.status_reason.as_deref());
     x.strings("NotificationARNs", &[]).strings("Capabilities", &cs.capabilities);
     x.members("Tags", &cs.tags, |x, (k, v)| {

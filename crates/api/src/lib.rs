@@ -7,6 +7,7 @@
 //! JSON and CBOR protocols as they arrive). Services get typed inputs and return records.
 
 pub mod autoscaling;
+pub mod cfn_client;
 pub mod client;
 pub mod cloudformation;
 pub mod ec2;

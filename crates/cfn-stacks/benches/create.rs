@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cfn_stacks::model::StackStatus;
 use cfn_stacks::{Engine, EngineConfig, Providers, StackInput};
 use clock::Clock;
 use store::Store;
@@ -68,7 +69,7 @@ fn main() {
                 .unwrap();
             let stack = engine.wait_terminal(&id).await.unwrap();
             let created = start.elapsed();
-            assert_eq!(stack.status, "CREATE_COMPLETE", "{:?}", stack.status_reason);
+            assert_eq!(stack.status, StackStatus::CreateComplete, "{:?}", stack.status_reason);
             assert_eq!(engine.stack_resources(&id).unwrap().len(), 75);
             let start = Instant::now();
             engine.delete_stack(&id).unwrap();

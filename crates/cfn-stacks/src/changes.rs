@@ -4,7 +4,6 @@
 
 use cfn_template::{Prepared, Value};
 use indexmap::IndexMap;
-use serde_json::Value as Json;
 
 use crate::engine::{CfnError, CfnResult, ChangeSetInput, Engine};
 use crate::model::*;
@@ -27,10 +26,12 @@ impl Engine {
         } else {
             input.change_set_type.clone()
         };
+        // A CREATE change set for a new stack makes the stack (REVIEW_IN_PROGRESS).
+        let mut new_stack: Option<StackRecord> = None;
         let (stack, prepared, body, params, changes) = match kind.as_str() {
             "CREATE" => {
-                if let Ok(existing) = self.find_stack(&input.stack.stack_name)
-                    && existing.status != "REVIEW_IN_PROGRESS"
+                if let Some(existing) = self.lookup_stack(&input.stack.stack_name)?
+                    && existing.status != StackStatus::ReviewInProgress
                 {
                     return Err(CfnError::AlreadyExists(input.stack.stack_name.clone()));
                 }
@@ -39,9 +40,9 @@ impl Engine {
                         "Either Template URL or Template Body must be specified.".into(),
                     )
                 })?;
-                let stack_id = match self.find_stack(&input.stack.stack_name) {
-                    Ok(s) => s.stack_id,
-                    Err(_) => self.new_stack_id(&input.stack.stack_name),
+                let stack_id = match self.lookup_stack(&input.stack.stack_name)? {
+                    Some(s) => s.stack_id,
+                    None => self.new_stack_id(&input.stack.stack_name),
                 };
                 let params = self.merge_parameters(&body, &input.stack.parameters, None)?;
                 let prepared = self.prepare(
@@ -52,18 +53,18 @@ impl Engine {
                     &input.stack.notification_arns,
                 )?;
                 self.check_capabilities(&prepared, &input.stack.capabilities)?;
-                let stack = match self.find_stack(&stack_id) {
-                    Ok(s) => s,
-                    Err(_) => {
+                let stack = match self.lookup_stack(&stack_id)? {
+                    Some(s) => s,
+                    None => {
+                        // Stored with the change set, below.
                         let s = self.new_stack_record(
                             &input.stack,
                             stack_id.clone(),
                             body.clone(),
                             &prepared,
-                            "REVIEW_IN_PROGRESS",
+                            StackStatus::ReviewInProgress,
                         );
-                        self.save_stack(&s)?;
-                        self.emit_stack_event(&s, "REVIEW_IN_PROGRESS", Some("User Initiated"));
+                        new_stack = Some(s.clone());
                         s
                     }
                 };
@@ -87,10 +88,14 @@ impl Engine {
             }
             "UPDATE" => {
                 let stack = self.find_stack(&input.stack.stack_name)?;
-                if stack.status == "REVIEW_IN_PROGRESS"
-                    || stack.status.starts_with("ROLLBACK_")
-                    || stack.status == "CREATE_FAILED"
-                {
+                if matches!(
+                    stack.status,
+                    StackStatus::ReviewInProgress
+                        | StackStatus::RollbackInProgress
+                        | StackStatus::RollbackComplete
+                        | StackStatus::RollbackFailed
+                        | StackStatus::CreateFailed
+                ) {
                     return Err(CfnError::Validation(format!(
                         "Stack:{} is in {} state and can not be updated.",
                         stack.stack_id, stack.status
@@ -98,7 +103,7 @@ impl Engine {
                 }
                 let (body, params, prepared) = self.prepare_update(&stack, &input.stack)?;
                 let live = self.live_map(&stack.stack_id)?;
-                let changes = self.diff(&stack, &live, &prepared);
+                let changes = self.diff(&stack, &live, &prepared)?;
                 (stack, prepared, body, params, changes)
             }
             other => {
@@ -116,12 +121,12 @@ impl Engine {
             && input.stack.tags.is_empty();
         let (status, reason, execution) = if unchanged {
             (
-                "FAILED",
+                ChangeSetStatus::Failed,
                 Some("The submitted information didn't contain changes. Submit different information to create a change set.".to_string()),
-                "UNAVAILABLE",
+                ExecutionStatus::Unavailable,
             )
         } else {
-            ("CREATE_COMPLETE", None, "AVAILABLE")
+            (ChangeSetStatus::CreateComplete, None, ExecutionStatus::Available)
         };
         let id = self
             .config
@@ -133,9 +138,9 @@ impl Engine {
             stack_id: stack.stack_id.clone(),
             stack_name: stack.name.clone(),
             change_set_type: kind,
-            status: status.into(),
+            status,
             status_reason: reason,
-            execution_status: execution.into(),
+            execution_status: execution,
             description: input.description.clone(),
             template_body: body,
             parameters: params,
@@ -152,7 +157,12 @@ impl Engine {
             tags: input.stack.tags.clone(),
             capabilities: input.stack.capabilities.clone(),
         };
-        self.store.put(CHANGE_SETS, &id, &record)?;
+        match &new_stack {
+            Some(s) => self.save_stack_with_event_and(s, Some("User Initiated"), |b| {
+                b.put(CHANGE_SETS, &id, &record)
+            })?,
+            None => self.store.put(CHANGE_SETS, &id, &record)?,
+        }
         Ok((id, stack.stack_id))
     }
 
@@ -190,7 +200,14 @@ impl Engine {
         Ok(self
             .change_sets_of(stack_id)?
             .into_iter()
-            .filter(|c| !c.execution_status.starts_with("EXECUTE_"))
+            .filter(|c| {
+                !matches!(
+                    c.execution_status,
+                    ExecutionStatus::ExecuteInProgress
+                        | ExecutionStatus::ExecuteComplete
+                        | ExecutionStatus::ExecuteFailed
+                )
+            })
             .collect())
     }
 
@@ -208,7 +225,7 @@ impl Engine {
 
     pub fn delete_change_set(&self, name_or_arn: &str, stack: Option<&str>) -> CfnResult<()> {
         let cs = self.describe_change_set(name_or_arn, stack)?;
-        if cs.execution_status == "EXECUTE_IN_PROGRESS" {
+        if cs.execution_status == ExecutionStatus::ExecuteInProgress {
             return Err(CfnError::InvalidChangeSetStatus(format!(
                 "Cannot delete ChangeSet in status {}",
                 cs.execution_status
@@ -222,7 +239,7 @@ impl Engine {
     /// sets become OBSOLETE.
     pub fn execute_change_set(&self, name_or_arn: &str, stack: Option<&str>) -> CfnResult<()> {
         let mut cs = self.describe_change_set(name_or_arn, stack)?;
-        if cs.execution_status != "AVAILABLE" {
+        if cs.execution_status != ExecutionStatus::Available {
             return Err(CfnError::InvalidChangeSetStatus(format!(
                 "ChangeSet [{}] cannot be executed in its current execution status of [{}]",
                 cs.change_set_id, cs.execution_status
@@ -230,11 +247,27 @@ impl Engine {
         }
         let stack = self.find_stack(&cs.stack_id)?;
         let input = change_set_input(&cs);
+        // The change set is marked executing, and the stack's other change sets removed (AWS:
+        // they no longer apply), in the same write that starts the operation.
+        cs.execution_status = ExecutionStatus::ExecuteInProgress;
+        let others: Vec<String> = self
+            .list_change_sets(&cs.stack_id)?
+            .into_iter()
+            .map(|c| c.change_set_id)
+            .filter(|id| *id != cs.change_set_id)
+            .collect();
+        let also = |b: &mut store::Batch<'_>| {
+            b.put(CHANGE_SETS, &cs.change_set_id, &cs)?;
+            for other in &others {
+                b.delete(CHANGE_SETS, other)?;
+            }
+            Ok(())
+        };
         if cs.change_set_type == "CREATE" {
             // The REVIEW_IN_PROGRESS stack becomes a real one.
             let prepared =
                 self.prepare(&cs.template_body, &cs.parameters, &stack.name, &stack.stack_id, &[])?;
-            if stack.status != "REVIEW_IN_PROGRESS"
+            if stack.status != StackStatus::ReviewInProgress
                 || !self.busy.lock().insert(stack.stack_id.clone())
             {
                 return Err(CfnError::InvalidChangeSetStatus(format!(
@@ -247,11 +280,13 @@ impl Engine {
                 stack.stack_id.clone(),
                 cs.template_body.clone(),
                 &prepared,
-                "CREATE_IN_PROGRESS",
+                StackStatus::CreateInProgress,
             );
             record.creation_time = stack.creation_time.clone();
-            self.save_stack(&record)?;
-            self.emit_stack_event(&record, "CREATE_IN_PROGRESS", Some("User Initiated"));
+            if let Err(e) = self.save_stack_with_event_and(&record, Some("User Initiated"), also) {
+                self.release(&stack.stack_id);
+                return Err(e.into());
+            }
             self.start_create(
                 record,
                 prepared,
@@ -261,30 +296,31 @@ impl Engine {
             let (body, _, prepared) = self.prepare_update(&stack, &input)?;
             let live = self.live_map(&stack.stack_id)?;
             self.claim(&stack, "updated")?;
-            self.begin_update(stack.clone(), body, prepared, live, &input)?;
-        }
-        cs.execution_status = "EXECUTE_IN_PROGRESS".into();
-        self.store.put(CHANGE_SETS, &cs.change_set_id, &cs)?;
-        // AWS removes a stack's other change sets: they no longer apply to the updated stack.
-        for other in self.list_change_sets(&cs.stack_id)? {
-            if other.change_set_id != cs.change_set_id {
-                self.store.delete(CHANGE_SETS, &other.change_set_id)?;
-            }
+            self.begin_update(stack.clone(), body, prepared, live, &input, also)?;
         }
         // The executed change set is marked complete when the operation ends.
         let engine = self.engine();
         let stack_id = cs.stack_id.clone();
         self.tracker.spawn(async move {
-            if let Ok(done) = engine.wait_terminal(&stack_id).await {
-                cs.execution_status =
-                    if done.status.ends_with("_COMPLETE") && !done.status.contains("ROLLBACK") {
-                        "EXECUTE_COMPLETE"
-                    } else {
-                        "EXECUTE_FAILED"
-                    }
-                    .into();
-                let _ = engine.store.put(CHANGE_SETS, &cs.change_set_id, &cs);
-            }
+            let what = format!("read how change set {} ended", cs.name);
+            let Some(done) = engine.retry_store(&what, || engine.wait_terminal(&stack_id)).await
+            else {
+                return;
+            };
+            cs.execution_status = match done.status {
+                StackStatus::CreateComplete
+                | StackStatus::UpdateComplete
+                | StackStatus::DeleteComplete => ExecutionStatus::ExecuteComplete,
+                _ => ExecutionStatus::ExecuteFailed,
+            };
+            let what = format!("record the end of change set {}", cs.name);
+            engine
+                .retry_store(&what, || {
+                    std::future::ready(
+                        engine.store.put(CHANGE_SETS, &cs.change_set_id, &cs).map_err(Into::into),
+                    )
+                })
+                .await;
         });
         Ok(())
     }
@@ -295,7 +331,7 @@ impl Engine {
         stack: &StackRecord,
         live: &IndexMap<String, ResourceRecord>,
         new: &Prepared,
-    ) -> Vec<ResourceChange> {
+    ) -> CfnResult<Vec<ResourceChange>> {
         let resolver = Live::new(self, live);
         let old_params = &stack.parameters;
         let changed_params: Vec<&String> = new
@@ -445,7 +481,9 @@ impl Engine {
                 details: Vec::new(),
             });
         }
-        let _: Option<&Json> = None;
-        changes
+        if let Some(e) = resolver.store_error() {
+            return Err(e.into());
+        }
+        Ok(changes)
     }
 }

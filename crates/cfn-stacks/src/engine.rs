@@ -10,7 +10,7 @@ use cfn_template::{Analysis, Mode, Options, ParameterStore, Prepared, Pseudo, an
 use clock::Clock;
 use indexmap::IndexMap;
 use parking_lot::Mutex;
-use store::{Store, StoreError};
+use store::{Batch, Store, StoreError, StoreResult};
 use tokio::sync::broadcast;
 use tokio_util::task::TaskTracker;
 
@@ -185,20 +185,11 @@ impl Engine {
     pub fn recover(&self) -> CfnResult<usize> {
         let mut n = 0;
         for (_, mut stack) in self.store.list::<StackRecord>(STACKS, "")? {
-            if is_terminal(&stack.status) {
-                continue;
-            }
-            let failed = match stack.status.as_str() {
-                "CREATE_IN_PROGRESS" | "ROLLBACK_IN_PROGRESS" => "ROLLBACK_FAILED",
-                "DELETE_IN_PROGRESS" => "DELETE_FAILED",
-                "REVIEW_IN_PROGRESS" => continue,
-                _ => "UPDATE_ROLLBACK_FAILED",
-            };
+            let Some(failed) = stack.status.interrupted() else { continue };
             let reason = "Cumulo stopped while this operation was running".to_string();
-            stack.status = failed.into();
+            stack.status = failed;
             stack.status_reason = Some(reason.clone());
-            self.store.put(STACKS, &stack.stack_id, &stack)?;
-            self.emit_stack_event(&stack, failed, Some(&reason));
+            self.save_stack_with_event(&stack, Some(&reason))?;
             n += 1;
         }
         Ok(n)
@@ -216,23 +207,24 @@ impl Engine {
 
     /// A stack by name (not deleted) or by stack id (deleted ones too).
     pub fn find_stack(&self, name_or_id: &str) -> CfnResult<StackRecord> {
+        self.lookup_stack(name_or_id)?.ok_or_else(|| {
+            CfnError::Validation(format!("Stack with id {name_or_id} does not exist"))
+        })
+    }
+
+    /// Like [`Engine::find_stack`], with `None` for a stack that does not exist (a store
+    /// failure stays an error).
+    pub fn lookup_stack(&self, name_or_id: &str) -> CfnResult<Option<StackRecord>> {
         if name_or_id.starts_with("arn:") {
-            if let Some(s) = self.store.get::<StackRecord>(STACKS, name_or_id)? {
-                return Ok(s);
-            }
-        } else {
-            let found = self
-                .store
-                .list::<StackRecord>(STACKS, "")?
-                .into_iter()
-                .map(|(_, s)| s)
-                .filter(|s| s.name == name_or_id && s.status != "DELETE_COMPLETE")
-                .max_by(|a, b| a.creation_time.cmp(&b.creation_time));
-            if let Some(s) = found {
-                return Ok(s);
-            }
+            return Ok(self.store.get::<StackRecord>(STACKS, name_or_id)?);
         }
-        Err(CfnError::Validation(format!("Stack with id {name_or_id} does not exist")))
+        Ok(self
+            .store
+            .list::<StackRecord>(STACKS, "")?
+            .into_iter()
+            .map(|(_, s)| s)
+            .filter(|s| s.name == name_or_id && s.status != StackStatus::DeleteComplete)
+            .max_by(|a, b| a.creation_time.cmp(&b.creation_time)))
     }
 
     /// DescribeStacks: one stack, or every stack that is not deleted.
@@ -245,7 +237,7 @@ impl Engine {
                     .list::<StackRecord>(STACKS, "")?
                     .into_iter()
                     .map(|(_, s)| s)
-                    .filter(|s| s.status != "DELETE_COMPLETE")
+                    .filter(|s| s.status != StackStatus::DeleteComplete)
                     .collect();
                 stacks.sort_by(|a, b| b.creation_time.cmp(&a.creation_time));
                 Ok(stacks)
@@ -254,7 +246,7 @@ impl Engine {
     }
 
     /// ListStacks: every stack (deleted ones too), optionally filtered by status.
-    pub fn list_stacks(&self, statuses: &[String]) -> CfnResult<Vec<StackRecord>> {
+    pub fn list_stacks(&self, statuses: &[StackStatus]) -> CfnResult<Vec<StackRecord>> {
         let mut stacks: Vec<StackRecord> = self
             .store
             .list::<StackRecord>(STACKS, "")?
@@ -354,14 +346,18 @@ impl Engine {
             stack_id: Some(stack_id.into()),
             notification_arns: notification_arns.to_vec(),
         };
+        let resolver = crate::ops::ImportsOnly::new(self);
         let options = Options {
             parameters: parameters.clone(),
             mode: Mode::Resolve,
             pseudo,
             store: self.ssm.as_ref(),
-            resolver: &crate::ops::ImportsOnly { engine: self },
+            resolver: &resolver,
         };
         let analysis = analyze(body, &options);
+        if let Some(e) = resolver.store_error.take() {
+            return Err(e.into());
+        }
         into_prepared(analysis)
     }
 
@@ -464,15 +460,78 @@ impl Engine {
 
     // === events ===
 
-    pub(crate) fn emit(&self, event: StackEvent) {
-        if let Err(e) = self.store.append(EVENTS, &event.stack_id, &event) {
-            tracing::warn!("cannot record a stack event: {e}");
-        }
+    /// Records an event, then announces it: an event the store did not take is never
+    /// broadcast.
+    pub(crate) fn emit(&self, event: StackEvent) -> StoreResult<()> {
+        self.store.append(EVENTS, &event.stack_id, &event)?;
+        self.announce(event);
+        Ok(())
+    }
+
+    /// Broadcasts a stored event (having no live subscriber is no error).
+    pub(crate) fn announce(&self, event: StackEvent) {
         let _ = self.events.send(event);
     }
 
-    pub(crate) fn emit_stack_event(&self, stack: &StackRecord, status: &str, reason: Option<&str>) {
-        self.emit(StackEvent {
+    /// Stores the stack and the event of its status together, then announces the event.
+    pub(crate) fn save_stack_with_event(
+        &self,
+        stack: &StackRecord,
+        reason: Option<&str>,
+    ) -> StoreResult<()> {
+        self.save_stack_with_event_and(stack, reason, |_| Ok(()))
+    }
+
+    /// [`Engine::save_stack_with_event`] with more writes (`also`) in the same transaction.
+    pub(crate) fn save_stack_with_event_and(
+        &self,
+        stack: &StackRecord,
+        reason: Option<&str>,
+        also: impl FnOnce(&mut Batch<'_>) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let event = self.stack_event(stack, stack.status, reason);
+        self.store.batch(|b| {
+            b.put(STACKS, &stack.stack_id, stack)?;
+            b.append(EVENTS, &stack.stack_id, &event)?;
+            also(b)
+        })?;
+        self.announce(event);
+        Ok(())
+    }
+
+    /// Retries a store call on the clock until the store answers, for what must not be lost
+    /// when no caller can be told (the end of a background operation). Gives up, saying so,
+    /// after an hour of AWS time: a restart then recovers the stack.
+    pub(crate) async fn retry_store<T, F: Future<Output = CfnResult<T>>>(
+        &self,
+        what: &str,
+        mut f: impl FnMut() -> F,
+    ) -> Option<T> {
+        const PAUSE: std::time::Duration = std::time::Duration::from_secs(5);
+        const ATTEMPTS: u32 = 720;
+        for attempt in 1..=ATTEMPTS {
+            match f().await {
+                Ok(v) => return Some(v),
+                Err(e) if attempt == 1 => {
+                    tracing::error!("cannot {what}: {e}; retrying until the store answers")
+                }
+                Err(e) if attempt == ATTEMPTS => {
+                    tracing::error!("cannot {what}: {e}; giving up (a restart recovers)")
+                }
+                Err(_) => {}
+            }
+            self.clock.sleep(PAUSE).await;
+        }
+        None
+    }
+
+    pub(crate) fn stack_event(
+        &self,
+        stack: &StackRecord,
+        status: StackStatus,
+        reason: Option<&str>,
+    ) -> StackEvent {
+        StackEvent {
             event_id: aws_ids::uuid(),
             stack_id: stack.stack_id.clone(),
             stack_name: stack.name.clone(),
@@ -483,7 +542,7 @@ impl Engine {
             status: status.into(),
             status_reason: reason.map(str::to_string),
             properties: None,
-        });
+        }
     }
 
     pub(crate) fn now(&self) -> String {
@@ -494,14 +553,9 @@ impl Engine {
         self.config.account.arn("cloudformation", &format!("stack/{name}/{}", aws_ids::uuid()))
     }
 
-    pub(crate) fn save_stack(&self, stack: &StackRecord) -> CfnResult<()> {
-        self.store.put(STACKS, &stack.stack_id, stack)?;
-        Ok(())
-    }
-
     /// Marks a stack busy; errors if an operation is already running on it.
     pub(crate) fn claim(&self, stack: &StackRecord, verb: &str) -> CfnResult<()> {
-        if !is_terminal(&stack.status) || !self.busy.lock().insert(stack.stack_id.clone()) {
+        if !stack.status.is_terminal() || !self.busy.lock().insert(stack.stack_id.clone()) {
             return Err(CfnError::Validation(format!(
                 "Stack:{} is in {} state and can not be {verb}.",
                 stack.stack_id, stack.status
@@ -525,7 +579,7 @@ impl Engine {
             let stack: StackRecord = self.store.get(STACKS, stack_id)?.ok_or_else(|| {
                 CfnError::Validation(format!("Stack with id {stack_id} does not exist"))
             })?;
-            if is_terminal(&stack.status) && !self.busy.lock().contains(stack_id) {
+            if stack.status.is_terminal() && !self.busy.lock().contains(stack_id) {
                 return Ok(stack);
             }
             tokio::select! {
@@ -558,13 +612,12 @@ impl Engine {
                 )));
             }
         };
-        if is_terminal(&stack.status) && !self.busy.lock().contains(&stack.stack_id) {
+        if stack.status.is_terminal() && !self.busy.lock().contains(&stack.stack_id) {
             return Err(CfnError::Validation(format!(
                 "Stack {} is in {} state and cannot be signaled",
                 stack.name, stack.status
             )));
         }
-        self.signals.signal(&stack.stack_id, logical_id, unique_id, success, "", "");
         let reason = if success {
             format!("Received SUCCESS signal with UniqueId {unique_id}")
         } else {
@@ -572,14 +625,21 @@ impl Engine {
         };
         // A signal during an update (a rolling update's new instances) is to a resource being
         // updated, whatever its last recorded status.
-        let status = if stack.status.starts_with("UPDATE")
-            && stack.status.ends_with("IN_PROGRESS")
-            && resource.status.ends_with("COMPLETE")
-        {
-            "UPDATE_IN_PROGRESS".to_string()
-        } else {
-            resource.status.clone()
-        };
+        let updating = matches!(
+            stack.status,
+            StackStatus::UpdateInProgress
+                | StackStatus::UpdateCompleteCleanupInProgress
+                | StackStatus::UpdateRollbackInProgress
+                | StackStatus::UpdateRollbackCompleteCleanupInProgress
+        );
+        let complete = matches!(
+            resource.status,
+            ResourceStatus::CreateComplete
+                | ResourceStatus::UpdateComplete
+                | ResourceStatus::DeleteComplete
+        );
+        let status =
+            if updating && complete { ResourceStatus::UpdateInProgress } else { resource.status };
         self.emit(StackEvent {
             event_id: aws_ids::uuid(),
             stack_id: stack.stack_id.clone(),
@@ -588,10 +648,13 @@ impl Engine {
             physical_id: resource.physical_id.clone(),
             resource_type: resource.type_name.clone(),
             timestamp: self.now(),
-            status,
+            status: status.into(),
             status_reason: Some(reason),
             properties: None,
-        });
+        })?;
+        // Delivered once recorded: a signal whose event the store refused is an error the
+        // sender retries.
+        self.signals.signal(&stack.stack_id, logical_id, unique_id, success, "", "");
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use serde_json::Value as Json;
 
 use crate::engine::{CfnError, Engine, ParamInput, StackInput};
-use crate::model::ResourceRecord;
+use crate::model::{ResourceRecord, StackStatus};
 use crate::provider::{Provided, ProviderError, ResourceProvider, ResourceRequest};
 
 /// Reads a template from a local path or a `file://` URL.
@@ -72,7 +72,8 @@ impl NestedStacks {
                     .collect()
             })
             .unwrap_or_default();
-        let parent = engine.find_stack(request.stack_id).ok();
+        let parent =
+            engine.lookup_stack(request.stack_id).map_err(|e| ProviderError::new(e.to_string()))?;
         Ok(StackInput {
             stack_name: name,
             template_body: Some(body),
@@ -106,10 +107,10 @@ impl ResourceProvider for NestedStacks {
         let id = engine.create_stack(input).map_err(|e| ProviderError::new(e.to_string()))?;
         let child =
             engine.wait_terminal(&id).await.map_err(|e| ProviderError::new(e.to_string()))?;
-        if child.status != "CREATE_COMPLETE" {
+        if child.status != StackStatus::CreateComplete {
             return Err(ProviderError::new(format!(
                 "Embedded stack {id} was not successfully created: {}",
-                child.status_reason.unwrap_or_else(|| child.status.clone())
+                child.status_reason.unwrap_or_else(|| child.status.to_string())
             )));
         }
         NestedStacks::provided(&engine, &id)
@@ -130,7 +131,7 @@ impl ResourceProvider for NestedStacks {
                     .wait_terminal(&id)
                     .await
                     .map_err(|e| ProviderError::new(e.to_string()))?;
-                if child.status != "UPDATE_COMPLETE" {
+                if child.status != StackStatus::UpdateComplete {
                     return Err(ProviderError::new(format!(
                         "Embedded stack {id} was not successfully updated. Currently in {}.",
                         child.status
@@ -153,7 +154,7 @@ impl ResourceProvider for NestedStacks {
         engine.delete_stack(id).map_err(|e| ProviderError::new(e.to_string()))?;
         let child =
             engine.wait_terminal(id).await.map_err(|e| ProviderError::new(e.to_string()))?;
-        if child.status != "DELETE_COMPLETE" {
+        if child.status != StackStatus::DeleteComplete {
             return Err(ProviderError::new(format!(
                 "Embedded stack {id} could not be deleted: {}",
                 child.status_reason.unwrap_or_default()

@@ -106,7 +106,7 @@ Outputs:
 async fn failing_fifth_resource_rolls_back_everything_in_aws_order() {
     let engine = engine();
     let stack = create(&engine, "chain", CHAIN, &[]).await;
-    assert_eq!(stack.status, "ROLLBACK_COMPLETE");
+    assert_eq!(stack.status, model::StackStatus::RollbackComplete);
     assert!(engine.stack_resources("chain").unwrap().is_empty(), "nothing left behind");
     assert!(engine.list_exports().unwrap().is_empty());
     check_events(
@@ -148,9 +148,9 @@ async fn failing_fifth_resource_rolls_back_everything_in_aws_order() {
     assert!(err.to_string().contains("ROLLBACK_COMPLETE state and can not be updated"), "{err}");
     engine.delete_stack("chain").unwrap();
     let id = stack.stack_id.clone();
-    assert_eq!(engine.wait_terminal(&id).await.unwrap().status, "DELETE_COMPLETE");
+    assert_eq!(engine.wait_terminal(&id).await.unwrap().status, model::StackStatus::DeleteComplete);
     assert!(engine.find_stack("chain").is_err());
-    assert_eq!(engine.find_stack(&id).unwrap().status, "DELETE_COMPLETE");
+    assert_eq!(engine.find_stack(&id).unwrap().status, model::StackStatus::DeleteComplete);
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -161,14 +161,16 @@ async fn signalled_wait_condition_completes_and_outputs_resolve() {
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         if let Ok(handle) = engine.stack_resource(&id, "Handle")
-            && let Some(url) = handle.physical_id.filter(|_| handle.status == "CREATE_COMPLETE")
+            && let Some(url) = handle
+                .physical_id
+                .filter(|_| handle.status == model::ResourceStatus::CreateComplete)
         {
             engine.signal_wait_handle(&url, "i-1", "SUCCESS", "", "ready").unwrap();
             break;
         }
     }
     let stack = engine.wait_terminal(&id).await.unwrap();
-    assert_eq!(stack.status, "CREATE_COMPLETE", "{:?}", stack.status_reason);
+    assert_eq!(stack.status, model::StackStatus::CreateComplete, "{:?}", stack.status_reason);
     let vpc = engine.stack_resource("signalled", "Vpc").unwrap();
     let vpc_id = vpc.physical_id.unwrap();
     assert!(vpc_id.starts_with("vpc-") && vpc_id.len() == 21, "{vpc_id}");
@@ -262,7 +264,7 @@ fn change_set(
 async fn change_sets_show_in_place_replacement_removal_and_conditions() {
     let engine = engine();
     let stack = create(&engine, "web", WEB, &[]).await;
-    assert_eq!(stack.status, "CREATE_COMPLETE", "{:?}", stack.status_reason);
+    assert_eq!(stack.status, model::StackStatus::CreateComplete, "{:?}", stack.status_reason);
     let old_tg = engine.stack_resource("web", "TargetGroup").unwrap().physical_id.unwrap();
     let old_topic = engine.stack_resource("web", "Topic").unwrap().physical_id.unwrap();
 
@@ -292,7 +294,7 @@ async fn change_sets_show_in_place_replacement_removal_and_conditions() {
 
     engine.execute_change_set("port", Some("web")).unwrap();
     let stack = engine.wait_terminal(&stack.stack_id).await.unwrap();
-    assert_eq!(stack.status, "UPDATE_COMPLETE", "{:?}", stack.status_reason);
+    assert_eq!(stack.status, model::StackStatus::UpdateComplete, "{:?}", stack.status_reason);
     let new_tg = engine.stack_resource("web", "TargetGroup").unwrap().physical_id.unwrap();
     assert_ne!(new_tg, old_tg, "replaced");
     assert_eq!(
@@ -303,7 +305,7 @@ async fn change_sets_show_in_place_replacement_removal_and_conditions() {
     assert!(engine.stack_resource("web", "Queue").is_ok());
     assert_eq!(stack.outputs.iter().find(|o| o.key == "TargetGroup").unwrap().value, new_tg);
     let executed = engine.describe_change_set("port", Some("web")).unwrap();
-    assert_eq!(executed.execution_status, "EXECUTE_COMPLETE");
+    assert_eq!(executed.execution_status, model::ExecutionStatus::ExecuteComplete);
     assert!(
         engine.describe_change_set("display", Some("web")).is_err(),
         "other change sets are removed"
@@ -337,7 +339,7 @@ async fn change_sets_show_in_place_replacement_removal_and_conditions() {
     .assert_eq(&change_lines(&cs));
     engine.execute_change_set(&cs.change_set_id, None).unwrap();
     let stack = engine.wait_terminal(&stack.stack_id).await.unwrap();
-    assert_eq!(stack.status, "UPDATE_COMPLETE");
+    assert_eq!(stack.status, model::StackStatus::UpdateComplete);
     assert!(engine.stack_resource("web", "Queue").is_err());
 }
 
@@ -350,7 +352,12 @@ async fn failed_update_rolls_back_to_the_previous_template() {
     let extra = "  Handle:\n    Type: AWS::CloudFormation::WaitConditionHandle\n  Wait:\n    Type: AWS::CloudFormation::WaitCondition\n    DependsOn: Topic\n    Properties: {Handle: !Ref Handle, Timeout: 30}\nOutputs:";
     let body = WEB.replace("Outputs:", extra);
     let result = update(&engine, "web", &body, &[("Display", "pager")]).await;
-    assert_eq!(result.status, "UPDATE_ROLLBACK_COMPLETE", "{:?}", result.status_reason);
+    assert_eq!(
+        result.status,
+        model::StackStatus::UpdateRollbackComplete,
+        "{:?}",
+        result.status_reason
+    );
     assert_eq!(result.template_body, WEB, "back to the previous template");
     assert_eq!(result.parameters["Display"], "alerts");
     let topic_after = engine.stack_resource("web", "Topic").unwrap();
@@ -388,7 +395,7 @@ async fn failed_update_rolls_back_to_the_previous_template() {
     .assert_eq(&(tail.join("\n") + "\n"));
     // The stack can be updated again.
     let again = update(&engine, "web", WEB, &[("Display", "pager")]).await;
-    assert_eq!(again.status, "UPDATE_COMPLETE");
+    assert_eq!(again.status, model::StackStatus::UpdateComplete);
     let _ = stack;
 }
 
@@ -441,7 +448,12 @@ async fn a_rollback_really_reverts_what_the_failed_update_changed() {
     let extra = "  Handle:\n    Type: AWS::CloudFormation::WaitConditionHandle\n  Wait:\n    Type: AWS::CloudFormation::WaitCondition\n    DependsOn: Topic\n    Properties: {Handle: !Ref Handle, Timeout: 30}\nOutputs:";
     let body = WEB.replace("Outputs:", extra);
     let result = update(&engine, "web", &body, &[("Display", "pager")]).await;
-    assert_eq!(result.status, "UPDATE_ROLLBACK_COMPLETE", "{:?}", result.status_reason);
+    assert_eq!(
+        result.status,
+        model::StackStatus::UpdateRollbackComplete,
+        "{:?}",
+        result.status_reason
+    );
     // The provider was asked to apply the new name, then the old one again.
     assert_eq!(*topics.applied.lock(), ["pager", "alerts"]);
 }
@@ -457,17 +469,17 @@ async fn exports_in_use_block_deletion_and_updates() {
         &[],
     )
     .await;
-    assert_eq!(consumer.status, "CREATE_COMPLETE", "{:?}", consumer.status_reason);
+    assert_eq!(consumer.status, model::StackStatus::CreateComplete, "{:?}", consumer.status_reason);
     assert_eq!(consumer.imports, vec!["web-topic".to_string()]);
     assert_eq!(engine.list_imports("web-topic").unwrap(), vec!["consumer".to_string()]);
     // Its export cannot disappear in an update.
     let without_export = WEB.replace(", Export: {Name: web-topic}", "");
     let updated = update(&engine, "web", &without_export, &[]).await;
-    assert_eq!(updated.status, "UPDATE_ROLLBACK_COMPLETE");
+    assert_eq!(updated.status, model::StackStatus::UpdateRollbackComplete);
     // Nor can the producer go.
     engine.delete_stack("web").unwrap();
     let failed = engine.wait_terminal(&producer.stack_id).await.unwrap();
-    assert_eq!(failed.status, "DELETE_FAILED");
+    assert_eq!(failed.status, model::StackStatus::DeleteFailed);
     assert_eq!(
         failed.status_reason.as_deref(),
         Some("Export web-topic cannot be deleted as it is in use by consumer")
@@ -479,7 +491,10 @@ async fn exports_in_use_block_deletion_and_updates() {
     engine.delete_stack("consumer").unwrap();
     engine.wait_terminal(&consumer.stack_id).await.unwrap();
     engine.delete_stack("web").unwrap();
-    assert_eq!(engine.wait_terminal(&producer.stack_id).await.unwrap().status, "DELETE_COMPLETE");
+    assert_eq!(
+        engine.wait_terminal(&producer.stack_id).await.unwrap().status,
+        model::StackStatus::DeleteComplete
+    );
     assert!(engine.list_exports().unwrap().is_empty());
 }
 
@@ -506,7 +521,7 @@ async fn nested_stack_from_a_local_file() {
         child.display()
     );
     let stack = create(&engine, "parent", &parent, &[]).await;
-    assert_eq!(stack.status, "CREATE_COMPLETE", "{:?}", stack.status_reason);
+    assert_eq!(stack.status, model::StackStatus::CreateComplete, "{:?}", stack.status_reason);
     let nested = engine.stack_resource("parent", "Network").unwrap();
     let child_stack = engine.find_stack(nested.physical_id.as_deref().unwrap()).unwrap();
     assert_eq!(child_stack.parent_id.as_deref(), Some(stack.stack_id.as_str()));
@@ -514,8 +529,14 @@ async fn nested_stack_from_a_local_file() {
     assert_eq!(stack.outputs[0].value, child_stack.outputs[0].value);
     assert!(stack.outputs[0].value.starts_with("vpc-"));
     engine.delete_stack("parent").unwrap();
-    assert_eq!(engine.wait_terminal(&stack.stack_id).await.unwrap().status, "DELETE_COMPLETE");
-    assert_eq!(engine.find_stack(&child_stack.stack_id).unwrap().status, "DELETE_COMPLETE");
+    assert_eq!(
+        engine.wait_terminal(&stack.stack_id).await.unwrap().status,
+        model::StackStatus::DeleteComplete
+    );
+    assert_eq!(
+        engine.find_stack(&child_stack.stack_id).unwrap().status,
+        model::StackStatus::DeleteComplete
+    );
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -538,13 +559,13 @@ async fn state_survives_a_restart() {
     let stacks = engine.describe_stacks(None).unwrap();
     assert_eq!(stacks.len(), 2);
     let again = engine.find_stack("web").unwrap();
-    assert_eq!((again.status.as_str(), &again.outputs), (a.status.as_str(), &a.outputs));
+    assert_eq!((again.status, &again.outputs), (a.status, &a.outputs));
     assert_eq!(engine.find_stack("other").unwrap().outputs, b.outputs);
     assert_eq!(engine.stack_events("web").unwrap().len(), events(&engine, "web").lines().count());
     assert!(events(&engine, "web").ends_with("web CREATE_COMPLETE\n"));
     // And the restored stack still works.
     let updated = update(&engine, "web", WEB, &[("Display", "x")]).await;
-    assert_eq!(updated.status, "UPDATE_COMPLETE");
+    assert_eq!(updated.status, model::StackStatus::UpdateComplete);
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -578,4 +599,134 @@ async fn api_errors_match_aws() {
         (e.code(), e.to_string().as_str()),
         ("InsufficientCapabilitiesException", "Requires capabilities : [CAPABILITY_NAMED_IAM]")
     );
+}
+
+/// Every event broadcast so far (the receiver's backlog).
+fn received(
+    events: &mut tokio::sync::broadcast::Receiver<model::StackEvent>,
+) -> Vec<model::StackEvent> {
+    let mut out = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        out.push(e);
+    }
+    out
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_create_the_store_refuses_is_an_internal_failure_and_leaves_nothing() {
+    let store = Arc::new(Store::in_memory().unwrap());
+    let engine = engine_on(store.clone());
+    let mut live = engine.subscribe();
+    store.inject(store::Faults::Writes);
+    let e = engine.create_stack(input("web", WEB, &[])).unwrap_err();
+    assert!(matches!(e, CfnError::Store(_)), "{e:?}");
+    assert_eq!((e.code(), e.is_client_error()), ("InternalFailure", false));
+    let e = engine
+        .create_change_set(ChangeSetInput {
+            stack: input("review", WEB, &[]),
+            change_set_name: "first".into(),
+            change_set_type: "CREATE".into(),
+            description: None,
+        })
+        .unwrap_err();
+    assert!(matches!(e, CfnError::Store(_)), "{e:?}");
+    store.inject(store::Faults::None);
+    assert!(engine.describe_stacks(None).unwrap().is_empty(), "no stack was recorded");
+    assert!(received(&mut live).is_empty(), "nothing was announced");
+    // Nothing was left claimed either: the same calls work once the store does.
+    let stack = create(&engine, "web", WEB, &[]).await;
+    assert_eq!(stack.status, model::StackStatus::CreateComplete);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_read_failure_is_an_error_not_a_missing_stack() {
+    let store = Arc::new(Store::in_memory().unwrap());
+    let engine = engine_on(store.clone());
+    create(&engine, "web", WEB, &[]).await;
+    store.inject(store::Faults::All);
+    let store_error = |r: Result<(), CfnError>| matches!(r, Err(CfnError::Store(_)));
+    assert!(store_error(engine.find_stack("web").map(drop)));
+    assert!(store_error(engine.delete_stack("web")), "not a deletion of nothing");
+    assert!(store_error(engine.delete_stack("never-existed")));
+    assert!(store_error(engine.create_stack(input("other", WEB, &[])).map(drop)));
+    assert!(store_error(engine.stack_events("web").map(drop)));
+    store.inject(store::Faults::None);
+    assert_eq!(engine.find_stack("web").unwrap().status, model::StackStatus::CreateComplete);
+    assert!(engine.lookup_stack("other").unwrap().is_none());
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_store_failure_mid_operation_fails_the_stack_and_announces_only_what_was_stored() {
+    let store = Arc::new(Store::in_memory().unwrap());
+    let engine = engine_on(store.clone());
+    let mut live = engine.subscribe();
+    let id = engine.create_stack(input("chain", CHAIN, &[])).unwrap();
+    // The wait condition waits for its signal (60 s); the store fails meanwhile.
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    assert_eq!(
+        engine.stack_resource("chain", "Vpc").unwrap().status,
+        model::ResourceStatus::CreateComplete
+    );
+    store.inject(store::Faults::Writes);
+    tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+    let stuck = engine.find_stack(&id).unwrap();
+    assert_eq!(stuck.status, model::StackStatus::CreateInProgress, "nothing more was stored");
+    store.inject(store::Faults::None);
+    let stack = engine.wait_terminal(&id).await.unwrap();
+    assert_eq!(stack.status, model::StackStatus::RollbackFailed);
+    let reason = stack.status_reason.unwrap_or_default();
+    assert!(reason.starts_with("The state store failed: "), "{reason}");
+    let mut stored = engine.stack_events(&id).unwrap();
+    stored.reverse();
+    assert_eq!(received(&mut live), stored, "every announced event is stored, in order");
+    assert!(events(&engine, "chain").ends_with(&format!("chain ROLLBACK_FAILED {reason}\n")));
+    // The stack can still be deleted, which removes what was created.
+    engine.delete_stack(&id).unwrap();
+    assert_eq!(engine.wait_terminal(&id).await.unwrap().status, model::StackStatus::DeleteComplete);
+    assert!(engine.stack_resources(&id).unwrap().is_empty());
+}
+
+/// Topics whose provider gives no physical id, so that a `Ref` to one cannot be known.
+struct IdlessTopics;
+
+#[async_trait::async_trait]
+impl ResourceProvider for IdlessTopics {
+    async fn create(&self, _: &ResourceRequest<'_>) -> Result<Provided, ProviderError> {
+        Ok(Provided::default())
+    }
+
+    async fn update(
+        &self,
+        _: &ResourceRequest<'_>,
+        _: &model::ResourceRecord,
+    ) -> Result<Provided, ProviderError> {
+        Ok(Provided::default())
+    }
+
+    async fn delete(
+        &self,
+        _: &ResourceRequest<'_>,
+        _: &model::ResourceRecord,
+    ) -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_property_that_cannot_be_known_fails_its_resource() {
+    let mut providers = Providers::default();
+    providers.register(&["AWS::SNS::Topic"], Arc::new(IdlessTopics));
+    let engine = Engine::new(
+        Arc::new(Store::in_memory().unwrap()),
+        Clock::new(1.0),
+        EngineConfig::default(),
+        providers,
+        Arc::new(cfn_template::public_parameters()),
+    );
+    let body = "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n  Sub:\n    Type: AWS::SNS::Subscription\n    Properties:\n      Protocol: email\n      Endpoint: a@example.com\n      TopicArn: !Ref Topic\n";
+    let stack = create(&engine, "idless", body, &[]).await;
+    assert_eq!(stack.status, model::StackStatus::RollbackComplete);
+    assert!(events(&engine, "idless").contains(
+        "Sub CREATE_FAILED Properties of Sub could not be resolved: TopicArn is not known yet\n"
+    ));
 }

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use cfn_stacks::model::{EventStatus, ResourceStatus, StackStatus};
 use cfn_stacks::{Engine, EngineConfig, NestedStacks, ParamInput, Providers, StackInput};
 use clock::Clock;
 use indexmap::IndexMap;
@@ -71,7 +72,7 @@ async fn every_corpus_template_creates_and_deletes() {
     tokio::spawn(async move {
         while let Ok(e) = events.recv().await {
             if e.resource_type == "AWS::CloudFormation::WaitConditionHandle"
-                && e.status == "CREATE_COMPLETE"
+                && e.status == EventStatus::Resource(ResourceStatus::CreateComplete)
                 && let Some(url) = e.physical_id
             {
                 let _ =
@@ -94,7 +95,7 @@ async fn every_corpus_template_creates_and_deletes() {
             ..StackInput::default()
         })
         .unwrap();
-    assert_eq!(engine.wait_terminal(&vpc).await.unwrap().status, "CREATE_COMPLETE");
+    assert_eq!(engine.wait_terminal(&vpc).await.unwrap().status, StackStatus::CreateComplete);
     // The WordPress templates import a public hosted zone (ParentZoneStack, `zone`): widdix's own
     // zone template is not in the corpus, so a minimal one stands in.
     let zone = engine
@@ -104,7 +105,7 @@ async fn every_corpus_template_creates_and_deletes() {
             ..StackInput::default()
         })
         .unwrap();
-    assert_eq!(engine.wait_terminal(&zone).await.unwrap().status, "CREATE_COMPLETE");
+    assert_eq!(engine.wait_terminal(&zone).await.unwrap().status, StackStatus::CreateComplete);
 
     let mut failures = Vec::new();
     let (mut created, mut resources) = (0, 0);
@@ -133,12 +134,12 @@ async fn every_corpus_template_creates_and_deletes() {
             }
         };
         let stack = engine.wait_terminal(&id).await.unwrap();
-        if stack.status != "CREATE_COMPLETE" {
+        if stack.status != StackStatus::CreateComplete {
             let reasons: Vec<String> = engine
                 .stack_events(&id)
                 .unwrap()
                 .into_iter()
-                .filter(|e| e.status.ends_with("FAILED"))
+                .filter(|e| e.status.as_str().ends_with("FAILED"))
                 .map(|e| format!("{}: {}", e.logical_id, e.status_reason.unwrap_or_default()))
                 .collect();
             failures
@@ -149,7 +150,9 @@ async fn every_corpus_template_creates_and_deletes() {
         resources += engine.stack_resources(&id).unwrap().len();
         engine.delete_stack(&id).unwrap();
         let deleted = engine.wait_terminal(&id).await.unwrap();
-        if deleted.status != "DELETE_COMPLETE" || !engine.stack_resources(&id).unwrap().is_empty() {
+        if deleted.status != StackStatus::DeleteComplete
+            || !engine.stack_resources(&id).unwrap().is_empty()
+        {
             failures.push(format!(
                 "{path}: delete ended {} {:?}",
                 deleted.status, deleted.status_reason
@@ -159,7 +162,7 @@ async fn every_corpus_template_creates_and_deletes() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     for parent in [&zone, &vpc] {
         engine.delete_stack(parent).unwrap();
-        assert_eq!(engine.wait_terminal(parent).await.unwrap().status, "DELETE_COMPLETE");
+        assert_eq!(engine.wait_terminal(parent).await.unwrap().status, StackStatus::DeleteComplete);
     }
     assert!(engine.list_exports().unwrap().is_empty());
     eprintln!(

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use cfn_stacks::model::EventStatus;
+
 use crate::OutputFormat;
 use crate::render::say;
 
@@ -17,7 +19,7 @@ pub struct EventView {
     pub logical_id: String,
     pub physical_id: Option<String>,
     pub resource_type: String,
-    pub status: String,
+    pub status: EventStatus,
     pub reason: Option<String>,
 }
 
@@ -29,33 +31,34 @@ impl From<&cfn_stacks::model::StackEvent> for EventView {
             logical_id: e.logical_id.clone(),
             physical_id: e.physical_id.clone(),
             resource_type: e.resource_type.clone(),
-            status: e.status.clone(),
+            status: e.status,
             reason: e.status_reason.clone(),
         }
     }
 }
 
-impl EventView {
-    pub fn from_xml(m: &api::XmlNode) -> EventView {
-        let s = |p: &str| m.get(p).unwrap_or_default().to_string();
+impl From<&api::cfn_client::Event> for EventView {
+    fn from(e: &api::cfn_client::Event) -> EventView {
         EventView {
-            event_id: s("EventId"),
-            timestamp: s("Timestamp"),
-            logical_id: s("LogicalResourceId"),
-            physical_id: m.get("PhysicalResourceId").map(str::to_string),
-            resource_type: s("ResourceType"),
-            status: s("ResourceStatus"),
-            reason: m.get("ResourceStatusReason").map(str::to_string),
+            event_id: e.event_id.clone(),
+            timestamp: e.timestamp.clone(),
+            logical_id: e.logical_id.clone(),
+            physical_id: e.physical_id.clone(),
+            resource_type: e.resource_type.clone(),
+            status: e.status,
+            reason: e.reason.clone(),
         }
     }
+}
 
+impl EventView {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "timestamp": self.timestamp,
             "logicalResourceId": self.logical_id,
             "physicalResourceId": self.physical_id,
             "resourceType": self.resource_type,
-            "resourceStatus": self.status,
+            "resourceStatus": self.status.as_str(),
             "resourceStatusReason": self.reason,
         })
     }
@@ -135,10 +138,7 @@ impl EventPrinter {
             && event.logical_id == self.stack_name;
         if !is_stack {
             self.resources.insert(event.logical_id.clone());
-            if event.status.ends_with("_COMPLETE")
-                || event.status.ends_with("_FAILED")
-                || event.status == "DELETE_SKIPPED"
-            {
+            if event.status.is_terminal() {
                 self.done.insert(event.logical_id.clone());
             }
         }

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use api::{Client, ClientError, XmlNode};
+use api::Client;
+use api::cfn_client::{ChangeSet, ChangeSetRequest, Stack};
+use cfn_stacks::model::{ChangeSetStatus, StackStatus};
 use serde_json::json;
 
 use crate::OutputFormat;
@@ -14,7 +16,6 @@ use crate::common::{EndpointArgs, ParamArgs, read_template, stack_name_from};
 use crate::events::{EventPrinter, EventView};
 use crate::render::{say, table};
 
-const VERSION: &str = "2010-05-15";
 /// Cumulo's own commands accept every capability, as a local region has no IAM to protect.
 const CAPABILITIES: &[&str] = &["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"];
 
@@ -75,41 +76,6 @@ pub struct StatusArgs {
     output: OutputFormat,
 }
 
-fn pairs(items: &[(&str, String)]) -> Vec<(String, String)> {
-    items.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
-}
-
-async fn describe_stack(client: &Client, name: &str) -> Result<Option<XmlNode>, ClientError> {
-    match client.call(VERSION, "DescribeStacks", &pairs(&[("StackName", name.to_string())])).await {
-        Ok(r) => Ok(r.members("Stacks").first().map(|n| (*n).clone())),
-        Err(ClientError::Api { message, .. }) if message.contains("does not exist") => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-fn change_set_params(
-    name: &str,
-    body: &str,
-    params: &indexmap::IndexMap<String, String>,
-    cs_name: &str,
-    kind: &str,
-) -> Vec<(String, String)> {
-    let mut p = pairs(&[
-        ("StackName", name.to_string()),
-        ("TemplateBody", body.to_string()),
-        ("ChangeSetName", cs_name.to_string()),
-        ("ChangeSetType", kind.to_string()),
-    ]);
-    for (i, (k, v)) in params.iter().enumerate() {
-        p.push((format!("Parameters.member.{}.ParameterKey", i + 1), k.clone()));
-        p.push((format!("Parameters.member.{}.ParameterValue", i + 1), v.clone()));
-    }
-    for (i, c) in CAPABILITIES.iter().enumerate() {
-        p.push((format!("Capabilities.member.{}", i + 1), c.to_string()));
-    }
-    p
-}
-
 /// Creates a change set and waits until it is ready; `None` when there is nothing to change.
 async fn create_change_set(
     client: &Client,
@@ -117,33 +83,33 @@ async fn create_change_set(
     body: &str,
     params: &indexmap::IndexMap<String, String>,
     kind: &str,
-) -> anyhow::Result<Option<XmlNode>> {
+) -> anyhow::Result<Option<ChangeSet>> {
     let cs_name = format!("cumulo-{}", aws_ids::hex(12));
-    let created = client
-        .call(VERSION, "CreateChangeSet", &change_set_params(name, body, params, &cs_name, kind))
+    let id = client
+        .create_change_set(&ChangeSetRequest {
+            stack_name: name,
+            template_body: body,
+            change_set_name: &cs_name,
+            change_set_type: kind,
+            parameters: params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            capabilities: CAPABILITIES.iter().map(|c| c.to_string()).collect(),
+        })
         .await?;
-    let id = created.get("Id").unwrap_or(&cs_name).to_string();
     for _ in 0..600 {
-        let cs = client
-            .call(
-                VERSION,
-                "DescribeChangeSet",
-                &pairs(&[("ChangeSetName", id.clone()), ("StackName", name.to_string())]),
-            )
-            .await?;
-        match cs.get("Status").unwrap_or_default() {
-            "CREATE_COMPLETE" => return Ok(Some(cs)),
-            "FAILED" => {
-                let reason = cs.get("StatusReason").unwrap_or_default().to_string();
+        let cs = client.describe_change_set(&id, name).await?;
+        match cs.status {
+            ChangeSetStatus::CreateComplete => return Ok(Some(cs)),
+            ChangeSetStatus::Failed => {
+                let reason = cs.status_reason.unwrap_or_default();
                 if reason.contains("didn't contain changes") || reason.contains("No updates") {
-                    let _ = client
-                        .call(VERSION, "DeleteChangeSet", &pairs(&[("ChangeSetName", id.clone())]))
-                        .await;
+                    let _ = client.delete_change_set(&id).await;
                     return Ok(None);
                 }
                 bail!("change set failed: {reason}");
             }
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            ChangeSetStatus::CreatePending | ChangeSetStatus::CreateInProgress => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
         }
     }
     bail!("change set {id} was not ready in time")
@@ -158,22 +124,18 @@ pub async fn follow(
     total: usize,
     format: OutputFormat,
     since: &std::collections::HashSet<String>,
-) -> anyhow::Result<XmlNode> {
+) -> anyhow::Result<Stack> {
     let mut printer = EventPrinter::new(format, name, verb, total);
     loop {
         // The status first, then the events: every event before a final status is shown.
-        let stack = describe_stack(client, stack_id).await?.context("the stack disappeared")?;
-        let status = stack.get("StackStatus").unwrap_or_default();
-        let events = client
-            .call(VERSION, "DescribeStackEvents", &pairs(&[("StackName", stack_id.to_string())]))
-            .await?;
+        let stack = client.describe_stack(stack_id).await?.context("the stack disappeared")?;
         let mut views: Vec<EventView> =
-            events.members("StackEvents").into_iter().map(EventView::from_xml).collect();
+            client.stack_events(stack_id).await?.iter().map(EventView::from).collect();
         views.reverse();
         for e in views.iter().filter(|e| !since.contains(&e.event_id)) {
             printer.show(e, verb);
         }
-        if !status.ends_with("_IN_PROGRESS") {
+        if stack.status.is_terminal() {
             printer.finish();
             return Ok(stack);
         }
@@ -182,15 +144,8 @@ pub async fn follow(
 }
 
 async fn event_ids(client: &Client, stack: &str) -> std::collections::HashSet<String> {
-    match client
-        .call(VERSION, "DescribeStackEvents", &pairs(&[("StackName", stack.to_string())]))
-        .await
-    {
-        Ok(events) => events
-            .members("StackEvents")
-            .into_iter()
-            .filter_map(|e| e.get("EventId").map(str::to_string))
-            .collect(),
+    match client.stack_events(stack).await {
+        Ok(events) => events.into_iter().map(|e| e.event_id).collect(),
         Err(_) => Default::default(),
     }
 }
@@ -200,9 +155,8 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
     let name = args.stack_name.clone().unwrap_or_else(|| stack_name_from(&args.template));
     let params = args.params.values()?;
     let client = args.endpoint.client();
-    let existing = describe_stack(&client, &name)
-        .await?
-        .filter(|s| s.get("StackStatus") != Some("REVIEW_IN_PROGRESS"));
+    let existing =
+        client.describe_stack(&name).await?.filter(|s| s.status != StackStatus::ReviewInProgress);
     let kind = if existing.is_some() { "UPDATE" } else { "CREATE" };
     if args.output == OutputFormat::Table {
         eprintln!("Waiting for changeset to be created..");
@@ -218,8 +172,8 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
     if args.output == OutputFormat::Table {
         print_changes(&cs);
     }
-    let cs_id = cs.get("ChangeSetId").unwrap_or_default().to_string();
-    let stack_id = cs.get("StackId").unwrap_or(&name).to_string();
+    let cs_id = cs.change_set_id.clone();
+    let stack_id = if cs.stack_id.is_empty() { name.clone() } else { cs.stack_id.clone() };
     if args.no_execute_changeset {
         say!(
             "Change set {cs_id} created; execute it with: aws cloudformation execute-change-set --change-set-name {cs_id}"
@@ -227,19 +181,19 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let seen = event_ids(&client, &stack_id).await;
-    client.call(VERSION, "ExecuteChangeSet", &pairs(&[("ChangeSetName", cs_id)])).await?;
+    client.execute_change_set(&cs_id).await?;
     if args.output == OutputFormat::Table {
         eprintln!(
             "Waiting for stack {} to complete",
             if kind == "CREATE" { "create" } else { "update" }
         );
     }
-    let total = cs.members("Changes").len();
+    let total = cs.changes.len();
     let verb =
         if kind == "CREATE" { format!("creating {name}") } else { format!("updating {name}") };
     let stack = follow(&client, &stack_id, &name, &verb, total, args.output, &seen).await?;
-    let status = stack.get("StackStatus").unwrap_or_default().to_string();
-    let ok = status == "CREATE_COMPLETE" || status == "UPDATE_COMPLETE";
+    let status = stack.status;
+    let ok = matches!(status, StackStatus::CreateComplete | StackStatus::UpdateComplete);
     match args.output {
         OutputFormat::Table => {
             if ok {
@@ -249,7 +203,7 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
                 );
                 print_outputs(&stack, &endpoints(&client).await);
             } else {
-                let reason = stack.get("StackStatusReason").unwrap_or_default();
+                let reason = stack.status_reason.as_deref().unwrap_or_default();
                 eprintln!("Stack {name} ended in {status}: {reason}");
             }
         }
@@ -262,9 +216,8 @@ pub async fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let body = read_template(&args.template)?;
     let name = args.stack_name.clone().unwrap_or_else(|| stack_name_from(&args.template));
     let client = args.endpoint.client();
-    let existing = describe_stack(&client, &name)
-        .await?
-        .filter(|s| s.get("StackStatus") != Some("REVIEW_IN_PROGRESS"));
+    let existing =
+        client.describe_stack(&name).await?.filter(|s| s.status != StackStatus::ReviewInProgress);
     let kind = if existing.is_some() { "UPDATE" } else { "CREATE" };
     let Some(cs) = create_change_set(&client, &name, &body, &args.params.values()?, kind).await?
     else {
@@ -275,36 +228,32 @@ pub async fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
         OutputFormat::Table => print_changes(&cs),
         OutputFormat::Json => say!("{}", change_set_json(&cs)),
     }
-    let id = cs.get("ChangeSetId").unwrap_or_default().to_string();
+    let id = &cs.change_set_id;
     if args.keep {
         say!("Change set kept: {id}");
     } else {
-        client.call(VERSION, "DeleteChangeSet", &pairs(&[("ChangeSetName", id)])).await?;
+        client.delete_change_set(id).await?;
         if kind == "CREATE" {
             // The stack only existed to hold the change set.
-            let _ = client.call(VERSION, "DeleteStack", &pairs(&[("StackName", name)])).await;
+            let _ = client.delete_stack(&name).await;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_changes(cs: &XmlNode) {
-    let changes = cs.members("Changes");
-    if changes.is_empty() {
+fn print_changes(cs: &ChangeSet) {
+    if cs.changes.is_empty() {
         say!("No resource changes (outputs or parameters only).");
         return;
     }
     let mut t = table(["Action", "Logical ID", "Type", "Replacement", "Changed"]);
-    for c in changes {
-        let rc = c.path("ResourceChange").cloned().unwrap_or_default();
-        let details: Vec<String> = rc
-            .members("Details")
-            .into_iter()
+    for c in &cs.changes {
+        let details: Vec<String> = c
+            .details
+            .iter()
             .map(|d| {
-                let name = d
-                    .get("Target/Name")
-                    .unwrap_or_else(|| d.get("Target/Attribute").unwrap_or_default());
-                match d.get("Target/RequiresRecreation") {
+                let name = d.name.as_deref().unwrap_or(&d.attribute);
+                match d.requires_recreation.as_deref() {
                     Some("Always") => format!("{name} (replaces)"),
                     Some("Conditionally") => format!("{name} (may replace)"),
                     _ => name.to_string(),
@@ -312,40 +261,39 @@ fn print_changes(cs: &XmlNode) {
             })
             .collect();
         t.add_row([
-            rc.get("Action").unwrap_or_default(),
-            rc.get("LogicalResourceId").unwrap_or_default(),
-            rc.get("ResourceType").unwrap_or_default(),
-            rc.get("Replacement").unwrap_or(""),
+            c.action.as_str(),
+            &c.logical_id,
+            &c.resource_type,
+            c.replacement.as_deref().unwrap_or(""),
             &details.join(", "),
         ]);
     }
     say!("{t}");
 }
 
-fn change_set_json(cs: &XmlNode) -> serde_json::Value {
+fn change_set_json(cs: &ChangeSet) -> serde_json::Value {
     let changes: Vec<serde_json::Value> = cs
-        .members("Changes")
-        .into_iter()
+        .changes
+        .iter()
         .map(|c| {
-            let rc = c.path("ResourceChange").cloned().unwrap_or_default();
             json!({
-                "action": rc.get("Action"),
-                "logicalResourceId": rc.get("LogicalResourceId"),
-                "physicalResourceId": rc.get("PhysicalResourceId"),
-                "resourceType": rc.get("ResourceType"),
-                "replacement": rc.get("Replacement"),
-                "details": rc.members("Details").into_iter().map(|d| json!({
-                    "attribute": d.get("Target/Attribute"),
-                    "name": d.get("Target/Name"),
-                    "requiresRecreation": d.get("Target/RequiresRecreation"),
-                    "evaluation": d.get("Evaluation"),
-                    "changeSource": d.get("ChangeSource"),
-                    "causingEntity": d.get("CausingEntity"),
+                "action": c.action,
+                "logicalResourceId": c.logical_id,
+                "physicalResourceId": c.physical_id,
+                "resourceType": c.resource_type,
+                "replacement": c.replacement,
+                "details": c.details.iter().map(|d| json!({
+                    "attribute": d.attribute,
+                    "name": d.name,
+                    "requiresRecreation": d.requires_recreation,
+                    "evaluation": d.evaluation,
+                    "changeSource": d.change_source,
+                    "causingEntity": d.causing_entity,
                 })).collect::<Vec<_>>(),
             })
         })
         .collect();
-    json!({"changeSetId": cs.get("ChangeSetId"), "stackName": cs.get("StackName"), "status": cs.get("Status"), "changes": changes})
+    json!({"changeSetId": cs.change_set_id, "stackName": cs.stack_name, "status": cs.status.as_str(), "changes": changes})
 }
 
 /// Where the region's load balancers really answer (empty when it cannot tell).
@@ -367,20 +315,16 @@ async fn endpoints(client: &api::Client) -> Vec<elb::Endpoint> {
 
 /// Outputs as (key, value, description, export); load balancer URLs are made into addresses
 /// that answer here.
-fn outputs_of(
-    stack: &XmlNode,
-    endpoints: &[elb::Endpoint],
-) -> Vec<(String, String, String, String)> {
+fn outputs_of(stack: &Stack, endpoints: &[elb::Endpoint]) -> Vec<(String, String, String, String)> {
     let mut outputs: Vec<(String, String, String, String)> = stack
-        .members("Outputs")
-        .into_iter()
+        .outputs
+        .iter()
         .map(|o| {
-            let s = |p: &str| o.get(p).unwrap_or_default().to_string();
             (
-                s("OutputKey"),
-                elb::working_url(&s("OutputValue"), endpoints),
-                s("Description"),
-                s("ExportName"),
+                o.key.clone(),
+                elb::working_url(&o.value, endpoints),
+                o.description.clone().unwrap_or_default(),
+                o.export_name.clone().unwrap_or_default(),
             )
         })
         .collect();
@@ -389,7 +333,7 @@ fn outputs_of(
     outputs
 }
 
-pub fn print_outputs(stack: &XmlNode, endpoints: &[elb::Endpoint]) {
+pub fn print_outputs(stack: &Stack, endpoints: &[elb::Endpoint]) {
     let outputs = outputs_of(stack, endpoints);
     if outputs.is_empty() {
         return;
@@ -401,32 +345,28 @@ pub fn print_outputs(stack: &XmlNode, endpoints: &[elb::Endpoint]) {
     say!("{t}");
 }
 
-fn stack_json(stack: &XmlNode, endpoints: &[elb::Endpoint]) -> serde_json::Value {
+fn stack_json(stack: &Stack, endpoints: &[elb::Endpoint]) -> serde_json::Value {
     json!({
-        "stackName": stack.get("StackName"),
-        "stackId": stack.get("StackId"),
-        "status": stack.get("StackStatus"),
-        "statusReason": stack.get("StackStatusReason"),
-        "creationTime": stack.get("CreationTime"),
-        "lastUpdatedTime": stack.get("LastUpdatedTime"),
-        "parameters": stack.members("Parameters").into_iter().map(|p| json!({"key": p.get("ParameterKey"), "value": p.get("ParameterValue")})).collect::<Vec<_>>(),
+        "stackName": stack.name,
+        "stackId": stack.stack_id,
+        "status": stack.status.as_str(),
+        "statusReason": stack.status_reason,
+        "creationTime": stack.creation_time,
+        "lastUpdatedTime": stack.last_updated_time,
+        "parameters": stack.parameters.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
         "outputs": outputs_of(stack, endpoints).into_iter().map(|(k, v, d, e)| json!({"key": k, "value": v, "description": d, "exportName": e})).collect::<Vec<_>>(),
     })
 }
 
 pub async fn delete(args: StackArgs) -> anyhow::Result<ExitCode> {
     let client = args.endpoint.client();
-    let Some(stack) = describe_stack(&client, &args.stack_name).await? else {
+    let Some(stack) = client.describe_stack(&args.stack_name).await? else {
         bail!("Stack with id {} does not exist", args.stack_name);
     };
-    let id = stack.get("StackId").unwrap_or_default().to_string();
+    let id = stack.stack_id;
     let seen = event_ids(&client, &id).await;
-    client.call(VERSION, "DeleteStack", &pairs(&[("StackName", id.clone())])).await?;
-    let total = client
-        .call(VERSION, "DescribeStackResources", &pairs(&[("StackName", id.clone())]))
-        .await
-        .map(|r| r.members("StackResources").len())
-        .unwrap_or(0);
+    client.delete_stack(&id).await?;
+    let total = client.stack_resource_count(&id).await.unwrap_or(0);
     let done = follow(
         &client,
         &id,
@@ -437,29 +377,24 @@ pub async fn delete(args: StackArgs) -> anyhow::Result<ExitCode> {
         &seen,
     )
     .await?;
-    let status = done.get("StackStatus").unwrap_or_default();
+    let status = done.status;
     match args.output {
-        OutputFormat::Table if status == "DELETE_COMPLETE" => {
+        OutputFormat::Table if status == StackStatus::DeleteComplete => {
             say!("Successfully deleted stack - {}", args.stack_name)
         }
         OutputFormat::Table => eprintln!(
             "Stack {} ended in {status}: {}",
             args.stack_name,
-            done.get("StackStatusReason").unwrap_or_default()
+            done.status_reason.as_deref().unwrap_or_default()
         ),
         OutputFormat::Json => say!("{}", stack_json(&done, &endpoints(&client).await)),
     }
-    Ok(if status == "DELETE_COMPLETE" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status == StackStatus::DeleteComplete { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let client = args.endpoint.client();
-    let mut params = Vec::new();
-    if let Some(n) = &args.stack_name {
-        params.push(("StackName".to_string(), n.clone()));
-    }
-    let result = client.call(VERSION, "DescribeStacks", &params).await?;
-    let stacks = result.members("Stacks");
+    let stacks = client.describe_stacks(args.stack_name.as_deref()).await?;
     match args.output {
         OutputFormat::Json => {
             say!(
@@ -477,11 +412,11 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             let mut t = table(["Stack", "Status", "Reason", "Created", "Updated"]);
             for s in &stacks {
                 t.add_row([
-                    s.get("StackName").unwrap_or_default(),
-                    s.get("StackStatus").unwrap_or_default(),
-                    s.get("StackStatusReason").unwrap_or_default(),
-                    s.get("CreationTime").unwrap_or_default(),
-                    s.get("LastUpdatedTime").unwrap_or_default(),
+                    s.name.as_str(),
+                    s.status.as_str(),
+                    s.status_reason.as_deref().unwrap_or_default(),
+                    &s.creation_time,
+                    s.last_updated_time.as_deref().unwrap_or_default(),
                 ]);
             }
             if !stacks.is_empty() {
@@ -497,11 +432,8 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
 
 pub async fn events(args: StackArgs) -> anyhow::Result<ExitCode> {
     let client = args.endpoint.client();
-    let result = client
-        .call(VERSION, "DescribeStackEvents", &pairs(&[("StackName", args.stack_name.clone())]))
-        .await?;
     let mut events: Vec<EventView> =
-        result.members("StackEvents").into_iter().map(EventView::from_xml).collect();
+        client.stack_events(&args.stack_name).await?.iter().map(EventView::from).collect();
     events.reverse();
     match args.output {
         OutputFormat::Json => {
@@ -512,7 +444,7 @@ pub async fn events(args: StackArgs) -> anyhow::Result<ExitCode> {
             for e in &events {
                 t.add_row([
                     e.timestamp.as_str(),
-                    &e.status,
+                    e.status.as_str(),
                     &e.resource_type,
                     &e.logical_id,
                     e.physical_id.as_deref().unwrap_or(""),
@@ -527,7 +459,7 @@ pub async fn events(args: StackArgs) -> anyhow::Result<ExitCode> {
 
 pub async fn outputs(args: StackArgs) -> anyhow::Result<ExitCode> {
     let client = args.endpoint.client();
-    let Some(stack) = describe_stack(&client, &args.stack_name).await? else {
+    let Some(stack) = client.describe_stack(&args.stack_name).await? else {
         bail!("Stack with id {} does not exist", args.stack_name);
     };
     match args.output {

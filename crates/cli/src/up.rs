@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use cfn_stacks::model::{EventStatus, StackStatus};
 use cfn_stacks::{Engine, ParamInput, StackInput};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
@@ -92,9 +93,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         follow(&engine, &mut events, &stack_id, &mut printer, &format!("creating {name}")).await;
     printer.finish();
     let stack = engine.find_stack(&stack_id)?;
-    if created != "CREATE_COMPLETE" {
+    if created != Some(StackStatus::CreateComplete) {
         eprintln!(
-            "Stack {name} ended in {created}: {}",
+            "Stack {name} ended in {}: {}",
+            shown(created),
             stack.status_reason.clone().unwrap_or_default()
         );
         region.shutdown().await;
@@ -130,7 +132,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             json!({
                 "stackName": name,
                 "stackId": stack_id,
-                "status": created,
+                "status": shown(created),
                 "endpoint": region.endpoint,
                 "outputs": stack.outputs.iter().map(|o| json!({"key": o.key, "value": local(&o.value), "awsValue": o.value, "description": o.description})).collect::<Vec<_>>(),
             })
@@ -157,15 +159,22 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     let verb = format!("deleting {name}");
     let deleted = tokio::select! {
-        s = follow(&engine, &mut events, &stack_id, &mut printer, &verb) => s,
-        _ = stop.wait() => "INTERRUPTED".to_string(),
+        s = follow(&engine, &mut events, &stack_id, &mut printer, &verb) => Some(s),
+        _ = stop.wait() => None,
     };
     printer.finish();
     region.shutdown().await;
     if args.output == OutputFormat::Table {
-        say!("Stack {name}: {deleted}. Stopped.");
+        let text = deleted.map_or("INTERRUPTED", shown);
+        say!("Stack {name}: {text}. Stopped.");
     }
-    Ok(if deleted == "DELETE_COMPLETE" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let ok = deleted == Some(Some(StackStatus::DeleteComplete));
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// A final status as shown (`UNKNOWN` when the region stopped before telling).
+fn shown(status: Option<StackStatus>) -> &'static str {
+    status.map_or("UNKNOWN", StackStatus::as_str)
 }
 
 /// How many resources the stack's template creates.
@@ -177,43 +186,40 @@ fn resource_count(engine: &Engine, stack_id: &str) -> usize {
     cfn_template::analyze(&stack.template_body, &options).stack.map_or(0, |s| s.graph.deps.len())
 }
 
-/// Shows the stack's events until it reaches a terminal status; returns that status.
+/// Shows the stack's events until it reaches a terminal status; returns that status (`None`
+/// when the region stopped first).
 async fn follow(
     engine: &Engine,
     events: &mut tokio::sync::broadcast::Receiver<cfn_stacks::model::StackEvent>,
     stack_id: &str,
     printer: &mut EventPrinter,
     verb: &str,
-) -> String {
+) -> Option<StackStatus> {
     loop {
         let terminal = |engine: &Engine| {
-            engine
-                .find_stack(stack_id)
-                .ok()
-                .map(|s| s.status)
-                .filter(|s| !s.ends_with("_IN_PROGRESS"))
+            engine.find_stack(stack_id).ok().map(|s| s.status).filter(|s| s.is_terminal())
         };
         match events.recv().await {
             Ok(e) if e.stack_id == stack_id => {
                 printer.show(&EventView::from(&e), verb);
-                if e.resource_type == "AWS::CloudFormation::Stack"
-                    && e.physical_id.as_deref() == Some(stack_id)
-                    && !e.status.ends_with("_IN_PROGRESS")
+                if let EventStatus::Stack(status) = e.status
+                    && e.is_stack_event()
+                    && status.is_terminal()
                 {
                     // Let the engine finish its bookkeeping before the status is read.
                     if let Ok(done) = engine.wait_terminal(stack_id).await {
-                        return done.status;
+                        return Some(done.status);
                     }
-                    return e.status;
+                    return Some(status);
                 }
             }
             Ok(_) => {}
             Err(RecvError::Lagged(_)) => {
                 if let Some(s) = terminal(engine) {
-                    return s;
+                    return Some(s);
                 }
             }
-            Err(RecvError::Closed) => return terminal(engine).unwrap_or_else(|| "UNKNOWN".into()),
+            Err(RecvError::Closed) => return terminal(engine),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! `AWS::SSM::Parameter::Value<String>`), and go away with their stack.
 
 use cfn_stacks::StackInput;
+use cfn_stacks::model::StackStatus;
 use region::{Region, RegionConfig};
 
 fn input(name: &str, body: &str) -> StackInput {
@@ -19,11 +20,11 @@ async fn parameters_flow_between_stacks() {
     let engine = region.engine.clone();
     let writer = "Resources:\n  Db:\n    Type: AWS::SSM::Parameter\n    Properties: {Name: /app/db-host, Type: String, Value: db.internal}\n";
     let id = engine.create_stack(input("writer", writer)).unwrap();
-    assert_eq!(engine.wait_terminal(&id).await.unwrap().status, "CREATE_COMPLETE");
+    assert_eq!(engine.wait_terminal(&id).await.unwrap().status, StackStatus::CreateComplete);
     let reader = "Parameters:\n  Host: {Type: \"AWS::SSM::Parameter::Value<String>\", Default: /app/db-host}\nResources:\n  T:\n    Type: AWS::SNS::Topic\n    Properties: {DisplayName: \"{{resolve:ssm:/app/db-host}}\"}\nOutputs:\n  Host: {Value: !Ref Host}\n";
     let id = engine.create_stack(input("reader", reader)).unwrap();
     let stack = engine.wait_terminal(&id).await.unwrap();
-    assert_eq!(stack.status, "CREATE_COMPLETE", "{:?}", stack.status_reason);
+    assert_eq!(stack.status, StackStatus::CreateComplete, "{:?}", stack.status_reason);
     assert_eq!(stack.outputs[0].value, "db.internal");
     assert_eq!(
         engine.stack_resource("reader", "T").unwrap().properties["DisplayName"],
