@@ -76,11 +76,16 @@ impl AutoScaling {
                 }
             }
         } else if active.len() > desired && !g.suspended("Terminate") {
-            // Scale in once launches have settled.
-            if active
-                .iter()
-                .any(|m| matches!(m.lifecycle, Lifecycle::Pending | Lifecycle::PendingWait))
-            {
+            // Scale in once launches have settled: new instances in service and past their
+            // first health checks, so a rebalance never leaves fewer healthy targets than it
+            // found.
+            let behind_load_balancer = !self.target_groups_of(&g).is_empty();
+            if active.iter().any(|m| {
+                matches!(m.lifecycle, Lifecycle::Pending | Lifecycle::PendingWait)
+                    || (behind_load_balancer
+                        && m.lifecycle == Lifecycle::InService
+                        && self.elb.instance_health(&m.id) == Some(elb::State::Initial))
+            }) {
                 return Ok(());
             }
             let launch_key = self.launch_key(&g.launch).unwrap_or_default();

@@ -1,5 +1,6 @@
-//! Auto Scaling's timers on tokio's paused time: scheduled actions fire on their cron
-//! recurrence, and lifecycle hooks end at their heartbeat timeout with their default result.
+//! Auto Scaling on tokio's paused time, against a fake fleet (`fake`): scheduled actions fire
+//! on their cron recurrence, lifecycle hooks validate, and the reconciler (`reconciler`)
+//! replaces failed instances, balances zones and rolls updates as AWS does.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,32 +10,17 @@ use autoscaling::model::{GroupRecord, HookRecord, Launch, ScheduleRecord};
 use clock::Clock;
 use store::Store;
 
-fn service(dir: &std::path::Path) -> Arc<AutoScaling> {
+mod fake;
+mod reconciler;
+
+/// A service over a fake fleet; AWS time starts at 10:00:30 UTC.
+fn service_with_fleet() -> (Arc<AutoScaling>, Arc<fake::Fleet>, Arc<Store>) {
     let store = Arc::new(Store::in_memory().unwrap());
-    // AWS time starts at 10:00:30 UTC.
     let clock = Clock::starting_at(1.0, "2026-11-22T10:00:30Z".parse().unwrap());
+    let fleet = fake::Fleet::new(clock.clone());
     let account = aws_ids::Account::default();
-    let config = ec2::Ec2Config {
-        account: account.clone(),
-        runtime_dir: dir.to_path_buf(),
-        exe: "cumulo".into(),
-        api_endpoint: "http://127.0.0.1:1".into(),
-        run_as: None,
-        overrides: Default::default(),
-        grace: Duration::from_secs(1),
-    };
-    let ec2 = ec2::Ec2::new(store.clone(), clock.clone(), config).unwrap();
-    let lt = ec2::model::LaunchTemplateRecord {
-        id: "lt-0123456789abcdef0".into(),
-        name: "web".into(),
-        versions: [(1, serde_json::json!({"ImageId": "ami-12345678"}))].into_iter().collect(),
-        default_version: 1,
-        logical_id: None,
-    };
-    store.put(ec2::model::LAUNCH_TEMPLATES, &lt.id, &lt).unwrap();
-    let ca = Arc::new(elb::Ca::load_or_create(None).unwrap());
-    let elb = elb::Elb::new(store.clone(), clock.clone(), ec2.clone(), account.clone(), ca);
-    AutoScaling::new(store, clock, ec2, elb, account)
+    let asg = AutoScaling::new(store.clone(), clock, fleet.clone(), fleet.clone(), account);
+    (asg, fleet, store)
 }
 
 fn group(name: &str) -> GroupRecord {
@@ -46,7 +32,7 @@ fn group(name: &str) -> GroupRecord {
         min: 0,
         max: 10,
         desired: 0,
-        launch: Launch::Template { id: "lt-0123456789abcdef0".into(), version: None },
+        launch: Launch::Template { id: fake::TEMPLATE.into(), version: None },
         subnets: Vec::new(),
         zones: vec!["us-east-1a".into(), "us-east-1b".into()],
         target_groups: Vec::new(),
@@ -66,8 +52,7 @@ fn group(name: &str) -> GroupRecord {
 
 #[tokio::test(start_paused = true)]
 async fn a_cron_recurrence_fires_on_schedule_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let asg = service(dir.path());
+    let (asg, _fleet, _store) = service_with_fleet();
     // Launches are suspended: only the sizes matter here.
     let mut g = group("web");
     g.suspended = vec!["Launch".into()];
@@ -109,8 +94,7 @@ async fn a_cron_recurrence_fires_on_schedule_twice() {
 
 #[tokio::test(start_paused = true)]
 async fn lifecycle_hooks_validate_and_unknown_actions_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let asg = service(dir.path());
+    let (asg, _fleet, _store) = service_with_fleet();
     asg.create_group(group("web")).unwrap();
     let hook = |timeout: u64, transition: &str| HookRecord {
         group: "web".into(),
@@ -134,8 +118,7 @@ async fn lifecycle_hooks_validate_and_unknown_actions_are_refused() {
 
 #[tokio::test(start_paused = true)]
 async fn sizes_are_validated_as_aws_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let asg = service(dir.path());
+    let (asg, _fleet, _store) = service_with_fleet();
     let mut g = group("web");
     g.desired = 11;
     let e = asg.create_group(g).unwrap_err();

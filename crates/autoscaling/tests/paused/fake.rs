@@ -1,0 +1,368 @@
+//! A fake fleet: EC2 and a load balancer in memory, on the test's clock. Instances run as soon
+//! as they are launched; a registered target turns healthy after `HEALTHY_AFTER` (two health
+//! checks 30 s apart) unless it was made sick; a deregistered one drains for `DRAIN`. Every
+//! change is announced as the real services announce theirs, and written to a timeline.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use autoscaling::fleet::{Balancer, Compute, InstanceView};
+use clock::Clock;
+use ec2::model::{LaunchConfigurationRecord, LaunchTemplateRecord};
+use ec2::{InstanceChange, InstanceState, LaunchRequest, LaunchSpec};
+use elb::{HealthChange, State};
+use parking_lot::Mutex;
+use tokio::sync::broadcast;
+
+pub const HEALTHY_AFTER: Duration = Duration::from_secs(60);
+pub const DRAIN: Duration = Duration::from_secs(30);
+pub const TEMPLATE: &str = "lt-0123456789abcdef0";
+pub const TARGET_GROUP: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef";
+
+#[derive(Default)]
+struct World {
+    instances: BTreeMap<String, InstanceView>,
+    launched: u32,
+    failed_zones: BTreeSet<String>,
+    /// Target group → instance → state.
+    targets: BTreeMap<String, BTreeMap<String, State>>,
+    /// Instances whose health checks fail.
+    sick: BTreeSet<String>,
+    template: Option<LaunchTemplateRecord>,
+    timeline: Vec<String>,
+    /// The fewest healthy targets seen since `watch_healthy` was called.
+    fewest_healthy: Option<usize>,
+}
+
+pub struct Fleet {
+    clock: Clock,
+    world: Mutex<World>,
+    instances: broadcast::Sender<InstanceChange>,
+    health: broadcast::Sender<HealthChange>,
+    me: Weak<Fleet>,
+}
+
+impl Fleet {
+    pub fn new(clock: Clock) -> Arc<Fleet> {
+        let fleet = Arc::new_cyclic(|me| Fleet {
+            clock,
+            world: Mutex::new(World::default()),
+            instances: broadcast::channel(1024).0,
+            health: broadcast::channel(1024).0,
+            me: me.clone(),
+        });
+        fleet.set_template_versions(1, 1);
+        fleet
+    }
+
+    /// The launch template has versions 1..=`latest`, `default` the default one.
+    pub fn set_template_versions(&self, latest: u32, default: u32) {
+        let versions = (1..=latest)
+            .map(|v| (v, serde_json::json!({"ImageId": format!("ami-{v:08}")})))
+            .collect();
+        self.world.lock().template = Some(LaunchTemplateRecord {
+            id: TEMPLATE.into(),
+            name: "web".into(),
+            versions,
+            default_version: default,
+            logical_id: None,
+        });
+    }
+
+    fn note(&self, world: &mut World, line: String) {
+        let at = self.clock.now().strftime("%H:%M:%S");
+        world.timeline.push(format!("{at} {line}"));
+    }
+
+    /// What happened, one line per change, since the last call.
+    pub fn take_timeline(&self) -> String {
+        let lines = std::mem::take(&mut self.world.lock().timeline);
+        lines.iter().map(|l| format!("{l}\n")).collect()
+    }
+
+    fn set_instance(&self, id: &str, state: InstanceState) {
+        let mut world = self.world.lock();
+        let Some(i) = world.instances.get_mut(id) else { return };
+        i.state = state;
+        let line = format!("{id} {}", state.name());
+        self.note(&mut world, line);
+        drop(world);
+        let _ = self.instances.send(InstanceChange { id: id.into(), state, group: None });
+    }
+
+    fn set_target(&self, tg: &str, id: &str, state: Option<State>) {
+        let mut world = self.world.lock();
+        let targets = world.targets.entry(tg.to_string()).or_default();
+        match state {
+            Some(s) => targets.insert(id.to_string(), s),
+            None => targets.remove(id),
+        };
+        let line = format!("target {id} {}", state.map_or("removed", |s| s.as_str()));
+        self.note(&mut world, line);
+        let healthy = world
+            .targets
+            .values()
+            .flat_map(|t| t.values())
+            .filter(|s| **s == State::Healthy)
+            .count();
+        if let Some(fewest) = &mut world.fewest_healthy {
+            *fewest = (*fewest).min(healthy);
+        }
+        drop(world);
+        let state = state.unwrap_or(State::Unused);
+        let _ = self.health.send(HealthChange {
+            target_group: tg.into(),
+            id: id.into(),
+            port: 80,
+            state,
+        });
+    }
+
+    /// The machine of an instance goes away (what `cumulo chaos kill-instance` does).
+    pub fn kill(&self, id: &str) {
+        self.set_instance(id, InstanceState::Stopped);
+        self.world.lock().sick.insert(id.to_string());
+        let groups: Vec<String> = self.world.lock().targets.keys().cloned().collect();
+        for tg in groups {
+            if self.world.lock().targets[&tg].contains_key(id) {
+                self.set_target(&tg, id, Some(State::Unhealthy));
+            }
+        }
+    }
+
+    /// Launches into `zone` fail until it is restored.
+    pub fn fail_zone(&self, zone: &str) {
+        self.world.lock().failed_zones.insert(zone.to_string());
+    }
+
+    pub fn restore_zone(&self, zone: &str) {
+        self.world.lock().failed_zones.remove(zone);
+    }
+
+    /// Starts counting the fewest healthy targets from now on.
+    pub fn watch_healthy(&self) {
+        let mut world = self.world.lock();
+        let healthy = world
+            .targets
+            .values()
+            .flat_map(|t| t.values())
+            .filter(|s| **s == State::Healthy)
+            .count();
+        world.fewest_healthy = Some(healthy);
+    }
+
+    pub fn fewest_healthy(&self) -> Option<usize> {
+        self.world.lock().fewest_healthy
+    }
+
+    /// Running instances per zone.
+    pub fn running_per_zone(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for i in self.world.lock().instances.values().filter(|i| i.state == InstanceState::Running)
+        {
+            *out.entry(i.zone.clone()).or_default() += 1;
+        }
+        out
+    }
+
+    pub fn healthy_targets(&self) -> Vec<String> {
+        let world = self.world.lock();
+        world
+            .targets
+            .values()
+            .flat_map(|t| t.iter())
+            .filter(|(_, s)| **s == State::Healthy)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    fn spawn(
+        &self,
+        f: impl FnOnce(Arc<Fleet>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
+        + Send
+        + 'static,
+    ) {
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            if let Some(fleet) = me.upgrade() {
+                f(fleet).await;
+            }
+        });
+    }
+}
+
+fn zone_of_subnet(subnet: &str) -> Option<String> {
+    // subnet-a → us-east-1a, ...
+    let letter = subnet.strip_prefix("subnet-")?;
+    (letter.len() == 1).then(|| format!("us-east-1{letter}"))
+}
+
+#[async_trait]
+impl Compute for Fleet {
+    fn subscribe(&self) -> broadcast::Receiver<InstanceChange> {
+        self.instances.subscribe()
+    }
+
+    fn instance(&self, id: &str) -> Option<InstanceView> {
+        self.world.lock().instances.get(id).cloned()
+    }
+
+    fn subnet_zone(&self, subnet: &str) -> Option<String> {
+        zone_of_subnet(subnet)
+    }
+
+    fn launch_template(&self, id_or_name: &str) -> Option<LaunchTemplateRecord> {
+        self.world.lock().template.clone().filter(|t| t.id == id_or_name || t.name == id_or_name)
+    }
+
+    fn launch_configuration(&self, _name: &str) -> Option<LaunchConfigurationRecord> {
+        None
+    }
+
+    async fn launch(&self, request: LaunchRequest) -> Result<InstanceView, String> {
+        let zone = match (&request.subnet_id, &request.zone) {
+            (Some(s), _) => {
+                zone_of_subnet(s).ok_or_else(|| format!("The subnet ID '{s}' does not exist"))?
+            }
+            (None, Some(z)) => z.clone(),
+            (None, None) => "us-east-1a".into(),
+        };
+        let LaunchSpec::Template { .. } = request.spec else {
+            return Err("only launch templates here".into());
+        };
+        let mut world = self.world.lock();
+        if world.failed_zones.contains(&zone) {
+            let line = format!("launch failed in {zone}");
+            self.note(&mut world, line);
+            return Err(format!(
+                "We currently do not have sufficient capacity in the Availability Zone you requested ({zone})."
+            ));
+        }
+        world.launched += 1;
+        let id = format!("i-{:017x}", world.launched);
+        let subnet_id = request
+            .subnet_id
+            .clone()
+            .unwrap_or_else(|| format!("subnet-{}", &zone[zone.len() - 1..]));
+        let view = InstanceView {
+            id: id.clone(),
+            state: InstanceState::Running,
+            zone: zone.clone(),
+            subnet_id,
+        };
+        world.instances.insert(id.clone(), view.clone());
+        let line = format!("{id} launched in {zone}");
+        self.note(&mut world, line);
+        drop(world);
+        let _ = self.instances.send(InstanceChange {
+            id,
+            state: InstanceState::Running,
+            group: request.group,
+        });
+        Ok(view)
+    }
+
+    async fn terminate(&self, id: &str) -> Result<(), String> {
+        if !self.world.lock().instances.contains_key(id) {
+            return Err(format!("The instance ID '{id}' does not exist"));
+        }
+        self.set_instance(id, InstanceState::Terminated);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Balancer for Fleet {
+    fn subscribe(&self) -> broadcast::Receiver<HealthChange> {
+        self.health.subscribe()
+    }
+
+    fn register(&self, target_group: &str, ids: &[String]) -> Result<(), String> {
+        if target_group != TARGET_GROUP {
+            return Err(format!("Target group '{target_group}' not found"));
+        }
+        for id in ids {
+            self.set_target(target_group, id, Some(State::Initial));
+            let (tg, id) = (target_group.to_string(), id.clone());
+            let clock = self.clock.clone();
+            self.spawn(move |fleet| {
+                Box::pin(async move {
+                    clock.sleep(HEALTHY_AFTER).await;
+                    let world = fleet.world.lock();
+                    let initial =
+                        world.targets.get(&tg).and_then(|t| t.get(&id)) == Some(&State::Initial);
+                    let sick = world.sick.contains(&id);
+                    drop(world);
+                    if initial {
+                        fleet.set_target(
+                            &tg,
+                            &id,
+                            Some(if sick { State::Unhealthy } else { State::Healthy }),
+                        );
+                    }
+                })
+            });
+        }
+        Ok(())
+    }
+
+    fn deregister(&self, target_group: &str, ids: &[String]) -> Result<(), String> {
+        for id in ids {
+            self.set_target(target_group, id, Some(State::Draining));
+            let (tg, id) = (target_group.to_string(), id.clone());
+            let clock = self.clock.clone();
+            self.spawn(move |fleet| {
+                Box::pin(async move {
+                    clock.sleep(DRAIN).await;
+                    fleet.set_target(&tg, &id, None);
+                })
+            });
+        }
+        Ok(())
+    }
+
+    fn targets(&self, target_group: &str) -> Vec<(String, State)> {
+        let world = self.world.lock();
+        world
+            .targets
+            .get(target_group)
+            .map(|t| t.iter().map(|(id, s)| (id.clone(), *s)).collect())
+            .unwrap_or_default()
+    }
+
+    fn instance_health(&self, id: &str) -> Option<State> {
+        let world = self.world.lock();
+        let states: Vec<State> =
+            world.targets.values().filter_map(|t| t.get(id).copied()).collect();
+        if states.is_empty() {
+            None
+        } else if states.contains(&State::Unhealthy) {
+            Some(State::Unhealthy)
+        } else {
+            states.into_iter().next()
+        }
+    }
+
+    fn ports(&self, target_group: &str) -> Option<(u16, Option<u16>)> {
+        (target_group == TARGET_GROUP).then_some((80, None))
+    }
+
+    fn classic_target_groups(&self, _load_balancer: &str) -> Vec<String> {
+        Vec::new()
+    }
+
+    async fn wait_drained(&self, id: &str) {
+        let mut changes = self.health.subscribe();
+        let _ = self
+            .clock
+            .wait_until(Duration::from_secs(3600), &mut changes, || {
+                let world = self.world.lock();
+                let draining = world.targets.values().any(|t| t.get(id) == Some(&State::Draining));
+                (!draining).then_some(())
+            })
+            .await;
+    }
+}

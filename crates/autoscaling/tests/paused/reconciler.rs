@@ -1,0 +1,180 @@
+//! The reconciler against the fake fleet, on paused time: what a group does when an instance
+//! dies, when a zone cannot take launches, and during a rolling update.
+
+use std::time::Duration;
+
+use autoscaling::model::{GroupRecord, Lifecycle};
+use expect_test::expect;
+use store::Faults;
+
+use super::*;
+
+/// A group of `desired` over us-east-1a and us-east-1b behind the fake target group, with
+/// ELB health checks.
+fn web(desired: u32, max: u32) -> GroupRecord {
+    let mut g = group("web");
+    g.min = 1;
+    g.max = max;
+    g.desired = desired;
+    g.subnets = vec!["subnet-a".into(), "subnet-b".into()];
+    g.zones = Vec::new();
+    g.target_groups = vec![fake::TARGET_GROUP.into()];
+    g.health_check_type = "ELB".into();
+    g
+}
+
+fn in_service(asg: &AutoScaling) -> Vec<(String, String)> {
+    let g = asg.group("web").unwrap().unwrap();
+    g.instances
+        .iter()
+        .filter(|m| m.lifecycle == Lifecycle::InService)
+        .map(|m| (m.id.clone(), m.zone.clone()))
+        .collect()
+}
+
+/// Lets AWS time pass (the reconciler and the fleet run meanwhile).
+async fn pass(aws: Duration) {
+    tokio::time::sleep(aws).await;
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_killed_instance_is_replaced_in_its_zone() {
+    let (asg, fleet, _store) = service_with_fleet();
+    asg.create_group(web(2, 4)).unwrap();
+    pass(Duration::from_secs(90)).await;
+    expect![[r#"
+        10:00:30 i-00000000000000001 launched in us-east-1a
+        10:00:30 i-00000000000000002 launched in us-east-1b
+        10:00:30 target i-00000000000000001 initial
+        10:00:30 target i-00000000000000002 initial
+        10:01:30 target i-00000000000000001 healthy
+        10:01:30 target i-00000000000000002 healthy
+    "#]]
+    .assert_eq(&fleet.take_timeline());
+    fleet.kill("i-00000000000000001");
+    pass(Duration::from_secs(120)).await;
+    expect![[r#"
+        10:02:00 i-00000000000000001 stopped
+        10:02:00 target i-00000000000000001 unhealthy
+        10:02:00 i-00000000000000003 launched in us-east-1a
+        10:02:00 target i-00000000000000001 draining
+        10:02:00 target i-00000000000000003 initial
+        10:02:30 target i-00000000000000001 removed
+        10:02:30 i-00000000000000001 terminated
+        10:03:00 target i-00000000000000003 healthy
+    "#]]
+    .assert_eq(&fleet.take_timeline());
+    assert_eq!(
+        in_service(&asg),
+        [
+            ("i-00000000000000002".to_string(), "us-east-1b".to_string()),
+            ("i-00000000000000003".to_string(), "us-east-1a".to_string())
+        ]
+    );
+    let activities = asg.activities("web").unwrap();
+    let termination = activities
+        .iter()
+        .find(|a| a.description == "Terminating EC2 instance: i-00000000000000001")
+        .unwrap();
+    expect![[r#"At 2026-11-22T10:02:00.000Z an instance was taken out of service in response to an EC2 health check indicating it has been terminated or stopped."#]]
+        .assert_eq(&termination.cause);
+    assert_eq!(termination.status, "Successful");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_zone_that_cannot_launch_is_avoided_then_rebalanced_once_it_returns() {
+    let (asg, fleet, _store) = service_with_fleet();
+    fleet.fail_zone("us-east-1b");
+    asg.create_group(web(4, 6)).unwrap();
+    pass(Duration::from_secs(90)).await;
+    assert_eq!(fleet.running_per_zone(), [("us-east-1a".to_string(), 4)].into());
+    let failed =
+        asg.activities("web").unwrap().into_iter().filter(|a| a.status == "Failed").count();
+    assert!(failed >= 1, "the failed launch is an activity");
+    fleet.restore_zone("us-east-1b");
+    fleet.take_timeline();
+    fleet.watch_healthy();
+    // The zone is avoided for a minute after its failure, then rebalancing launches there
+    // first and terminates from the fuller zone.
+    pass(Duration::from_secs(600)).await;
+    assert_eq!(
+        fleet.running_per_zone(),
+        [("us-east-1a".to_string(), 2), ("us-east-1b".to_string(), 2)].into()
+    );
+    assert_eq!(in_service(&asg).len(), 4);
+    let timeline = fleet.take_timeline();
+    assert_eq!(
+        fleet.fewest_healthy(),
+        Some(4),
+        "rebalancing launches before it terminates:\n{timeline}"
+    );
+    let causes: Vec<String> = asg
+        .activities("web")
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.cause.contains("rebalance") && a.status == "Successful")
+        .map(|a| a.description)
+        .collect();
+    assert_eq!(causes.len(), 2, "two launches to rebalance: {causes:?}");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_rolling_update_replaces_every_instance_keeping_min_in_service_healthy() {
+    let (asg, fleet, _store) = service_with_fleet();
+    asg.create_group(web(2, 3)).unwrap();
+    pass(Duration::from_secs(90)).await;
+    assert_eq!(fleet.healthy_targets().len(), 2);
+    let old: Vec<String> = in_service(&asg).into_iter().map(|(id, _)| id).collect();
+    fleet.set_template_versions(2, 2);
+    fleet.take_timeline();
+    fleet.watch_healthy();
+    asg.rolling_update("web", 1, 2, Duration::ZERO).await.unwrap();
+    pass(Duration::from_secs(60)).await;
+    assert_eq!(fleet.fewest_healthy(), Some(2), "never fewer than MinInstancesInService healthy");
+    let g = asg.group("web").unwrap().unwrap();
+    assert_eq!(g.desired, 2, "the surge ended with the update");
+    assert!(g.instances.iter().all(|m| m.launched_from == format!("{}:2", fake::TEMPLATE)));
+    assert!(g.instances.iter().all(|m| !old.contains(&m.id)));
+    assert_eq!(
+        fleet.running_per_zone(),
+        [("us-east-1a".to_string(), 1), ("us-east-1b".to_string(), 1)].into()
+    );
+    // One at a time: launch, healthy, then the old one drains and goes.
+    expect![[r#"
+        10:02:00 i-00000000000000003 launched in us-east-1a
+        10:02:00 target i-00000000000000003 initial
+        10:03:00 target i-00000000000000003 healthy
+        10:03:00 target i-00000000000000001 draining
+        10:03:00 i-00000000000000004 launched in us-east-1b
+        10:03:00 target i-00000000000000004 initial
+        10:03:30 target i-00000000000000001 removed
+        10:03:30 i-00000000000000001 terminated
+        10:04:00 target i-00000000000000004 healthy
+        10:04:00 target i-00000000000000002 draining
+        10:04:30 target i-00000000000000002 removed
+        10:04:30 i-00000000000000002 terminated
+    "#]]
+    .assert_eq(&fleet.take_timeline());
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_store_that_fails_stops_the_pass_and_nothing_runs_unrecorded() {
+    let (asg, fleet, store) = service_with_fleet();
+    asg.create_group(web(2, 4)).unwrap();
+    pass(Duration::from_secs(90)).await;
+    fleet.take_timeline();
+    store.inject(Faults::Writes);
+    let e = asg.set_desired("web", 3).unwrap_err();
+    assert_eq!(e.code(), "InternalFailure");
+    assert_eq!(asg.group("web").unwrap().unwrap().desired, 2, "nothing changed");
+    store.inject(Faults::All);
+    assert_eq!(asg.group("web").unwrap_err().code(), "InternalFailure", "not a missing group");
+    fleet.kill("i-00000000000000001");
+    pass(Duration::from_secs(120)).await;
+    // The reconciler cannot record a termination or a launch: it launches nothing.
+    assert!(!fleet.take_timeline().contains("launched"));
+    store.inject(Faults::None);
+    pass(Duration::from_secs(120)).await;
+    assert_eq!(in_service(&asg).len(), 2, "the group recovers once the store does");
+    assert!(fleet.take_timeline().contains("i-00000000000000003 launched in us-east-1a"));
+}
