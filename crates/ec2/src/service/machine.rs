@@ -1,0 +1,226 @@
+//! An instance's machine: its metadata service and supervised process tree, what it runs and
+//! with which environment, and what happens when the machine goes away.
+
+use super::*;
+
+impl Ec2 {
+    /// Starts (or restarts) an instance's processes: its metadata service and its supervisor.
+    pub(super) async fn start_processes(
+        &self,
+        record: &mut InstanceRecord,
+    ) -> Result<(), Ec2Error> {
+        // Ports are kept across restarts when still free.
+        for p in &mut record.ports {
+            let mine = self.ports.lock().0.insert(p.host);
+            if p.host == 0 || (mine && std::net::TcpListener::bind(("127.0.0.1", p.host)).is_err())
+            {
+                self.ports.lock().0.remove(&p.host);
+                p.host = self.allocate_port().unwrap_or(0);
+            }
+        }
+        let (imds_port, imds) = crate::imds::serve(
+            record.clone(),
+            self.config.account.region.clone(),
+            self.config.account.account_id.clone(),
+            self.clock.clone(),
+        )
+        .await
+        .map_err(|e| Ec2Error::Launch(format!("cannot start the metadata service: {e}")))?;
+        let (program, args, notes) = self.program(record);
+        let console = record.dir.join("console.log");
+        let mut banner = format!(
+            "Cumulo instance {} ({}) booting in {} — private IP {}, IMDS at http://127.0.0.1:{imds_port}/\n",
+            record.id, record.instance_type, record.zone, record.private_ip
+        );
+        for p in &record.ports {
+            banner.push_str(&format!(
+                "Cumulo: port {} of this instance is 127.0.0.1:{} (PORT_{})\n",
+                p.expected, p.host, p.expected
+            ));
+        }
+        for n in notes {
+            banner.push_str(&format!("Cumulo: {n}\n"));
+        }
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&console)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, banner.as_bytes()));
+        if let Some((uid, gid)) = self.config.run_as {
+            chown_tree(&record.dir, uid, gid);
+        }
+        let spec = Spec {
+            dir: record.dir.clone(),
+            program,
+            args,
+            env: self.environment(record, imds_port),
+            user: self.config.run_as,
+            grace_ms: self.config.grace.as_millis() as u64,
+            parent_pid: std::process::id(),
+        };
+        let mut supervised = match Supervised::spawn(&self.config.exe, &spec) {
+            Ok(s) => s,
+            Err(e) => {
+                imds.abort();
+                return Err(Ec2Error::Launch(e.to_string()));
+            }
+        };
+        let asked = Arc::new(AtomicU8::new(0));
+        self.running.lock().insert(
+            record.id.clone(),
+            Running { shim_pid: supervised.pid(), imds_port, imds, asked: asked.clone() },
+        );
+        self.set_state(record, InstanceState::Running, None);
+        // Watch the machine: when it goes, the instance stops (or is terminated).
+        let me = self.me.clone();
+        let id = record.id.clone();
+        tokio::spawn(async move {
+            supervised.wait().await;
+            if let Some(ec2) = me.upgrade() {
+                ec2.machine_gone(&id, asked.load(Ordering::SeqCst));
+            }
+        });
+        Ok(())
+    }
+
+    /// What the instance runs: the override command, or its UserData script.
+    pub(super) fn program(&self, record: &InstanceRecord) -> (String, Vec<String>, Vec<String>) {
+        let mut notes = Vec::new();
+        if let Some(cmd) = record.command.as_ref().filter(|c| !c.is_empty()) {
+            notes.push(format!(
+                "running the overrides file's command instead of the user data: {}",
+                cmd.join(" ")
+            ));
+            return (cmd[0].clone(), cmd[1..].to_vec(), notes);
+        }
+        let script = record
+            .user_data
+            .as_ref()
+            .map(|u| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(u.trim())
+                    .unwrap_or_else(|_| u.as_bytes().to_vec())
+            })
+            .unwrap_or_default();
+        let path = record.dir.join("user-data");
+        let _ = std::fs::write(&path, &script);
+        let text = String::from_utf8_lossy(&script);
+        if text.trim().is_empty() {
+            notes.push("no user data; the instance runs nothing".into());
+            return ("/bin/sh".into(), vec!["-c".into(), "exec sleep infinity".into()], notes);
+        }
+        if text.starts_with("#cloud-config") || text.starts_with("Content-Type: multipart") {
+            notes.push("this user data is cloud-init configuration, which Cumulo does not run; use the overrides file to run a command".into());
+            return ("/bin/sh".into(), vec!["-c".into(), "exec sleep infinity".into()], notes);
+        }
+        if let Some(first) = text.lines().next().filter(|l| l.starts_with("#!")) {
+            let mut parts = first[2..].split_whitespace();
+            if let Some(interpreter) = parts.next() {
+                let mut args: Vec<String> = parts.map(str::to_string).collect();
+                args.push(path.display().to_string());
+                return (interpreter.to_string(), args, notes);
+            }
+        }
+        ("/bin/bash".into(), vec![path.display().to_string()], notes)
+    }
+
+    pub(super) fn environment(
+        &self,
+        record: &InstanceRecord,
+        imds_port: u16,
+    ) -> Vec<(String, String)> {
+        let bin = self.config.runtime_dir.join("bin");
+        let mut env: Vec<(String, String)> = vec![
+            (
+                "PATH".into(),
+                format!(
+                    "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    bin.display()
+                ),
+            ),
+            ("HOME".into(), record.dir.display().to_string()),
+            (
+                "USER".into(),
+                if self.config.run_as.is_some() { "nobody".into() } else { "cumulo".into() },
+            ),
+            ("SHELL".into(), "/bin/bash".into()),
+            ("LANG".into(), "C.UTF-8".into()),
+            ("AWS_REGION".into(), self.config.account.region.clone()),
+            ("AWS_DEFAULT_REGION".into(), self.config.account.region.clone()),
+            ("AWS_ENDPOINT_URL".into(), self.config.api_endpoint.clone()),
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT".into(), format!("http://127.0.0.1:{imds_port}/")),
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE".into(), "IPv4".into()),
+            ("CUMULO_INSTANCE_ID".into(), record.id.clone()),
+            ("CUMULO_AVAILABILITY_ZONE".into(), record.zone.clone()),
+            ("CUMULO_PRIVATE_IP".into(), record.private_ip.clone()),
+            ("CUMULO_INSTANCE_TYPE".into(), record.instance_type.clone()),
+        ];
+        if let Some(ip) = &record.public_ip {
+            env.push(("CUMULO_PUBLIC_IP".into(), ip.clone()));
+        }
+        // Where the instance comes from, for scripts in overrides files (`cfn-init --stack`).
+        for (tag, var) in [
+            ("aws:cloudformation:stack-name", "CUMULO_STACK_NAME"),
+            ("aws:cloudformation:logical-id", "CUMULO_LOGICAL_ID"),
+        ] {
+            if let Some(v) = record.tags.get(tag) {
+                env.push((var.into(), v.clone()));
+            }
+        }
+        env.push(("CUMULO_TIME_SCALE".into(), self.clock.scale().to_string()));
+        if let Some(port) = record.primary_port() {
+            env.push(("PORT".into(), port.to_string()));
+        }
+        for p in &record.ports {
+            env.push((format!("PORT_{}", p.expected), p.host.to_string()));
+        }
+        env.extend(record.extra_env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env
+    }
+
+    pub(super) fn machine_gone(&self, id: &str, asked: u8) {
+        let running = self.running.lock().remove(id);
+        if let Some(r) = running {
+            r.imds.abort();
+        }
+        self.samples.lock().remove(id);
+        if self.shutting_down.load(Ordering::SeqCst) {
+            return; // The region is stopping: the record stays as it was, to start again.
+        }
+        let Some(mut record) = self.instance(id) else { return };
+        let terminate = asked == 2 || (asked == 0 && record.shutdown_behavior == "terminate");
+        let reason = match asked {
+            0 => Some("Client.InstanceInitiatedShutdown: Instance initiated shutdown".to_string()),
+            1 | 2 => Some("Client.UserInitiatedShutdown: User initiated shutdown".to_string()),
+            _ => Some(format!(
+                "Server.InternalError: The availability zone {} failed (cumulo chaos fail-zone)",
+                record.zone
+            )),
+        };
+        if terminate {
+            self.release_ports(&record);
+            if let Some(mut subnet) = self.subnet(&record.subnet_id) {
+                release_ip(&mut subnet, &record.private_ip);
+                let _ = self.store.put(SUBNETS, &subnet.id, &subnet);
+            }
+            self.set_state(&mut record, InstanceState::Terminated, reason);
+        } else {
+            self.set_state(&mut record, InstanceState::Stopped, reason);
+        }
+    }
+
+    pub(super) fn ask(&self, id: &str, what: u8) -> bool {
+        let running = self.running.lock();
+        match running.get(id) {
+            Some(r) => {
+                r.asked.store(what, Ordering::SeqCst);
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(r.shim_pid as i32),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+                true
+            }
+            None => false,
+        }
+    }
+}

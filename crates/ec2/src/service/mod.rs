@@ -1,0 +1,346 @@
+//! The EC2 service: the records of the network model and of instances, and instances as running
+//! process trees with their own metadata service.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use aws_ids::Account;
+use base64::Engine as _;
+use clock::Clock;
+use indexmap::IndexMap;
+use parking_lot::Mutex;
+use serde::Deserialize;
+use serde_json::Value as Json;
+use store::Store;
+use supervisor::{ProcessTable, Spec, Supervised};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use crate::model::*;
+use crate::network::*;
+
+mod launch;
+mod machine;
+mod ports;
+mod states;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Ec2Error {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("The instance ID '{0}' does not exist")]
+    NoSuchInstance(String),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("{0}")]
+    Launch(String),
+}
+
+/// Local changes to what a launch template, launch configuration or instance runs, from the
+/// overrides file: the template itself stays deployable to AWS.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceOverride {
+    /// Run this command instead of the UserData.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// Run this script instead of the UserData.
+    #[serde(default)]
+    pub user_data: Option<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The image (isolated mode; recorded as the instance's ImageId).
+    #[serde(default)]
+    pub image: Option<String>,
+    /// The ports the app is expected to listen on (each gets a loopback port).
+    #[serde(default)]
+    pub ports: Option<Vec<u16>>,
+}
+
+#[derive(Clone)]
+pub struct Ec2Config {
+    pub account: Account,
+    /// Where instance directories and the helper `bin/` live.
+    pub runtime_dir: PathBuf,
+    /// The cumulo executable (instances run its helpers and its supervisor).
+    pub exe: PathBuf,
+    /// The AWS API endpoint instances talk to (cfn-signal, the aws CLI, SDKs).
+    pub api_endpoint: String,
+    /// Run instance processes as this uid/gid (when Cumulo runs as root).
+    pub run_as: Option<(u32, u32)>,
+    /// Overrides by logical id (`*` for every instance).
+    pub overrides: BTreeMap<String, InstanceOverride>,
+    /// How long processes get between SIGTERM and SIGKILL.
+    pub grace: Duration,
+}
+
+/// What to launch.
+#[derive(Clone, Debug)]
+pub enum LaunchSpec {
+    Template {
+        id_or_name: String,
+        version: Option<String>,
+    },
+    Configuration {
+        name: String,
+    },
+    /// An `AWS::EC2::Instance`'s resolved properties.
+    Properties(Json),
+}
+
+#[derive(Clone, Debug)]
+pub struct LaunchRequest {
+    pub spec: LaunchSpec,
+    pub subnet_id: Option<String>,
+    pub zone: Option<String>,
+    /// Ports the app must answer on besides those its security groups open (target groups).
+    pub ports: Vec<u16>,
+    pub tags: IndexMap<String, String>,
+    /// Whose overrides apply (the launch template's, configuration's or instance's logical id).
+    pub override_key: Option<String>,
+    pub group: Option<String>,
+}
+
+/// An instance changed state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceChange {
+    pub id: String,
+    pub state: InstanceState,
+    pub group: Option<String>,
+}
+
+/// CPU and memory of an instance's processes.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct InstanceUsage {
+    pub cpu_percent: f64,
+    pub rss_bytes: u64,
+    pub processes: usize,
+}
+
+struct Running {
+    shim_pid: u32,
+    imds_port: u16,
+    imds: JoinHandle<()>,
+    /// 0: nothing asked, 1: stop, 2: terminate.
+    asked: Arc<AtomicU8>,
+}
+
+pub struct Ec2 {
+    pub(crate) store: Arc<Store>,
+    pub(crate) clock: Clock,
+    pub(crate) config: Ec2Config,
+    running: Mutex<HashMap<String, Running>>,
+    /// Loopback ports given to instances, and where the next search starts.
+    ports: Mutex<(std::collections::HashSet<u16>, u16)>,
+    changes: broadcast::Sender<InstanceChange>,
+    /// Last CPU sample per instance: (ticks, when).
+    samples: Mutex<HashMap<String, (u64, tokio::time::Instant, InstanceUsage)>>,
+    shutting_down: std::sync::atomic::AtomicBool,
+    /// Zones taken down (chaos): their instances were stopped and launches there fail.
+    failed_zones: Mutex<std::collections::BTreeSet<String>>,
+    me: Weak<Ec2>,
+}
+
+const DEFAULT_VPC: &str = "vpc-default0000000";
+
+/// Instances' loopback ports come from here: below Linux's ephemeral range (32768-60999).
+const INSTANCE_PORTS: (u16, u16) = (20_000, 32_000);
+
+impl Ec2 {
+    pub fn new(store: Arc<Store>, clock: Clock, config: Ec2Config) -> Result<Arc<Ec2>, Ec2Error> {
+        let bin = config.runtime_dir.join("bin");
+        std::fs::create_dir_all(&bin)
+            .map_err(|e| Ec2Error::Launch(format!("cannot create {}: {e}", bin.display())))?;
+        // The helpers every instance has on its PATH, all the cumulo binary.
+        for name in ["cumulo", "cfn-signal", "cfn-init", "cfn-hup", "cfn-get-metadata"] {
+            let link = bin.join(name);
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&config.exe, &link)
+                .map_err(|e| Ec2Error::Launch(format!("cannot link {}: {e}", link.display())))?;
+        }
+        let (changes, _) = broadcast::channel(4096);
+        Ok(Arc::new_cyclic(|me| Ec2 {
+            store,
+            clock,
+            config,
+            running: Mutex::new(HashMap::new()),
+            ports: Mutex::new((std::collections::HashSet::new(), 0)),
+            changes,
+            samples: Mutex::new(HashMap::new()),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
+            failed_zones: Mutex::new(std::collections::BTreeSet::new()),
+            me: me.clone(),
+        }))
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<InstanceChange> {
+        self.changes.subscribe()
+    }
+
+    pub fn account(&self) -> &Account {
+        &self.config.account
+    }
+
+    // === records ===
+
+    pub fn instance(&self, id: &str) -> Option<InstanceRecord> {
+        self.store.get(INSTANCES, id).ok().flatten()
+    }
+
+    pub fn instances(&self) -> Vec<InstanceRecord> {
+        self.store
+            .list::<InstanceRecord>(INSTANCES, "")
+            .map(|v| v.into_iter().map(|(_, r)| r).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn subnet(&self, id: &str) -> Option<SubnetRecord> {
+        self.store.get(SUBNETS, id).ok().flatten()
+    }
+
+    pub fn subnets(&self) -> Vec<SubnetRecord> {
+        self.store
+            .list::<SubnetRecord>(SUBNETS, "")
+            .map(|v| v.into_iter().map(|(_, r)| r).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn security_group(&self, id_or_name: &str) -> Option<SecurityGroupRecord> {
+        if let Ok(Some(g)) = self.store.get::<SecurityGroupRecord>(GROUPS, id_or_name) {
+            return Some(g);
+        }
+        self.store
+            .list::<SecurityGroupRecord>(GROUPS, "")
+            .ok()?
+            .into_iter()
+            .map(|(_, g)| g)
+            .find(|g| g.name == id_or_name)
+    }
+
+    pub fn launch_template(&self, id_or_name: &str) -> Option<LaunchTemplateRecord> {
+        if let Ok(Some(t)) = self.store.get::<LaunchTemplateRecord>(LAUNCH_TEMPLATES, id_or_name) {
+            return Some(t);
+        }
+        self.store
+            .list::<LaunchTemplateRecord>(LAUNCH_TEMPLATES, "")
+            .ok()?
+            .into_iter()
+            .map(|(_, t)| t)
+            .find(|t| t.name == id_or_name)
+    }
+
+    pub fn launch_configuration(&self, name: &str) -> Option<LaunchConfigurationRecord> {
+        self.store.get(LAUNCH_CONFIGURATIONS, name).ok().flatten()
+    }
+
+    /// The loopback address where `instance` answers for `port` (what target groups route to).
+    pub fn target_address(&self, instance: &str, port: u16) -> Option<SocketAddr> {
+        let record = self.instance(instance)?;
+        let host = record.host_port(port)?;
+        Some(SocketAddr::from((Ipv4Addr::LOCALHOST, host)))
+    }
+
+    /// The console output (the last 64 KiB, as EC2 keeps).
+    pub fn console_output(&self, id: &str) -> Result<String, Ec2Error> {
+        let record = self.instance(id).ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
+        let bytes = std::fs::read(record.dir.join("console.log")).unwrap_or_default();
+        let start = bytes.len().saturating_sub(64 * 1024);
+        Ok(String::from_utf8_lossy(&bytes[start..]).into_owned())
+    }
+
+    /// The pid of the instance's app (its UserData process), while it runs.
+    pub fn app_pid(&self, id: &str) -> Option<u32> {
+        let record = self.instance(id)?;
+        let pid: u32 = std::fs::read_to_string(record.dir.join(supervisor::APP_PID))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        supervisor::alive(pid).then_some(pid)
+    }
+
+    /// The pid of the instance's supervisor (its "machine").
+    pub fn machine_pid(&self, id: &str) -> Option<u32> {
+        self.running.lock().get(id).map(|r| r.shim_pid)
+    }
+
+    /// The instance's machine dies at once (`cumulo chaos kill-instance`): every process of it
+    /// gets SIGKILL, and EC2 then sees it stop as it sees any machine die.
+    pub fn power_off(&self, id: &str) -> bool {
+        match self.running.lock().get(id) {
+            Some(r) => {
+                supervisor::power_off(r.shim_pid);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The IMDS port of a running instance.
+    pub fn imds_port(&self, id: &str) -> Option<u16> {
+        self.running.lock().get(id).map(|r| r.imds_port)
+    }
+
+    pub fn usage(&self, id: &str) -> Option<InstanceUsage> {
+        self.samples.lock().get(id).map(|(_, _, u)| *u)
+    }
+
+    fn save(&self, record: &InstanceRecord) {
+        if let Err(e) = self.store.put(INSTANCES, &record.id, record) {
+            tracing::error!("cannot save instance {}: {e}", record.id);
+        }
+    }
+
+    fn set_state(&self, record: &mut InstanceRecord, state: InstanceState, reason: Option<String>) {
+        record.state = state;
+        record.state_reason = reason;
+        self.save(record);
+        let _ = self.changes.send(InstanceChange {
+            id: record.id.clone(),
+            state,
+            group: record.group.clone(),
+        });
+    }
+}
+
+fn json_bool(v: &Json) -> Option<bool> {
+    v.as_bool().or_else(|| v.as_str().map(|s| s.eq_ignore_ascii_case("true")))
+}
+
+fn fastrand_index(n: usize) -> usize {
+    usize::from_str_radix(&aws_ids::hex(4), 16).unwrap_or(0) % n.max(1)
+}
+
+/// A free loopback port (bound and released: good enough for a local region).
+pub fn free_port() -> Option<u16> {
+    std::net::TcpListener::bind(("127.0.0.1", 0)).ok()?.local_addr().ok().map(|a| a.port())
+}
+
+/// vCPUs of an instance type (CloudWatch's CPUUtilization is relative to them).
+pub fn vcpus(instance_type: &str) -> f64 {
+    let size = instance_type.split('.').nth(1).unwrap_or("micro");
+    match size {
+        "nano" | "micro" | "small" | "medium" | "large" => 2.0,
+        "xlarge" => 4.0,
+        s => s.trim_end_matches("xlarge").parse::<f64>().map_or(2.0, |n| n * 4.0),
+    }
+}
+
+fn chown_tree(dir: &std::path::Path, uid: u32, gid: u32) {
+    let _ = std::os::unix::fs::chown(dir, Some(uid), Some(gid));
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                chown_tree(&path, uid, gid);
+            } else {
+                let _ = std::os::unix::fs::chown(&path, Some(uid), Some(gid));
+            }
+        }
+    }
+}

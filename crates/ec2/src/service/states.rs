@@ -1,0 +1,214 @@
+//! State changes asked from outside: stop, start, terminate, zone failures, recovery after a
+//! restart, shutdown, and CPU sampling.
+
+use super::*;
+
+impl Ec2 {
+    /// Takes a zone down: every running instance there stops at once (its processes are
+    /// killed) and launches into the zone fail until it is restored. Returns the stopped ids.
+    pub fn fail_zone(&self, zone: &str) -> Vec<String> {
+        self.failed_zones.lock().insert(zone.to_string());
+        let ids: Vec<String> = self
+            .instances()
+            .into_iter()
+            .filter(|i| i.zone == zone && i.state == InstanceState::Running)
+            .map(|i| i.id)
+            .collect();
+        let running = self.running.lock();
+        for id in &ids {
+            if let Some(r) = running.get(id) {
+                r.asked.store(3, Ordering::SeqCst);
+                supervisor::power_off(r.shim_pid);
+            }
+        }
+        ids
+    }
+
+    /// Brings a failed zone back: launches there work again.
+    pub fn restore_zone(&self, zone: &str) -> bool {
+        self.failed_zones.lock().remove(zone)
+    }
+
+    pub fn failed_zones(&self) -> Vec<String> {
+        self.failed_zones.lock().iter().cloned().collect()
+    }
+
+    /// TerminateInstances: shutting-down, then terminated once its processes are gone.
+    pub async fn terminate(&self, id: &str) -> Result<(), Ec2Error> {
+        let mut record = self.instance(id).ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
+        match record.state {
+            InstanceState::Terminated => return Ok(()),
+            InstanceState::Stopped => {
+                self.release_ports(&record);
+                if let Some(mut subnet) = self.subnet(&record.subnet_id) {
+                    release_ip(&mut subnet, &record.private_ip);
+                    let _ = self.store.put(SUBNETS, &subnet.id, &subnet);
+                }
+                self.set_state(
+                    &mut record,
+                    InstanceState::Terminated,
+                    Some("Client.UserInitiatedShutdown: User initiated shutdown".into()),
+                );
+                return Ok(());
+            }
+            _ => {}
+        }
+        let mut changes = self.subscribe();
+        self.set_state(&mut record, InstanceState::ShuttingDown, None);
+        if !self.ask(id, 2) {
+            self.machine_gone(id, 2);
+        }
+        self.wait_for(&mut changes, id, InstanceState::Terminated).await;
+        Ok(())
+    }
+
+    /// StopInstances.
+    pub async fn stop(&self, id: &str) -> Result<(), Ec2Error> {
+        let mut record = self.instance(id).ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
+        if record.state != InstanceState::Running && record.state != InstanceState::Pending {
+            return Ok(());
+        }
+        let mut changes = self.subscribe();
+        self.set_state(&mut record, InstanceState::Stopping, None);
+        if !self.ask(id, 1) {
+            self.machine_gone(id, 1);
+        }
+        self.wait_for(&mut changes, id, InstanceState::Stopped).await;
+        Ok(())
+    }
+
+    /// StartInstances (a stopped instance boots again; new public address).
+    pub async fn start(&self, id: &str) -> Result<(), Ec2Error> {
+        let mut record = self.instance(id).ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
+        if record.state != InstanceState::Stopped {
+            return Err(Ec2Error::Invalid(format!(
+                "The instance '{id}' is not in a state from which it can be started."
+            )));
+        }
+        if record.public_ip.is_some() {
+            record.public_ip = Some(format!("198.51.100.{}", 1 + fastrand_index(253)));
+        }
+        self.set_state(&mut record, InstanceState::Pending, None);
+        self.start_processes(&mut record).await
+    }
+
+    /// Replaces what a stopped instance runs (an in-place update of an instance resource).
+    pub fn update_stopped(
+        &self,
+        id: &str,
+        user_data: Option<String>,
+        instance_type: Option<String>,
+    ) -> Result<(), Ec2Error> {
+        let mut record = self.instance(id).ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
+        if let Some(u) = user_data {
+            record.user_data = Some(u);
+        }
+        if let Some(t) = instance_type {
+            record.instance_type = t;
+        }
+        self.save(&record);
+        Ok(())
+    }
+
+    pub(super) async fn wait_for(
+        &self,
+        changes: &mut broadcast::Receiver<InstanceChange>,
+        id: &str,
+        state: InstanceState,
+    ) {
+        loop {
+            if self.instance(id).is_none_or(|r| r.state == state) {
+                return;
+            }
+            if let Ok(Err(broadcast::error::RecvError::Closed)) =
+                tokio::time::timeout(Duration::from_secs(1), changes.recv()).await
+            {
+                return;
+            }
+        }
+    }
+
+    /// After a restart: instances that were running boot again from their recorded definition
+    /// (as after a host reboot); transitions that were under way complete.
+    pub async fn recover(&self) -> usize {
+        let mut n = 0;
+        for mut record in self.instances() {
+            match record.state {
+                InstanceState::Running | InstanceState::Pending => {
+                    let _ = std::fs::OpenOptions::new()
+                        .append(true)
+                        .open(record.dir.join("console.log"))
+                        .and_then(|mut f| {
+                            std::io::Write::write_all(
+                                &mut f,
+                                b"Cumulo: the host restarted; rebooting\n",
+                            )
+                        });
+                    if self.start_processes(&mut record).await.is_ok() {
+                        n += 1;
+                    }
+                }
+                InstanceState::Stopping => {
+                    let reason = record.state_reason.clone();
+                    self.set_state(&mut record, InstanceState::Stopped, reason)
+                }
+                InstanceState::ShuttingDown => {
+                    let reason = record.state_reason.clone();
+                    self.set_state(&mut record, InstanceState::Terminated, reason)
+                }
+                _ => {}
+            }
+        }
+        n
+    }
+
+    /// Stops every instance's processes without changing their records (the region is
+    /// stopping; they start again with it).
+    pub async fn shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        let pids: Vec<u32> = self.running.lock().values().map(|r| r.shim_pid).collect();
+        for pid in &pids {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let deadline = tokio::time::Instant::now() + self.config.grace + Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline && pids.iter().any(|p| supervisor::alive(*p)) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Samples CPU and memory of every running instance (call periodically).
+    pub fn sample_usage(&self) {
+        let table = ProcessTable::snapshot();
+        let now = tokio::time::Instant::now();
+        let running: Vec<(String, u32)> =
+            self.running.lock().iter().map(|(id, r)| (id.clone(), r.shim_pid)).collect();
+        let mut samples = self.samples.lock();
+        for (id, pid) in running {
+            let usage = table.tree_usage(pid);
+            let vcpus = self.instance(&id).map_or(2.0, |r| vcpus(&r.instance_type));
+            let cpu = match samples.get(&id) {
+                Some((ticks, when, _)) => {
+                    let secs = now.duration_since(*when).as_secs_f64().max(0.001);
+                    let busy = usage.cpu_ticks.saturating_sub(*ticks) as f64 / 100.0 / secs;
+                    (busy / vcpus * 100.0).clamp(0.0, 100.0)
+                }
+                None => 0.0,
+            };
+            samples.insert(
+                id,
+                (
+                    usage.cpu_ticks,
+                    now,
+                    InstanceUsage {
+                        cpu_percent: cpu,
+                        rss_bytes: usage.rss_bytes,
+                        processes: usage.processes,
+                    },
+                ),
+            );
+        }
+    }
+}
