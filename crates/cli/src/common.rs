@@ -73,6 +73,7 @@ impl RegionArgs {
             overrides,
             exe: std::env::current_exe().context("cannot find the cumulo executable")?,
             grace: std::time::Duration::from_secs(5),
+            port_locks: Some(std::env::temp_dir().join("cumulo-ports")),
         })
     }
 }

@@ -95,8 +95,11 @@ async fn handle(
     }
     match header("x-aws-ec2-metadata-token") {
         Some(token) => {
-            let valid =
-                imds.tokens.lock().get(token).is_some_and(|deadline| *deadline > Instant::now());
+            let valid = imds
+                .tokens
+                .lock()
+                .get(token)
+                .is_some_and(|deadline| *deadline > imds.clock.instant());
             if !valid {
                 return text(StatusCode::UNAUTHORIZED, "Unauthorized");
             }

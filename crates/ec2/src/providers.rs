@@ -167,16 +167,17 @@ impl Ec2Provider {
         Ok(Provided { modelled: false, ..provided })
     }
 
-    fn remove_rule(&self, current: &ResourceRecord) {
-        let Some(id) = &current.physical_id else { return };
+    fn remove_rule(&self, current: &ResourceRecord) -> Result<(), ProviderError> {
+        let Some(id) = &current.physical_id else { return Ok(()) };
         let group = text(&current.properties, "GroupId")
             .or_else(|| text(&current.properties, "GroupName"))
             .unwrap_or_default();
         if let Some(mut record) = self.ec2.security_group(&group) {
             record.ingress.retain(|r| r.owner.as_deref() != Some(id));
             record.egress.retain(|r| r.owner.as_deref() != Some(id));
-            let _ = self.ec2.store.put(GROUPS, &record.id, &record);
+            self.ec2.store.put(GROUPS, &record.id, &record).map_err(Self::store_err)?;
         }
+        Ok(())
     }
 
     fn launch_template(
@@ -369,7 +370,7 @@ impl ResourceProvider for Ec2Provider {
                 Ok(instance_provided(&record))
             }
             "AWS::EC2::SecurityGroupIngress" | "AWS::EC2::SecurityGroupEgress" => {
-                self.remove_rule(current);
+                self.remove_rule(current)?;
                 let egress = req.type_name.ends_with("Egress");
                 let props = req.properties;
                 let group =
@@ -406,8 +407,7 @@ impl ResourceProvider for Ec2Provider {
             "AWS::EC2::Subnet" => store.delete(SUBNETS, id).map(|_| ()),
             "AWS::EC2::SecurityGroup" => store.delete(GROUPS, id).map(|_| ()),
             "AWS::EC2::SecurityGroupIngress" | "AWS::EC2::SecurityGroupEgress" => {
-                self.remove_rule(current);
-                Ok(())
+                return self.remove_rule(current);
             }
             "AWS::EC2::LaunchTemplate" => store.delete(LAUNCH_TEMPLATES, id).map(|_| ()),
             "AWS::AutoScaling::LaunchConfiguration" => {

@@ -54,6 +54,9 @@ pub struct RegionConfig {
     pub exe: PathBuf,
     /// How long instance processes get between SIGTERM and SIGKILL.
     pub grace: std::time::Duration,
+    /// Where the regions of this machine reserve the loopback ports of their instances, so
+    /// that two regions never answer for each other.
+    pub port_locks: Option<PathBuf>,
 }
 
 impl Default for RegionConfig {
@@ -66,6 +69,8 @@ impl Default for RegionConfig {
             overrides: Overrides::default(),
             exe: PathBuf::from("cumulo"),
             grace: std::time::Duration::from_secs(5),
+            // One directory for the whole machine, whoever runs the region.
+            port_locks: Some(PathBuf::from("/tmp/cumulo-ports")),
         }
     }
 }
@@ -116,6 +121,7 @@ impl Region {
             run_as,
             overrides: config.overrides.instances.clone(),
             grace: config.grace,
+            port_locks: config.port_locks.clone(),
         };
         let ec2 = ec2::Ec2::new(store.clone(), clock.clone(), ec2_config)?;
         // The local CA stays with the data (so a trusted CA stays trusted across restarts).

@@ -152,7 +152,7 @@ impl AutoScaling {
         });
         self.groups.lock().insert(
             name.to_string(),
-            Rt { wake, busy, _task: Task(task), avoid: HashMap::new(), prefer: Vec::new() },
+            Rt { wake, busy, _task: Task::new(task), avoid: HashMap::new(), prefer: Vec::new() },
         );
         for s in self.schedules_of(name)? {
             self.start_schedule(s);

@@ -60,13 +60,8 @@ pub enum HookSignal {
     Heartbeat,
 }
 
-struct Task(JoinHandle<()>);
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
+/// A background task that ends when its handle is dropped.
+type Task = tokio_util::task::AbortOnDropHandle<()>;
 
 /// Waits for the resource signals of a batch's new instances (a rolling update with
 /// WaitOnResourceSignals): `reset` forgets earlier signals before a batch launches, `wait(n)`
@@ -219,7 +214,7 @@ impl AutoScaling {
                 }
             }
         });
-        *self.watcher.lock() = Some(Task(task));
+        *self.watcher.lock() = Some(Task::new(task));
     }
 
     // ---- records ----

@@ -99,6 +99,6 @@ impl AutoScaling {
                 after = next;
             }
         });
-        self.schedules.lock().insert(key, Task(task));
+        self.schedules.lock().insert(key, Task::new(task));
     }
 }

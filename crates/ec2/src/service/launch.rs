@@ -168,7 +168,7 @@ impl Ec2 {
             })
         });
         let (role, profile_arn) = match &profile {
-            Some(p) => self.role_of_profile(p),
+            Some(p) => self.role_of_profile(p)?,
             None => (None, None),
         };
         let override_ = request
@@ -246,24 +246,26 @@ impl Ec2 {
             extra_env: override_.env.clone(),
             group: request.group.clone(),
         };
-        self.set_state(&mut record, InstanceState::Pending, None);
+        self.set_state(&mut record, InstanceState::Pending, None)?;
         self.start_processes(&mut record).await?;
         Ok(record)
     }
 
-    pub(super) fn role_of_profile(&self, profile: &str) -> (Option<String>, Option<String>) {
+    pub(super) fn role_of_profile(
+        &self,
+        profile: &str,
+    ) -> Result<(Option<String>, Option<String>), Ec2Error> {
         let name = profile.rsplit('/').next().unwrap_or(profile);
         let found = self
             .store
-            .list::<InstanceProfileRecord>(INSTANCE_PROFILES, "")
-            .unwrap_or_default()
+            .list::<InstanceProfileRecord>(INSTANCE_PROFILES, "")?
             .into_iter()
             .map(|(_, p)| p)
             .find(|p| p.name == name || p.arn == profile);
-        match found {
+        Ok(match found {
             Some(p) => (p.roles.first().cloned(), Some(p.arn)),
             None => (None, Some(profile.to_string()).filter(|p| p.starts_with("arn:"))),
-        }
+        })
     }
 
     /// The ports the app is expected to answer on: the override's, else the target groups'

@@ -9,15 +9,7 @@ impl Ec2 {
         &self,
         record: &mut InstanceRecord,
     ) -> Result<(), Ec2Error> {
-        // Ports are kept across restarts when still free.
-        for p in &mut record.ports {
-            let mine = self.ports.lock().0.insert(p.host);
-            if p.host == 0 || (mine && std::net::TcpListener::bind(("127.0.0.1", p.host)).is_err())
-            {
-                self.ports.lock().0.remove(&p.host);
-                p.host = self.allocate_port().unwrap_or(0);
-            }
-        }
+        self.claim_ports(record);
         let (imds_port, imds) = crate::imds::serve(
             record.clone(),
             self.config.account.region.clone(),
@@ -66,11 +58,18 @@ impl Ec2 {
             }
         };
         let asked = Arc::new(AtomicU8::new(0));
-        self.running.lock().insert(
-            record.id.clone(),
-            Running { shim_pid: supervised.pid(), imds_port, imds, asked: asked.clone() },
-        );
-        self.set_state(record, InstanceState::Running, None);
+        let shim_pid = supervised.pid();
+        self.running
+            .lock()
+            .insert(record.id.clone(), Running { shim_pid, imds_port, imds, asked: asked.clone() });
+        if let Err(e) = self.set_state(record, InstanceState::Running, None) {
+            // A machine the store does not know runs never: it goes at once.
+            if let Some(r) = self.running.lock().remove(&record.id) {
+                r.imds.abort();
+            }
+            supervisor::power_off(shim_pid);
+            return Err(e);
+        }
         // Watch the machine: when it goes, the instance stops (or is terminated).
         let me = self.me.clone();
         let id = record.id.clone();
@@ -183,11 +182,12 @@ impl Ec2 {
         if let Some(r) = running {
             r.imds.abort();
         }
+        self.machines_gone.notify_waiters();
         self.samples.lock().remove(id);
         if self.shutting_down.load(Ordering::SeqCst) {
             return; // The region is stopping: the record stays as it was, to start again.
         }
-        let Some(mut record) = self.instance(id) else { return };
+        let Some(record) = self.instance(id) else { return };
         let terminate = asked == 2 || (asked == 0 && record.shutdown_behavior == "terminate");
         let reason = match asked {
             0 => Some("Client.InstanceInitiatedShutdown: Instance initiated shutdown".to_string()),
@@ -197,16 +197,36 @@ impl Ec2 {
                 record.zone
             )),
         };
-        if terminate {
-            self.release_ports(&record);
-            if let Some(mut subnet) = self.subnet(&record.subnet_id) {
-                release_ip(&mut subnet, &record.private_ip);
-                let _ = self.store.put(SUBNETS, &subnet.id, &subnet);
+        let state = if terminate { InstanceState::Terminated } else { InstanceState::Stopped };
+        self.settle(record, state, reason);
+    }
+
+    /// Records that a machine is gone. The processes are gone whatever the store says, so a
+    /// write the store refuses is tried again on the clock until it lands (or an hour, AWS
+    /// time, has passed: then a restart's recovery settles it), and announced only then.
+    pub(super) fn settle(
+        &self,
+        mut record: InstanceRecord,
+        state: InstanceState,
+        reason: Option<String>,
+    ) {
+        let write = move |ec2: &Ec2, record: &mut InstanceRecord| match state {
+            InstanceState::Terminated => ec2.set_terminated(record, reason.clone()),
+            _ => ec2.set_state(record, state, reason.clone()),
+        };
+        let Err(e) = write(self, &mut record) else { return };
+        tracing::error!(instance = record.id, "cannot record the instance {}: {e}", state.name());
+        let me = self.me.clone();
+        let clock = self.clock.clone();
+        tokio::spawn(async move {
+            for _ in 0..720 {
+                clock.sleep(Duration::from_secs(5)).await;
+                let Some(ec2) = me.upgrade() else { return };
+                if write(&ec2, &mut record).is_ok() {
+                    return;
+                }
             }
-            self.set_state(&mut record, InstanceState::Terminated, reason);
-        } else {
-            self.set_state(&mut record, InstanceState::Stopped, reason);
-        }
+        });
     }
 
     pub(super) fn ask(&self, id: &str, what: u8) -> bool {

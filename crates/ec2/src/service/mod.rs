@@ -77,6 +77,9 @@ pub struct Ec2Config {
     pub overrides: BTreeMap<String, InstanceOverride>,
     /// How long processes get between SIGTERM and SIGKILL.
     pub grace: Duration,
+    /// Where the regions of this machine reserve instance ports (`None`: no reservation
+    /// beyond this region's own; see `service::ports`).
+    pub port_locks: Option<PathBuf>,
 }
 
 /// What to launch.
@@ -135,12 +138,14 @@ pub struct Ec2 {
     pub(crate) clock: Clock,
     pub(crate) config: Ec2Config,
     running: Mutex<HashMap<String, Running>>,
-    /// Loopback ports given to instances, and where the next search starts.
-    ports: Mutex<(std::collections::HashSet<u16>, u16)>,
+    /// Loopback ports given to instances.
+    ports: Mutex<ports::PortPool>,
     changes: broadcast::Sender<InstanceChange>,
     /// Last CPU sample per instance: (ticks, when).
     samples: Mutex<HashMap<String, (u64, tokio::time::Instant, InstanceUsage)>>,
     shutting_down: std::sync::atomic::AtomicBool,
+    /// Told each time a machine goes away (shutdown waits for all of them).
+    machines_gone: tokio::sync::Notify,
     /// Zones taken down (chaos): their instances were stopped and launches there fail.
     failed_zones: Mutex<std::collections::BTreeSet<String>>,
     me: Weak<Ec2>,
@@ -164,15 +169,23 @@ impl Ec2 {
                 .map_err(|e| Ec2Error::Launch(format!("cannot link {}: {e}", link.display())))?;
         }
         let (changes, _) = broadcast::channel(4096);
+        // Regions side by side start their searches at different places.
+        let (low, high) = INSTANCE_PORTS;
+        let pool = ports::PortPool::new(
+            INSTANCE_PORTS,
+            config.port_locks.clone(),
+            low + fastrand::u16(..high - low),
+        );
         Ok(Arc::new_cyclic(|me| Ec2 {
             store,
             clock,
             config,
             running: Mutex::new(HashMap::new()),
-            ports: Mutex::new((std::collections::HashSet::new(), 0)),
+            ports: Mutex::new(pool),
             changes,
             samples: Mutex::new(HashMap::new()),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
+            machines_gone: tokio::sync::Notify::new(),
             failed_zones: Mutex::new(std::collections::BTreeSet::new()),
             me: me.clone(),
         }))
@@ -290,21 +303,61 @@ impl Ec2 {
         self.samples.lock().get(id).map(|(_, _, u)| *u)
     }
 
-    fn save(&self, record: &InstanceRecord) {
-        if let Err(e) = self.store.put(INSTANCES, &record.id, record) {
-            tracing::error!("cannot save instance {}: {e}", record.id);
-        }
+    fn save(&self, record: &InstanceRecord) -> Result<(), Ec2Error> {
+        self.store.put(INSTANCES, &record.id, record)?;
+        Ok(())
     }
 
-    fn set_state(&self, record: &mut InstanceRecord, state: InstanceState, reason: Option<String>) {
-        record.state = state;
-        record.state_reason = reason;
-        self.save(record);
+    /// Records a state change, then announces it: a change the store refused is neither kept
+    /// in `record` nor announced.
+    fn set_state(
+        &self,
+        record: &mut InstanceRecord,
+        state: InstanceState,
+        reason: Option<String>,
+    ) -> Result<(), Ec2Error> {
+        self.set_state_releasing(record, state, reason, None)
+    }
+
+    /// [`Ec2::set_state`], writing `subnet` (an address given back) in the same transaction.
+    fn set_state_releasing(
+        &self,
+        record: &mut InstanceRecord,
+        state: InstanceState,
+        reason: Option<String>,
+        subnet: Option<&SubnetRecord>,
+    ) -> Result<(), Ec2Error> {
+        let mut next = record.clone();
+        next.state = state;
+        next.state_reason = reason;
+        self.store.batch(|b| {
+            if let Some(subnet) = subnet {
+                b.put(SUBNETS, &subnet.id, subnet)?;
+            }
+            b.put(INSTANCES, &next.id, &next)
+        })?;
+        *record = next;
         let _ = self.changes.send(InstanceChange {
             id: record.id.clone(),
             state,
             group: record.group.clone(),
         });
+        Ok(())
+    }
+
+    /// Terminated: its ports and private address go back, in the same write as the state.
+    fn set_terminated(
+        &self,
+        record: &mut InstanceRecord,
+        reason: Option<String>,
+    ) -> Result<(), Ec2Error> {
+        let subnet = self.subnet(&record.subnet_id).map(|mut s| {
+            release_ip(&mut s, &record.private_ip);
+            s
+        });
+        self.set_state_releasing(record, InstanceState::Terminated, reason, subnet.as_ref())?;
+        self.release_ports(record);
+        Ok(())
     }
 }
 
@@ -344,3 +397,6 @@ fn chown_tree(dir: &std::path::Path, uid: u32, gid: u32) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

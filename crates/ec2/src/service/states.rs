@@ -39,27 +39,17 @@ impl Ec2 {
         match record.state {
             InstanceState::Terminated => return Ok(()),
             InstanceState::Stopped => {
-                self.release_ports(&record);
-                if let Some(mut subnet) = self.subnet(&record.subnet_id) {
-                    release_ip(&mut subnet, &record.private_ip);
-                    let _ = self.store.put(SUBNETS, &subnet.id, &subnet);
-                }
-                self.set_state(
-                    &mut record,
-                    InstanceState::Terminated,
-                    Some("Client.UserInitiatedShutdown: User initiated shutdown".into()),
-                );
-                return Ok(());
+                let reason = "Client.UserInitiatedShutdown: User initiated shutdown";
+                return self.set_terminated(&mut record, Some(reason.into()));
             }
             _ => {}
         }
         let mut changes = self.subscribe();
-        self.set_state(&mut record, InstanceState::ShuttingDown, None);
+        self.set_state(&mut record, InstanceState::ShuttingDown, None)?;
         if !self.ask(id, 2) {
             self.machine_gone(id, 2);
         }
-        self.wait_for(&mut changes, id, InstanceState::Terminated).await;
-        Ok(())
+        self.wait_for(&mut changes, id, InstanceState::Terminated).await
     }
 
     /// StopInstances.
@@ -69,12 +59,11 @@ impl Ec2 {
             return Ok(());
         }
         let mut changes = self.subscribe();
-        self.set_state(&mut record, InstanceState::Stopping, None);
+        self.set_state(&mut record, InstanceState::Stopping, None)?;
         if !self.ask(id, 1) {
             self.machine_gone(id, 1);
         }
-        self.wait_for(&mut changes, id, InstanceState::Stopped).await;
-        Ok(())
+        self.wait_for(&mut changes, id, InstanceState::Stopped).await
     }
 
     /// StartInstances (a stopped instance boots again; new public address).
@@ -88,7 +77,7 @@ impl Ec2 {
         if record.public_ip.is_some() {
             record.public_ip = Some(format!("198.51.100.{}", 1 + fastrand_index(253)));
         }
-        self.set_state(&mut record, InstanceState::Pending, None);
+        self.set_state(&mut record, InstanceState::Pending, None)?;
         self.start_processes(&mut record).await
     }
 
@@ -106,8 +95,7 @@ impl Ec2 {
         if let Some(t) = instance_type {
             record.instance_type = t;
         }
-        self.save(&record);
-        Ok(())
+        self.save(&record)
     }
 
     pub(super) async fn wait_for(
@@ -115,17 +103,20 @@ impl Ec2 {
         changes: &mut broadcast::Receiver<InstanceChange>,
         id: &str,
         state: InstanceState,
-    ) {
-        loop {
-            if self.instance(id).is_none_or(|r| r.state == state) {
-                return;
-            }
-            if let Ok(Err(broadcast::error::RecvError::Closed)) =
-                tokio::time::timeout(Duration::from_secs(1), changes.recv()).await
-            {
-                return;
-            }
-        }
+    ) -> Result<(), Ec2Error> {
+        // Bounded: the supervisor kills what is left after the grace period, so only a store
+        // that keeps refusing the change can hold it this long.
+        self.clock
+            .wait_until(Duration::from_secs(3600), changes, || {
+                self.instance(id).is_none_or(|r| r.state == state).then_some(())
+            })
+            .await
+            .map_err(|_| {
+                Ec2Error::Invalid(format!(
+                    "The instance {id} did not become {} in time.",
+                    state.name()
+                ))
+            })
     }
 
     /// After a restart: instances that were running boot again from their recorded definition
@@ -150,11 +141,11 @@ impl Ec2 {
                 }
                 InstanceState::Stopping => {
                     let reason = record.state_reason.clone();
-                    self.set_state(&mut record, InstanceState::Stopped, reason)
+                    self.settle(record, InstanceState::Stopped, reason)
                 }
                 InstanceState::ShuttingDown => {
                     let reason = record.state_reason.clone();
-                    self.set_state(&mut record, InstanceState::Terminated, reason)
+                    self.settle(record, InstanceState::Terminated, reason)
                 }
                 _ => {}
             }
@@ -173,16 +164,27 @@ impl Ec2 {
                 nix::sys::signal::Signal::SIGTERM,
             );
         }
-        let deadline = tokio::time::Instant::now() + self.config.grace + Duration::from_secs(5);
-        while tokio::time::Instant::now() < deadline && pids.iter().any(|p| supervisor::alive(*p)) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        // The grace period is real time (the supervisor's); a machine that has not stopped
+        // 5 s after it is left to the supervisor's own SIGKILL.
+        let limit = self.clock.aws_duration(self.config.grace + Duration::from_secs(5));
+        let _ = self
+            .clock
+            .timeout(limit, async {
+                loop {
+                    let gone = self.machines_gone.notified();
+                    if self.running.lock().is_empty() {
+                        return;
+                    }
+                    gone.await;
+                }
+            })
+            .await;
     }
 
     /// Samples CPU and memory of every running instance (call periodically).
     pub fn sample_usage(&self) {
         let table = ProcessTable::snapshot();
-        let now = tokio::time::Instant::now();
+        let now = self.clock.instant();
         let running: Vec<(String, u32)> =
             self.running.lock().iter().map(|(id, r)| (id.clone(), r.shim_pid)).collect();
         let mut samples = self.samples.lock();
