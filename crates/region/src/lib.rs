@@ -54,6 +54,12 @@ pub struct RegionConfig {
     pub exe: PathBuf,
     /// How long instance processes get between SIGTERM and SIGKILL.
     pub grace: std::time::Duration,
+    /// The system's temporary directory (the cli passes `std::env::temp_dir()`, which reads
+    /// `TMPDIR`): instances' directories go there when Cumulo runs as root or keeps no data.
+    pub temp_dir: PathBuf,
+    /// How many threads the load balancers' data plane runs, `None` for one per CPU. The data
+    /// plane is the process's, so the first region of a process decides.
+    pub proxy_threads: Option<usize>,
 }
 
 impl Default for RegionConfig {
@@ -66,6 +72,8 @@ impl Default for RegionConfig {
             overrides: Overrides::default(),
             exe: PathBuf::from("cumulo"),
             grace: std::time::Duration::from_secs(5),
+            temp_dir: PathBuf::from("/tmp"),
+            proxy_threads: None,
         }
     }
 }
@@ -101,7 +109,11 @@ impl Region {
             None => Store::in_memory()?,
         });
         let clock = Clock::new(config.time_scale);
-        let (runtime_dir, scratch, run_as) = runtime_dir(config.data_dir.as_deref())?;
+        if let Some(n) = config.proxy_threads {
+            elb_proxy::workers::Workers::set_threads(n);
+        }
+        let (runtime_dir, scratch, run_as) =
+            runtime_dir(config.data_dir.as_deref(), &config.temp_dir)?;
         // Access logs stay with the data (or the run's scratch directory), as if it held the
         // S3 buckets the attributes name.
         let logs_dir = config
@@ -237,7 +249,10 @@ impl Region {
 /// The instances' directory, a scratch directory to remove at shutdown, the instances' user.
 type Runtime = (PathBuf, Option<PathBuf>, Option<(u32, u32)>);
 
-fn runtime_dir(data_dir: Option<&std::path::Path>) -> Result<Runtime, RegionError> {
+fn runtime_dir(
+    data_dir: Option<&std::path::Path>,
+    temp_dir: &std::path::Path,
+) -> Result<Runtime, RegionError> {
     let root = nix::unistd::geteuid().is_root();
     let run_as = if root {
         let nobody = nix::unistd::User::from_name("nobody").ok().flatten();
@@ -267,12 +282,12 @@ fn runtime_dir(data_dir: Option<&std::path::Path>) -> Result<Runtime, RegionErro
                 .to_string()
                 .bytes()
                 .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-            let dir = std::env::temp_dir().join(format!("cumulo-run-{key:016x}"));
+            let dir = temp_dir.join(format!("cumulo-run-{key:016x}"));
             make(&dir)?;
             Ok((dir, None, run_as))
         }
         None => {
-            let dir = std::env::temp_dir().join(format!(
+            let dir = temp_dir.join(format!(
                 "cumulo-run-{}-{}",
                 std::process::id(),
                 aws_ids::hex(6)
