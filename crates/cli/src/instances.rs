@@ -111,6 +111,7 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
         if !args.follow {
             return Ok(ExitCode::SUCCESS);
         }
+        // Real time: a client polling a region over HTTP does not share its clock.
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

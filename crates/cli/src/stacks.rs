@@ -108,6 +108,7 @@ async fn create_change_set(
                 bail!("change set failed: {reason}");
             }
             ChangeSetStatus::CreatePending | ChangeSetStatus::CreateInProgress => {
+                // Real time: a client polling a region over HTTP does not share its clock.
                 tokio::time::sleep(Duration::from_millis(200)).await
             }
         }
@@ -139,6 +140,7 @@ pub async fn follow(
             printer.finish();
             return Ok(stack);
         }
+        // Real time: a client polling a region over HTTP does not share its clock.
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }

@@ -185,6 +185,7 @@ impl Region {
             ec2: ec2.clone(),
             elb: elb.clone(),
             autoscaling: autoscaling.clone(),
+            clock: clock.clone(),
         });
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
@@ -230,6 +231,7 @@ impl Region {
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         let _ = self.server.await;
+        // Real time, whatever the time scale: how long Ctrl-C may wait for operations to end.
         self.engine.drain(std::time::Duration::from_secs(2)).await;
         self.autoscaling.shutdown();
         self.elb.shutdown();
