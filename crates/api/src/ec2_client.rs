@@ -220,7 +220,10 @@ mod tests {
         let local = local_instance(&local);
         assert_eq!(local.instance_id, "i-1");
         assert_eq!(local.ports, [PortMap { expected: 80, host: 20001 }]);
-        assert_eq!((local.app_pid, local.machine_pid, local.cpu_percent), (Some(42), None, Some(1.5)));
+        assert_eq!(
+            (local.app_pid, local.machine_pid, local.cpu_percent),
+            (Some(42), None, Some(1.5))
+        );
 
         let e: Json = serde_json::from_str(
             r#"{"loadBalancer":"lb","dnsName":"lb-1.elb.amazonaws.com","port":443,"https":true,"address":"127.0.0.2:443"}"#,

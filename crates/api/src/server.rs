@@ -97,7 +97,9 @@ async fn query(
         Some("cloudformation") => {
             cloudformation::handle(&services.cloudformation, &action, &q, &request_id)
         }
-        Some("ec2") => ec2_api::handle(&services.ec2, &services.clock, &action, &q, &request_id).await,
+        Some("ec2") => {
+            ec2_api::handle(&services.ec2, &services.clock, &action, &q, &request_id).await
+        }
         Some("elasticloadbalancing") => elbv2::handle(&services.elb, &action, &q, &request_id),
         Some("autoscaling") => {
             asg_api::handle(&services.autoscaling, &action, &q, &request_id).await

@@ -289,11 +289,8 @@ fn runtime_dir(
             Ok((dir, None, run_as))
         }
         None => {
-            let dir = temp_dir.join(format!(
-                "cumulo-run-{}-{}",
-                std::process::id(),
-                aws_ids::hex(6)
-            ));
+            let dir =
+                temp_dir.join(format!("cumulo-run-{}-{}", std::process::id(), aws_ids::hex(6)));
             make(&dir)?;
             Ok((dir.clone(), Some(dir), run_as))
         }
