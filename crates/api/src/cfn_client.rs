@@ -260,10 +260,6 @@ impl Client {
     ) -> Result<T, ClientError> {
         text.parse().map_err(|u: cfn_stacks::model::UnknownStatus| self.bad(u.to_string()))
     }
-
-    fn bad(&self, reason: String) -> ClientError {
-        ClientError::Protocol { endpoint: self.endpoint().to_string(), reason }
-    }
 }
 
 #[cfg(test)]

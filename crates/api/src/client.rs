@@ -39,6 +39,11 @@ impl Client {
         &self.endpoint
     }
 
+    /// A response that does not say what it should.
+    pub(crate) fn bad(&self, reason: String) -> ClientError {
+        ClientError::Protocol { endpoint: self.endpoint.clone(), reason }
+    }
+
     /// Calls `action` of `service` (its API version) with `params`; returns the `<Action>Result`
     /// element (or the response root when there is none).
     pub async fn call(

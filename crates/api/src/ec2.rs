@@ -145,6 +145,7 @@ fn state_changes(x: &mut XmlOut, before: &[InstanceRecord], ec2: &Ec2) {
 
 pub async fn handle(
     ec2: &Ec2,
+    clock: &clock::Clock,
     action: &str,
     q: &QueryInput,
     request_id: &str,
@@ -170,7 +171,7 @@ pub async fn handle(
         "GetConsoleOutput" => {
             let id = q.required("InstanceId").map_err(ApiError::validation)?;
             let output = ec2.console_output(id).map_err(|_| not_found(id))?;
-            x.text("instanceId", id).text("timestamp", &clock::iso8601(jiff::Timestamp::now()));
+            x.text("instanceId", id).text("timestamp", &clock::iso8601(clock.now()));
             x.text("output", &base64::engine::general_purpose::STANDARD.encode(output));
         }
         "TerminateInstances" | "StopInstances" | "StartInstances" => {

@@ -11,6 +11,7 @@ pub mod cfn_client;
 pub mod client;
 pub mod cloudformation;
 pub mod ec2;
+pub mod ec2_client;
 pub mod elbv2;
 pub mod error;
 pub mod query;

@@ -24,6 +24,8 @@ pub struct Services {
     pub ec2: Arc<ec2::Ec2>,
     pub elb: Arc<elb::Elb>,
     pub autoscaling: Arc<autoscaling::AutoScaling>,
+    /// The region's clock: the AWS time responses carry.
+    pub clock: clock::Clock,
 }
 
 pub fn router(services: Arc<Services>) -> Router {
@@ -95,7 +97,9 @@ async fn query(
         Some("cloudformation") => {
             cloudformation::handle(&services.cloudformation, &action, &q, &request_id)
         }
-        Some("ec2") => ec2_api::handle(&services.ec2, &action, &q, &request_id).await,
+        Some("ec2") => {
+            ec2_api::handle(&services.ec2, &services.clock, &action, &q, &request_id).await
+        }
         Some("elasticloadbalancing") => elbv2::handle(&services.elb, &action, &q, &request_id),
         Some("autoscaling") => {
             asg_api::handle(&services.autoscaling, &action, &q, &request_id).await

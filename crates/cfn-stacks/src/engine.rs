@@ -197,9 +197,13 @@ impl Engine {
 
     /// Waits for running operations to end, for at most `limit`; operations still running
     /// then are abandoned (a restart marks their stacks failed).
+    ///
+    /// `limit` is a *real* duration, not an AWS one: it is how long a region's shutdown may
+    /// keep the person who pressed Ctrl-C waiting, whatever the time scale. It still goes
+    /// through the clock (as the AWS duration it stands for), so paused-time tests see it.
     pub async fn drain(&self, limit: std::time::Duration) {
         self.tracker.close();
-        let _ = tokio::time::timeout(limit, self.tracker.wait()).await;
+        let _ = self.clock.timeout(self.clock.aws_duration(limit), self.tracker.wait()).await;
         self.tracker.reopen();
     }
 

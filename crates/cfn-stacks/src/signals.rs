@@ -170,8 +170,9 @@ mod tests {
         let clock = Clock::new(1.0);
         let signals = std::sync::Arc::new(Signals::default());
         let s2 = signals.clone();
+        let c2 = clock.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(10)).await;
+            c2.sleep(Duration::from_secs(10)).await;
             s2.signal("st", "Group", "i-1", true, "", "");
             s2.signal("st", "Group", "i-1", true, "", "");
             s2.signal("st", "Group", "i-2", true, "", "");

@@ -4,14 +4,11 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
-use base64::Engine as _;
+use api::ec2_client::InstanceState;
 
 use crate::OutputFormat;
 use crate::common::EndpointArgs;
 use crate::render::{say, table};
-
-const VERSION: &str = "2016-11-15";
 
 #[derive(clap::Args, Debug)]
 pub struct ListArgs {
@@ -38,64 +35,35 @@ pub struct LogsArgs {
     endpoint: EndpointArgs,
 }
 
-async fn local_details(client: &api::Client) -> anyhow::Result<Vec<serde_json::Value>> {
-    let body = client.get_text("/_cumulo/instances").await?;
-    serde_json::from_str(&body).context("bad /_cumulo/instances answer")
-}
-
 pub async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     let client = args.endpoint.client();
-    let mut params = Vec::new();
-    if let Some(state) = &args.state {
-        params.push(("Filter.1.Name".to_string(), "instance-state-name".to_string()));
-        params.push(("Filter.1.Value.1".to_string(), state.clone()));
-    }
-    let result = client.call(VERSION, "DescribeInstances", &params).await?;
-    let details = local_details(&client).await.unwrap_or_default();
-    let detail =
-        |id: &str| details.iter().find(|d| d["instanceId"] == id).cloned().unwrap_or_default();
+    let instances = client.describe_instances(args.state.as_deref()).await?;
+    let details = client.local_instances().await.unwrap_or_default();
     let mut rows = Vec::new();
-    for reservation in result.path("reservationSet").map(|r| r.children.clone()).unwrap_or_default()
-    {
-        for i in reservation.path("instancesSet").map(|s| s.children.clone()).unwrap_or_default() {
-            let state = i.get("instanceState/name").unwrap_or_default().to_string();
-            if state == "terminated" && !args.all && args.state.is_none() {
-                continue;
-            }
-            let id = i.get("instanceId").unwrap_or_default().to_string();
-            let d = detail(&id);
-            let ports: Vec<String> = d["ports"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|p| format!("{}→127.0.0.1:{}", p["expected"], p["host"]))
-                .collect();
-            let group = i
-                .path("tagSet")
-                .map(|t| {
-                    t.children
-                        .iter()
-                        .find(|tag| tag.get("key") == Some("aws:autoscaling:groupName"))
-                        .and_then(|tag| tag.get("value"))
-                        .unwrap_or("")
-                        .to_string()
-                })
-                .unwrap_or_default();
-            rows.push(serde_json::json!({
-                "instanceId": id,
-                "state": state,
-                "zone": i.get("placement/availabilityZone"),
-                "privateIp": i.get("privateIpAddress"),
-                "publicIp": i.get("ipAddress"),
-                "type": i.get("instanceType"),
-                "group": group,
-                "ports": ports,
-                "pid": d["appPid"],
-                "cpuPercent": d["cpuPercent"],
-                "launchTime": i.get("launchTime"),
-                "reason": i.get("stateReason/message"),
-            }));
+    for i in instances {
+        if i.state == InstanceState::Terminated && !args.all && args.state.is_none() {
+            continue;
         }
+        let d = details.iter().find(|d| d.instance_id == i.instance_id);
+        let ports: Vec<String> = d
+            .into_iter()
+            .flat_map(|d| &d.ports)
+            .map(|p| format!("{}→127.0.0.1:{}", p.expected, p.host))
+            .collect();
+        rows.push(serde_json::json!({
+            "instanceId": i.instance_id,
+            "state": i.state.name(),
+            "zone": i.zone,
+            "privateIp": i.private_ip,
+            "publicIp": i.public_ip,
+            "type": i.instance_type,
+            "group": i.tag("aws:autoscaling:groupName").unwrap_or(""),
+            "ports": ports,
+            "pid": d.and_then(|d| d.app_pid),
+            "cpuPercent": d.and_then(|d| d.cpu_percent),
+            "launchTime": i.launch_time,
+            "reason": i.state_reason,
+        }));
     }
     match args.output {
         OutputFormat::Json => say!("{}", serde_json::Value::Array(rows)),
@@ -135,13 +103,7 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
     let client = args.endpoint.client();
     let mut printed = 0;
     loop {
-        let result = client
-            .call(VERSION, "GetConsoleOutput", &[("InstanceId".to_string(), args.instance.clone())])
-            .await?;
-        let output = base64::engine::general_purpose::STANDARD
-            .decode(result.get("output").unwrap_or_default())
-            .unwrap_or_default();
-        let text = String::from_utf8_lossy(&output);
+        let text = client.console_output(&args.instance).await?;
         if text.len() > printed {
             print!("{}", &text[printed.min(text.len())..]);
             printed = text.len();
@@ -149,6 +111,7 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
         if !args.follow {
             return Ok(ExitCode::SUCCESS);
         }
+        // Real time: a client polling a region over HTTP does not share its clock.
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

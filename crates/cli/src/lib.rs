@@ -108,7 +108,8 @@ pub fn main() -> ExitCode {
             Command::Supervise { .. } => Ok(ExitCode::SUCCESS),
         }
     });
-    // Background tasks (a closing server, a timer) must not keep the process alive.
+    // Background tasks (a closing server, a timer) must not keep the process alive. Real time:
+    // the process is ending, and a client command has no region clock.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {
         Ok(code) => code,

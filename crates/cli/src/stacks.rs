@@ -108,6 +108,7 @@ async fn create_change_set(
                 bail!("change set failed: {reason}");
             }
             ChangeSetStatus::CreatePending | ChangeSetStatus::CreateInProgress => {
+                // Real time: a client polling a region over HTTP does not share its clock.
                 tokio::time::sleep(Duration::from_millis(200)).await
             }
         }
@@ -139,6 +140,7 @@ pub async fn follow(
             printer.finish();
             return Ok(stack);
         }
+        // Real time: a client polling a region over HTTP does not share its clock.
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
@@ -298,19 +300,7 @@ fn change_set_json(cs: &ChangeSet) -> serde_json::Value {
 
 /// Where the region's load balancers really answer (empty when it cannot tell).
 async fn endpoints(client: &api::Client) -> Vec<elb::Endpoint> {
-    let Ok(text) = client.get_text("/_cumulo/endpoints").await else { return Vec::new() };
-    let list: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap_or_default();
-    list.iter()
-        .filter_map(|e| {
-            Some(elb::Endpoint {
-                load_balancer: e.get("loadBalancer")?.as_str()?.to_string(),
-                dns_name: e.get("dnsName")?.as_str()?.to_string(),
-                port: u16::try_from(e.get("port")?.as_u64()?).ok()?,
-                https: e.get("https")?.as_bool()?,
-                addr: e.get("address")?.as_str()?.parse().ok()?,
-            })
-        })
-        .collect()
+    client.endpoints().await.unwrap_or_default()
 }
 
 /// Outputs as (key, value, description, export); load balancer URLs are made into addresses

@@ -15,15 +15,25 @@ pub struct Workers {
 }
 
 static WORKERS: OnceLock<Workers> = OnceLock::new();
+static THREADS: OnceLock<usize> = OnceLock::new();
 
 impl Workers {
-    /// The process's data-plane threads (started on first use, one per available CPU, at most
-    /// 16; `CUMULO_PROXY_THREADS` overrides).
+    /// Sets how many data-plane threads the process will start (the edge decides: the cli
+    /// reads `CUMULO_PROXY_THREADS`). Only the first call before the threads start counts;
+    /// returns whether this one did.
+    pub fn set_threads(n: usize) -> bool {
+        WORKERS.get().is_none() && THREADS.set(n).is_ok()
+    }
+
+    /// The process's data-plane threads (started on first use: as many as [`set_threads`]
+    /// said, else one per available CPU; at most 16).
+    ///
+    /// [`set_threads`]: Workers::set_threads
     pub fn get() -> &'static Workers {
         WORKERS.get_or_init(|| {
-            let n = std::env::var("CUMULO_PROXY_THREADS")
-                .ok()
-                .and_then(|v| v.parse::<usize>().ok())
+            let n = THREADS
+                .get()
+                .copied()
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
                 .clamp(1, 16);
             let mut handles = Vec::with_capacity(n);

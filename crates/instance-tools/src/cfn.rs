@@ -612,6 +612,7 @@ pub async fn hup(args: Vec<String>) -> ExitCode {
             }
             last.insert(path.clone(), value);
         }
+        // Real time inside the instance: the AWS interval (minutes) divided by the time scale.
         tokio::time::sleep(Duration::from_secs_f64((interval * 60.0 / scale).max(1.0))).await;
     }
 }

@@ -1,6 +1,12 @@
 //! What runs inside instances, all in the cumulo binary: the CloudFormation helper scripts
 //! (`cfn-signal`, `cfn-init`, `cfn-get-metadata`, `cfn-hup`, reached through links on every
 //! instance's PATH) and `cumulo demo-app`.
+//!
+//! This crate is an edge, like `cli`: it runs inside instances as programs of their own, so it
+//! learns everything from the instance's environment and metadata service (it reads environment
+//! variables and uses `anyhow`), and its timers are real time (`tokio::time`,
+//! `std::time::Instant`): it has no region `Clock`. Where it waits on an AWS duration (cfn-hup's
+//! interval) it divides by `CUMULO_TIME_SCALE` itself.
 
 pub mod cfn;
 pub mod demo;

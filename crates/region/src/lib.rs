@@ -57,6 +57,12 @@ pub struct RegionConfig {
     /// Where the regions of this machine reserve the loopback ports of their instances, so
     /// that two regions never answer for each other.
     pub port_locks: Option<PathBuf>,
+    /// The system's temporary directory (the cli passes `std::env::temp_dir()`, which reads
+    /// `TMPDIR`): instances' directories go there when Cumulo runs as root or keeps no data.
+    pub temp_dir: PathBuf,
+    /// How many threads the load balancers' data plane runs, `None` for one per CPU. The data
+    /// plane is the process's, so the first region of a process decides.
+    pub proxy_threads: Option<usize>,
 }
 
 impl Default for RegionConfig {
@@ -71,6 +77,8 @@ impl Default for RegionConfig {
             grace: std::time::Duration::from_secs(5),
             // One directory for the whole machine, whoever runs the region.
             port_locks: Some(PathBuf::from("/tmp/cumulo-ports")),
+            temp_dir: PathBuf::from("/tmp"),
+            proxy_threads: None,
         }
     }
 }
@@ -106,7 +114,11 @@ impl Region {
             None => Store::in_memory()?,
         });
         let clock = Clock::new(config.time_scale);
-        let (runtime_dir, scratch, run_as) = runtime_dir(config.data_dir.as_deref())?;
+        if let Some(n) = config.proxy_threads {
+            elb_proxy::workers::Workers::set_threads(n);
+        }
+        let (runtime_dir, scratch, run_as) =
+            runtime_dir(config.data_dir.as_deref(), &config.temp_dir)?;
         // Access logs stay with the data (or the run's scratch directory), as if it held the
         // S3 buckets the attributes name.
         let logs_dir = config
@@ -179,6 +191,7 @@ impl Region {
             ec2: ec2.clone(),
             elb: elb.clone(),
             autoscaling: autoscaling.clone(),
+            clock: clock.clone(),
         });
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
@@ -224,6 +237,7 @@ impl Region {
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         let _ = self.server.await;
+        // Real time, whatever the time scale: how long Ctrl-C may wait for operations to end.
         self.engine.drain(std::time::Duration::from_secs(2)).await;
         self.autoscaling.shutdown();
         self.elb.shutdown();
@@ -243,7 +257,10 @@ impl Region {
 /// The instances' directory, a scratch directory to remove at shutdown, the instances' user.
 type Runtime = (PathBuf, Option<PathBuf>, Option<(u32, u32)>);
 
-fn runtime_dir(data_dir: Option<&std::path::Path>) -> Result<Runtime, RegionError> {
+fn runtime_dir(
+    data_dir: Option<&std::path::Path>,
+    temp_dir: &std::path::Path,
+) -> Result<Runtime, RegionError> {
     let root = nix::unistd::geteuid().is_root();
     let run_as = if root {
         let nobody = nix::unistd::User::from_name("nobody").ok().flatten();
@@ -273,16 +290,13 @@ fn runtime_dir(data_dir: Option<&std::path::Path>) -> Result<Runtime, RegionErro
                 .to_string()
                 .bytes()
                 .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-            let dir = std::env::temp_dir().join(format!("cumulo-run-{key:016x}"));
+            let dir = temp_dir.join(format!("cumulo-run-{key:016x}"));
             make(&dir)?;
             Ok((dir, None, run_as))
         }
         None => {
-            let dir = std::env::temp_dir().join(format!(
-                "cumulo-run-{}-{}",
-                std::process::id(),
-                aws_ids::hex(6)
-            ));
+            let dir =
+                temp_dir.join(format!("cumulo-run-{}-{}", std::process::id(), aws_ids::hex(6)));
             make(&dir)?;
             Ok((dir.clone(), Some(dir), run_as))
         }

@@ -234,6 +234,10 @@ fn reap(app: Option<u32>, spec: &Spec, console: &mut std::fs::File) {
 }
 
 /// SIGTERM to every descendant (and the program's group), then SIGKILL after the grace period.
+///
+/// Real time (`std::time::Instant`, thread sleeps), not a `Clock`: this runs in the
+/// `cumulo __supervise` shim, a process of its own outside the region, and `grace` is already
+/// the real duration the region handed over.
 fn shutdown(app: Option<u32>, grace: Duration) {
     let me = std::process::id();
     let signal_all = |signal: Signal| {

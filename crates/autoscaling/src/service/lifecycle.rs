@@ -118,10 +118,10 @@ impl AutoScaling {
     ) -> Result<(), AsgError> {
         if let Some(g) = self.group(group)? {
             for tg in &self.target_groups_of(&g) {
-                if self.elb.targets(tg).iter().any(|(t, _)| t == id) {
-                    if let Err(e) = self.elb.deregister(tg, &[id.to_string()]) {
-                        tracing::warn!(group, instance = id, "cannot deregister from {tg}: {e}");
-                    }
+                if self.elb.targets(tg).iter().any(|(t, _)| t == id)
+                    && let Err(e) = self.elb.deregister(tg, &[id.to_string()])
+                {
+                    tracing::warn!(group, instance = id, "cannot deregister from {tg}: {e}");
                 }
             }
             self.elb.wait_drained(id).await;
