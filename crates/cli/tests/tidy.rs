@@ -131,3 +131,75 @@ mod tests {
     let manifest = "[dependencies]\nanyhow.workspace = true\n[dev-dependencies]\nanyhow = \"1\"\n";
     assert_eq!(manifest_uses_anyhow(manifest), [(2, "anyhow.workspace = true")]);
 }
+
+/// The crates that may read the time or wait on it outside the clock: `clock` itself; the load
+/// balancer's data plane (`elb-proxy`), which runs on real time by design (every duration
+/// handed to it is scaled at the boundary); and the programs outside the region's clock: the
+/// client side (`cli` talks to a region over HTTP), the supervisor shim and `instance-tools`
+/// (they run in other processes).
+const REAL_TIME: &[&str] = &["clock", "elb-proxy", "cli", "supervisor", "instance-tools"];
+
+/// What reads the time or waits on it without a `Clock`.
+const TIME_READS: &[&str] = &[
+    "Instant::now",
+    "SystemTime::now",
+    "Timestamp::now",
+    "time::sleep",
+    "time::timeout",
+    "time::interval",
+    "interval_at",
+    "time::sleep_until",
+];
+
+/// `let _ = ` on a store call: a store error dropped on the floor.
+fn drops_a_store_result(line: &str) -> bool {
+    line.trim_start().starts_with("let _ =") && line.contains("store.")
+}
+
+#[test]
+fn time_goes_through_the_clock_and_store_errors_are_not_dropped() {
+    let root = workspace();
+    let mut offences = Vec::new();
+    let mut crates: Vec<PathBuf> = std::fs::read_dir(root.join("crates"))
+        .expect("the workspace's crates")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .collect();
+    crates.sort();
+    for krate in crates {
+        let name = krate.file_name().unwrap().to_string_lossy().into_owned();
+        let real_time = REAL_TIME.contains(&name.as_str());
+        let mut files = Vec::new();
+        sources(&krate, &mut files);
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let shown = file.strip_prefix(&root).unwrap_or(&file).display().to_string();
+            for (n, line) in code_lines(&text) {
+                if !real_time && TIME_READS.iter().any(|p| line.contains(p)) {
+                    offences.push(format!("{shown}:{n}: time outside the clock: {}", line.trim()));
+                }
+                if drops_a_store_result(line) {
+                    offences.push(format!("{shown}:{n}: a dropped store error: {}", line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        offences.is_empty(),
+        "every timer and timestamp goes through clock::Clock (ARCHITECTURE.md, crates/clock), and \
+         a store error is returned or handled, never dropped:\n{}",
+        offences.join("\n")
+    );
+}
+
+#[test]
+fn the_clock_check_sees_what_it_is_for() {
+    assert!(drops_a_store_result("        let _ = self.store.put(GROUPS, &id, &g);"));
+    assert!(!drops_a_store_result("        self.store.put(GROUPS, &id, &g)?;"));
+    let found = |line: &str| TIME_READS.iter().any(|p| line.contains(p));
+    assert!(found("let now = tokio::time::Instant::now();"));
+    assert!(found("tokio::time::sleep(Duration::from_millis(50)).await;"));
+    assert!(!found("self.clock.sleep(TICK).await;"));
+}
