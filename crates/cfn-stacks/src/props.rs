@@ -29,6 +29,12 @@ pub fn strings(props: &Json, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// A boolean given as `true`/`false` or as a string (any case); `None` when absent.
+pub fn boolean(props: &Json, key: &str) -> Option<bool> {
+    let v = props.get(key)?;
+    v.as_bool().or_else(|| v.as_str().map(|s| s.eq_ignore_ascii_case("true")))
+}
+
 /// A boolean given as `true` or `"true"` (any case).
 pub fn flag(props: &Json, key: &str) -> bool {
     props.get(key).is_some_and(|v| {
@@ -47,6 +53,10 @@ mod tests {
         assert_eq!((number(&p, "A"), number(&p, "B")), (Some(5), Some(5)));
         assert_eq!(text(&p, "C").as_deref(), Some("true"));
         assert!(flag(&p, "C") && flag(&p, "D") && !flag(&p, "A"));
+        assert_eq!(
+            (boolean(&p, "D"), boolean(&p, "A"), boolean(&p, "missing")),
+            (Some(true), Some(false), None)
+        );
         assert_eq!(strings(&p, "E"), ["x", "y"]);
         assert_eq!((text(&p, "F"), number(&p, "missing")), (None, None));
     }

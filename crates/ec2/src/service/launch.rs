@@ -99,11 +99,7 @@ impl Ec2 {
     /// Launches an instance: records it and starts its processes.
     pub async fn launch(&self, request: LaunchRequest) -> Result<InstanceRecord, Ec2Error> {
         let (data, source) = self.launch_data(&request.spec)?;
-        let s = |k: &str| {
-            data.get(k).and_then(|v| {
-                v.as_str().map(str::to_string).or_else(|| v.as_u64().map(|n| n.to_string()))
-            })
-        };
+        let s = |k: &str| props::text(&data, k);
         let interface =
             data.get("NetworkInterfaces").and_then(|n| n.get(0)).cloned().unwrap_or(Json::Null);
         let subnet_id = request
@@ -146,16 +142,13 @@ impl Ec2 {
         }
         let private_ip = allocate_ip(&mut subnet).ok_or_else(|| Ec2Error::Launch(format!("There are not enough free addresses in subnet '{}' to satisfy the requested number of instances.", subnet.id)))?;
         self.store.put(SUBNETS, &subnet.id, &subnet)?;
-        let public = interface
-            .get("AssociatePublicIpAddress")
-            .and_then(json_bool)
-            .or_else(|| data.get("AssociatePublicIpAddress").and_then(json_bool))
+        let public = props::boolean(&interface, "AssociatePublicIpAddress")
+            .or_else(|| props::boolean(&data, "AssociatePublicIpAddress"))
             .unwrap_or(subnet.map_public_ip);
-        let mut groups: Vec<String> = ["SecurityGroupIds", "SecurityGroups"]
-            .iter()
-            .flat_map(|k| data.get(*k).and_then(Json::as_array).cloned().unwrap_or_default())
-            .chain(interface.get("Groups").and_then(Json::as_array).cloned().unwrap_or_default())
-            .filter_map(|g| g.as_str().map(str::to_string))
+        let mut groups: Vec<String> = props::strings(&data, "SecurityGroupIds")
+            .into_iter()
+            .chain(props::strings(&data, "SecurityGroups"))
+            .chain(props::strings(&interface, "Groups"))
             .collect();
         groups.dedup();
         let group_ids: Vec<String> = groups

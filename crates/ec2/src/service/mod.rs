@@ -20,6 +20,8 @@ use supervisor::{ProcessTable, Spec, Supervised};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
+use cfn_stacks::props;
+
 use crate::model::*;
 use crate::network::*;
 
@@ -359,10 +361,6 @@ impl Ec2 {
         self.release_ports(record);
         Ok(())
     }
-}
-
-fn json_bool(v: &Json) -> Option<bool> {
-    v.as_bool().or_else(|| v.as_str().map(|s| s.eq_ignore_ascii_case("true")))
 }
 
 fn fastrand_index(n: usize) -> usize {
