@@ -333,7 +333,6 @@ impl Elb {
             return p.clone();
         }
         let counters = inner.counters.entry(record.arn.clone()).or_default().clone();
-        let clock = self.clock.clone();
         let access_log = match (access_logs::Settings::of(record), self.logs_dir.lock().clone()) {
             (Some(settings), Some(dir)) => {
                 let current = inner.writers.get(&record.arn).filter(|w| w.settings == settings);
@@ -353,9 +352,7 @@ impl Elb {
                 None
             }
         };
-        let plane = Arc::new(snapshot::load_balancer(record, counters, access_log, move |d| {
-            clock.real_duration(d)
-        }));
+        let plane = Arc::new(snapshot::load_balancer(record, counters, access_log, &self.clock));
         inner.planes.insert(record.arn.clone(), plane.clone());
         plane
     }
@@ -575,13 +572,13 @@ impl Elb {
                     .attribute("stickiness.app_cookie.cookie_name")
                     .unwrap_or_default()
                     .to_string(),
-                duration: Duration::from_secs(
+                duration: self.clock.real_duration(Duration::from_secs(
                     record.seconds("stickiness.app_cookie.duration_seconds", 86_400),
-                ),
+                )),
             },
-            (true, _) => Stickiness::LbCookie(Duration::from_secs(
+            (true, _) => Stickiness::LbCookie(self.clock.real_duration(Duration::from_secs(
                 record.seconds("stickiness.lb_cookie.duration_seconds", 86_400),
-            )),
+            ))),
         };
         let plane = TargetGroup::new(
             &record.full_name,
@@ -979,7 +976,7 @@ impl Elb {
         let rules = self.rules();
         let inner = self.inner.lock();
         let group = |arn: &str| inner.groups.get(arn).map(|g| g.plane.clone());
-        snapshot::listener(plane, record, &rules, &group)
+        snapshot::listener(plane, record, &rules, &group, &self.clock)
     }
 
     /// Rebuilds every listener's snapshot and which groups are in use.
@@ -1020,7 +1017,13 @@ impl Elb {
                 if let (Some(serving), Some(plane)) =
                     (inner.serving.get(&l.arn), planes.get(&l.lb_arn))
                 {
-                    serving.publish(snapshot::listener(plane.clone(), l, &rules, &group_of));
+                    serving.publish(snapshot::listener(
+                        plane.clone(),
+                        l,
+                        &rules,
+                        &group_of,
+                        &self.clock,
+                    ));
                 }
             }
         }
