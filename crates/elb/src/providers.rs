@@ -146,7 +146,7 @@ impl ElbProvider {
             ip: Ipv4Addr::LOCALHOST,
             created: clock::iso8601(self.elb.clock().now()),
         };
-        match self.elb.load_balancer(&arn) {
+        match self.elb.load_balancer(&arn).map_err(err)? {
             Some(existing) => {
                 record.ip = existing.ip;
                 record.created = existing.created;
@@ -274,9 +274,10 @@ impl ElbProvider {
         if !added.is_empty() {
             self.elb.register_targets(&arn, &added).map_err(err)?;
         }
-        provided
-            .attributes
-            .insert("LoadBalancerArns".into(), json!(self.elb.load_balancers_of(&arn)));
+        provided.attributes.insert(
+            "LoadBalancerArns".into(),
+            json!(self.elb.load_balancers_of(&arn).map_err(err)?),
+        );
         Ok(provided)
     }
 
@@ -289,7 +290,7 @@ impl ElbProvider {
         let mut provided = model(req, current);
         provided.modelled = false;
         let arn = text(props, "ListenerArn").unwrap_or_default();
-        if let Some(mut listener) = self.elb.listener(&arn) {
+        if let Some(mut listener) = self.elb.listener(&arn).map_err(err)? {
             for c in certificate_arns(props) {
                 if !listener.certificates.contains(&c) {
                     listener.certificates.push(c);
@@ -320,7 +321,8 @@ impl ElbProvider {
             };
         provided.attributes.insert("DNSName".into(), json!(dns_name));
         provided.attributes.insert("CanonicalHostedZoneName".into(), json!(dns_name));
-        let existing = self.elb.load_balancer(&name).filter(|l| l.kind == Kind::Classic);
+        let existing =
+            self.elb.load_balancer(&name).map_err(err)?.filter(|l| l.kind == Kind::Classic);
         if existing.is_some() {
             self.remove_classic(&name).map_err(err)?;
         }
@@ -400,7 +402,7 @@ impl ElbProvider {
             let lb_port = number(l, "LoadBalancerPort").unwrap_or(80) as u16;
             let instance_port = number(l, "InstancePort").unwrap_or(u64::from(lb_port)) as u16;
             let tg_arn = crate::classic_group(&name, instance_port);
-            if self.elb.target_group(&tg_arn).is_none() {
+            if self.elb.target_group(&tg_arn).map_err(err)?.is_none() {
                 let group = TargetGroupRecord {
                     arn: tg_arn.clone(),
                     name: format!("{name}-{instance_port}"),
@@ -441,12 +443,12 @@ impl ElbProvider {
 
     /// A Classic load balancer's listeners and groups (the record stays).
     fn remove_classic(&self, name: &str) -> Result<(), ElbError> {
-        for l in self.elb.listeners().into_iter().filter(|l| l.lb_arn == name) {
+        for l in self.elb.listeners()?.into_iter().filter(|l| l.lb_arn == name) {
             self.elb.delete_listener(&l.arn)?;
         }
         for g in self
             .elb
-            .target_groups()
+            .target_groups()?
             .into_iter()
             .filter(|g| g.arn.starts_with(&format!("classic/{name}/")))
         {

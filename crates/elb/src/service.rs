@@ -207,44 +207,51 @@ impl Elb {
 
     // ---- records ----
 
-    pub fn load_balancers(&self) -> Vec<LoadBalancerRecord> {
-        self.store
-            .list(LOAD_BALANCERS, "")
-            .unwrap_or_default()
+    // Reads of the records: a store failure is an error, never "none" or "not found".
+
+    pub fn load_balancers(&self) -> Result<Vec<LoadBalancerRecord>, ElbError> {
+        Ok(self.store.list(LOAD_BALANCERS, "")?.into_iter().map(|(_, r)| r).collect())
+    }
+
+    pub fn load_balancer(&self, arn_or_name: &str) -> Result<Option<LoadBalancerRecord>, ElbError> {
+        Ok(self
+            .load_balancers()?
             .into_iter()
-            .map(|(_, r)| r)
-            .collect()
+            .find(|l| l.arn == arn_or_name || l.name == arn_or_name))
     }
 
-    pub fn load_balancer(&self, arn_or_name: &str) -> Option<LoadBalancerRecord> {
-        self.load_balancers().into_iter().find(|l| l.arn == arn_or_name || l.name == arn_or_name)
+    pub fn listeners(&self) -> Result<Vec<ListenerRecord>, ElbError> {
+        Ok(self.store.list(LISTENERS, "")?.into_iter().map(|(_, r)| r).collect())
     }
 
-    pub fn listeners(&self) -> Vec<ListenerRecord> {
-        self.store.list(LISTENERS, "").unwrap_or_default().into_iter().map(|(_, r)| r).collect()
+    pub fn listener(&self, arn: &str) -> Result<Option<ListenerRecord>, ElbError> {
+        Ok(self.store.get(LISTENERS, arn)?)
     }
 
-    pub fn listener(&self, arn: &str) -> Option<ListenerRecord> {
-        self.store.get(LISTENERS, arn).ok().flatten()
+    pub fn rules(&self) -> Result<Vec<RuleRecord>, ElbError> {
+        Ok(self.store.list(RULES, "")?.into_iter().map(|(_, r)| r).collect())
     }
 
-    pub fn rules(&self) -> Vec<RuleRecord> {
-        self.store.list(RULES, "").unwrap_or_default().into_iter().map(|(_, r)| r).collect()
+    pub fn target_groups(&self) -> Result<Vec<TargetGroupRecord>, ElbError> {
+        Ok(self.store.list(TARGET_GROUPS, "")?.into_iter().map(|(_, r)| r).collect())
     }
 
-    pub fn target_groups(&self) -> Vec<TargetGroupRecord> {
-        self.store.list(TARGET_GROUPS, "").unwrap_or_default().into_iter().map(|(_, r)| r).collect()
+    pub fn target_group(&self, arn: &str) -> Result<Option<TargetGroupRecord>, ElbError> {
+        Ok(self.store.get(TARGET_GROUPS, arn)?)
     }
 
-    pub fn target_group(&self, arn: &str) -> Option<TargetGroupRecord> {
-        self.store.get(TARGET_GROUPS, arn).ok().flatten()
+    /// A target group that must exist.
+    fn existing_group(&self, arn: &str) -> Result<TargetGroupRecord, ElbError> {
+        self.target_group(arn)?.ok_or_else(|| {
+            ElbError::api("TargetGroupNotFound", format!("Target groups '{arn}' not found"))
+        })
     }
 
     /// The load balancers a target group receives traffic from.
-    pub fn load_balancers_of(&self, tg_arn: &str) -> Vec<String> {
-        let rules = self.rules();
+    pub fn load_balancers_of(&self, tg_arn: &str) -> Result<Vec<String>, ElbError> {
+        let rules = self.rules()?;
         let mut out = BTreeSet::new();
-        for l in self.listeners() {
+        for l in self.listeners()? {
             let mut groups = snapshot::forwarded_groups(&l.default_actions);
             for r in rules.iter().filter(|r| r.listener_arn == l.arn) {
                 groups.extend(snapshot::forwarded_groups(&r.actions));
@@ -253,14 +260,14 @@ impl Elb {
                 out.insert(l.lb_arn.clone());
             }
         }
-        out.into_iter().collect()
+        Ok(out.into_iter().collect())
     }
 
     /// Where each listener answers (for URLs that work: the DNS name stands for this address).
-    pub fn endpoints(&self) -> Vec<Endpoint> {
-        let lbs = self.load_balancers();
+    pub fn endpoints(&self) -> Result<Vec<Endpoint>, ElbError> {
+        let lbs = self.load_balancers()?;
         let mut out: Vec<Endpoint> = self
-            .listeners()
+            .listeners()?
             .into_iter()
             .filter_map(|l| {
                 let lb = lbs.iter().find(|b| b.arn == l.lb_arn)?;
@@ -274,18 +281,18 @@ impl Elb {
             })
             .collect();
         out.sort_by(|a, b| (&a.dns_name, a.port).cmp(&(&b.dns_name, b.port)));
-        out
+        Ok(out)
     }
 
     // ---- load balancers ----
 
     /// A loopback address no other load balancer uses (127.0.1.1, 127.0.1.2, ...).
-    fn free_ip(&self) -> Ipv4Addr {
-        let used: BTreeSet<Ipv4Addr> = self.load_balancers().into_iter().map(|l| l.ip).collect();
-        (1u32..0xFFFE)
+    fn free_ip(&self) -> Result<Ipv4Addr, ElbError> {
+        let used: BTreeSet<Ipv4Addr> = self.load_balancers()?.into_iter().map(|l| l.ip).collect();
+        Ok((1u32..0xFFFE)
             .map(|n| Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 1, 0)) + n))
             .find(|ip| ip.octets()[3] != 0 && ip.octets()[3] != 255 && !used.contains(ip))
-            .unwrap_or(Ipv4Addr::LOCALHOST)
+            .unwrap_or(Ipv4Addr::LOCALHOST))
     }
 
     /// Stores a new load balancer (its address is chosen here).
@@ -293,13 +300,13 @@ impl Elb {
         &self,
         mut record: LoadBalancerRecord,
     ) -> Result<LoadBalancerRecord, ElbError> {
-        if self.load_balancers().iter().any(|l| l.name == record.name && l.kind == record.kind) {
+        if self.load_balancers()?.iter().any(|l| l.name == record.name && l.kind == record.kind) {
             return Err(ElbError::api(
                 "DuplicateLoadBalancerName",
                 "A load balancer with the same name exists",
             ));
         }
-        record.ip = self.free_ip();
+        record.ip = self.free_ip()?;
         self.store.put(LOAD_BALANCERS, &record.arn, &record)?;
         self.plane(&record);
         Ok(record)
@@ -310,12 +317,12 @@ impl Elb {
         self.store.put(LOAD_BALANCERS, &record.arn, record)?;
         self.inner.lock().planes.remove(&record.arn);
         self.plane(record);
-        self.republish();
+        self.republish()?;
         Ok(())
     }
 
     pub fn delete_load_balancer(&self, arn: &str) -> Result<(), ElbError> {
-        for l in self.listeners().into_iter().filter(|l| l.lb_arn == arn) {
+        for l in self.listeners()?.into_iter().filter(|l| l.lb_arn == arn) {
             self.delete_listener(&l.arn)?;
         }
         self.store.delete(LOAD_BALANCERS, arn)?;
@@ -369,14 +376,14 @@ impl Elb {
         &self,
         mut record: ListenerRecord,
     ) -> Result<ListenerRecord, ElbError> {
-        let lb = self.load_balancer(&record.lb_arn).ok_or_else(|| {
+        let lb = self.load_balancer(&record.lb_arn)?.ok_or_else(|| {
             ElbError::api(
                 "LoadBalancerNotFound",
                 format!("Load balancer '{}' not found", record.lb_arn),
             )
         })?;
         if self
-            .listeners()
+            .listeners()?
             .iter()
             .any(|l| l.lb_arn == record.lb_arn && l.port == record.port && l.arn != record.arn)
         {
@@ -400,7 +407,7 @@ impl Elb {
         record.bound_port = port;
         self.store.put(LISTENERS, &record.arn, &record)?;
         self.inner.lock().serving.insert(record.arn.clone(), serving);
-        self.republish();
+        self.republish()?;
         Ok(record)
     }
 
@@ -410,7 +417,7 @@ impl Elb {
         record: &ListenerRecord,
         port: u16,
     ) -> Result<(Serving, u16), ElbError> {
-        let snapshot = self.listener_snapshot(lb, record);
+        let snapshot = self.listener_snapshot(lb, record)?;
         let tls = if record.protocol == "HTTPS" || record.protocol == "SSL" {
             let resolver =
                 Arc::new(SniResolver { ca: self.ca.clone(), fallback: lb.ip.to_string() });
@@ -459,7 +466,7 @@ impl Elb {
         &self,
         record: ListenerRecord,
     ) -> Result<ListenerRecord, ElbError> {
-        let old = self.listener(&record.arn);
+        let old = self.listener(&record.arn)?;
         let rebinding =
             old.as_ref().is_none_or(|o| o.port != record.port || o.protocol != record.protocol);
         if rebinding {
@@ -468,23 +475,23 @@ impl Elb {
             return self.create_listener(fresh).await;
         }
         let lb = self
-            .load_balancer(&record.lb_arn)
+            .load_balancer(&record.lb_arn)?
             .ok_or_else(|| ElbError::api("LoadBalancerNotFound", "Load balancer not found"))?;
         self.check_actions(&record.default_actions, &lb)?;
         let record =
             ListenerRecord { bound_port: old.map_or(record.port, |o| o.bound_port), ..record };
         self.store.put(LISTENERS, &record.arn, &record)?;
-        self.republish();
+        self.republish()?;
         Ok(record)
     }
 
     pub fn delete_listener(&self, arn: &str) -> Result<(), ElbError> {
-        for r in self.rules().into_iter().filter(|r| r.listener_arn == arn) {
+        for r in self.rules()?.into_iter().filter(|r| r.listener_arn == arn) {
             self.store.delete(RULES, &r.arn)?;
         }
         self.store.delete(LISTENERS, arn)?;
         self.inner.lock().serving.remove(arn);
-        self.republish();
+        self.republish()?;
         Ok(())
     }
 
@@ -495,14 +502,14 @@ impl Elb {
         lb: &LoadBalancerRecord,
     ) -> Result<(), ElbError> {
         for arn in snapshot::forwarded_groups(actions) {
-            if self.target_group(&arn).is_none() {
+            if self.target_group(&arn)?.is_none() {
                 return Err(ElbError::api(
                     "TargetGroupNotFound",
                     format!("Target groups '{arn}' not found"),
                 ));
             }
             let others: Vec<String> =
-                self.load_balancers_of(&arn).into_iter().filter(|l| *l != lb.arn).collect();
+                self.load_balancers_of(&arn)?.into_iter().filter(|l| *l != lb.arn).collect();
             if !others.is_empty() {
                 return Err(ElbError::api(
                     "TargetGroupAssociationLimit",
@@ -519,9 +526,9 @@ impl Elb {
 
     pub fn put_rule(&self, record: RuleRecord) -> Result<RuleRecord, ElbError> {
         let listener = self
-            .listener(&record.listener_arn)
+            .listener(&record.listener_arn)?
             .ok_or_else(|| ElbError::api("ListenerNotFound", "One or more listeners not found"))?;
-        if self.rules().iter().any(|r| {
+        if self.rules()?.iter().any(|r| {
             r.listener_arn == record.listener_arn
                 && r.priority == record.priority
                 && r.arn != record.arn
@@ -542,17 +549,17 @@ impl Elb {
                 ));
             }
         }
-        if let Some(lb) = self.load_balancer(&listener.lb_arn) {
+        if let Some(lb) = self.load_balancer(&listener.lb_arn)? {
             self.check_actions(&record.actions, &lb)?;
         }
         self.store.put(RULES, &record.arn, &record)?;
-        self.republish();
+        self.republish()?;
         Ok(record)
     }
 
     pub fn delete_rule(&self, arn: &str) -> Result<(), ElbError> {
         self.store.delete(RULES, arn)?;
-        self.republish();
+        self.republish()?;
         Ok(())
     }
 
@@ -611,7 +618,7 @@ impl Elb {
                 "Health check timeout must be smaller than the interval",
             ));
         }
-        let old = self.target_group(&record.arn);
+        let old = self.target_group(&record.arn)?;
         if let Some(old) = &old {
             record.targets = old.targets.clone();
         }
@@ -638,15 +645,15 @@ impl Elb {
         }
         let registered = record.targets.clone();
         if old.is_none() && !registered.is_empty() {
-            self.attach(&record, &registered);
+            self.attach(&record, &registered)?;
         }
-        self.republish();
-        self.restart_probers(&record.arn);
+        self.republish()?;
+        self.restart_probers(&record.arn)?;
         Ok(record)
     }
 
     pub fn delete_target_group(&self, arn: &str) -> Result<(), ElbError> {
-        let in_use = self.load_balancers_of(arn);
+        let in_use = self.load_balancers_of(arn)?;
         if !in_use.is_empty() {
             return Err(ElbError::api(
                 "ResourceInUse",
@@ -680,9 +687,7 @@ impl Elb {
 
     /// Registers targets (what RegisterTargets and the template's `Targets` do).
     pub fn register_targets(&self, tg_arn: &str, targets: &[Registration]) -> Result<(), ElbError> {
-        let mut record = self.target_group(tg_arn).ok_or_else(|| {
-            ElbError::api("TargetGroupNotFound", format!("Target groups '{tg_arn}' not found"))
-        })?;
+        let mut record = self.existing_group(tg_arn)?;
         for t in targets {
             if record.target_type == "instance" && self.ec2.instance(&t.id).is_none() {
                 return Err(ElbError::api(
@@ -710,16 +715,16 @@ impl Elb {
             }
         }
         self.store.put(TARGET_GROUPS, &record.arn, &record)?;
-        self.attach(&record, &fresh);
-        Ok(())
+        self.attach(&record, &fresh)
     }
 
-    /// Adds runtime targets (initial health) for registrations, re-registering draining ones.
-    fn attach(&self, record: &TargetGroupRecord, regs: &[Registration]) {
+    /// Adds runtime targets (initial health) for stored registrations, re-registering
+    /// draining ones.
+    fn attach(&self, record: &TargetGroupRecord, regs: &[Registration]) -> Result<(), ElbError> {
         let resolved: Vec<_> = regs.iter().map(|r| (r.clone(), self.resolve(record, r))).collect();
         {
             let mut inner = self.inner.lock();
-            let Some(group) = inner.groups.get_mut(&record.arn) else { return };
+            let Some(group) = inner.groups.get_mut(&record.arn) else { return Ok(()) };
             for (reg, (port, addr, zone)) in resolved {
                 group.targets.retain(|t| !(t.id == reg.id && t.port == port));
                 let health =
@@ -742,7 +747,7 @@ impl Elb {
             }
             publish_group(group);
         }
-        self.restart_probers(&record.arn);
+        self.restart_probers(&record.arn)
     }
 
     /// Deregisters targets: they take no new requests, drain for the deregistration delay,
@@ -752,9 +757,7 @@ impl Elb {
         tg_arn: &str,
         targets: &[Registration],
     ) -> Result<(), ElbError> {
-        let mut record = self.target_group(tg_arn).ok_or_else(|| {
-            ElbError::api("TargetGroupNotFound", format!("Target groups '{tg_arn}' not found"))
-        })?;
+        let mut record = self.existing_group(tg_arn)?;
         let keys: Vec<(String, u16)> =
             targets.iter().map(|t| (t.id.clone(), t.port.unwrap_or(record.port))).collect();
         for (id, port) in &keys {
@@ -849,12 +852,7 @@ impl Elb {
 
     /// The health of every target of a group (draining ones included).
     pub fn target_health(&self, tg_arn: &str) -> Result<Vec<TargetHealth>, ElbError> {
-        if self.target_group(tg_arn).is_none() {
-            return Err(ElbError::api(
-                "TargetGroupNotFound",
-                format!("Target groups '{tg_arn}' not found"),
-            ));
-        }
+        self.existing_group(tg_arn)?;
         let inner = self.inner.lock();
         let group = inner.groups.get(tg_arn);
         Ok(group
@@ -920,12 +918,14 @@ impl Elb {
     }
 
     /// Every load balancer's AWS/ApplicationELB samples now (for CloudWatch).
-    pub fn metrics(&self) -> Vec<crate::metrics::Sample> {
-        let lbs = self.load_balancers();
-        let groups = self.target_groups();
+    pub fn metrics(&self) -> Result<Vec<crate::metrics::Sample>, ElbError> {
+        let lbs = self.load_balancers()?;
+        let groups = self.target_groups()?;
         // Which load balancers forward to each group, read once.
-        let users: HashMap<&str, Vec<String>> =
-            groups.iter().map(|g| (g.arn.as_str(), self.load_balancers_of(&g.arn))).collect();
+        let users = groups
+            .iter()
+            .map(|g| Ok((g.arn.as_str(), self.load_balancers_of(&g.arn)?)))
+            .collect::<Result<HashMap<&str, Vec<String>>, ElbError>>()?;
         let mut out = Vec::new();
         for lb in lbs {
             let Some(counters) = self.counters(&lb.arn) else { continue };
@@ -958,7 +958,7 @@ impl Elb {
             };
             out.extend(crate::metrics::samples(&view));
         }
-        out
+        Ok(out)
     }
 
     pub fn group_counters(&self, tg_arn: &str) -> Option<Arc<Counters>> {
@@ -971,19 +971,20 @@ impl Elb {
         &self,
         lb: &LoadBalancerRecord,
         record: &ListenerRecord,
-    ) -> elb_proxy::Listener {
+    ) -> Result<elb_proxy::Listener, ElbError> {
+        let rules = self.rules()?;
         let plane = self.plane(lb);
-        let rules = self.rules();
         let inner = self.inner.lock();
         let group = |arn: &str| inner.groups.get(arn).map(|g| g.plane.clone());
-        snapshot::listener(plane, record, &rules, &group, &self.clock)
+        Ok(snapshot::listener(plane, record, &rules, &group, &self.clock))
     }
 
-    /// Rebuilds every listener's snapshot and which groups are in use.
-    fn republish(&self) {
-        let lbs = self.load_balancers();
-        let listeners = self.listeners();
-        let rules = self.rules();
+    /// Rebuilds every listener's snapshot and which groups are in use, from the stored
+    /// records (nothing is published when they cannot be read).
+    fn republish(&self) -> Result<(), ElbError> {
+        let lbs = self.load_balancers()?;
+        let listeners = self.listeners()?;
+        let rules = self.rules()?;
         let mut used = BTreeSet::new();
         for l in &listeners {
             used.extend(snapshot::forwarded_groups(&l.default_actions));
@@ -1028,22 +1029,23 @@ impl Elb {
             }
         }
         for arn in changed_groups {
-            self.restart_probers(&arn);
+            self.restart_probers(&arn)?;
         }
+        Ok(())
     }
 
     // ---- health checks ----
 
     /// Starts a prober for every target of an in-use group that has none.
-    fn restart_probers(&self, tg_arn: &str) {
-        let Some(record) = self.target_group(tg_arn) else { return };
+    fn restart_probers(&self, tg_arn: &str) -> Result<(), ElbError> {
+        let Some(record) = self.target_group(tg_arn)? else { return Ok(()) };
         let mut inner = self.inner.lock();
         if inner.stopped {
-            return;
+            return Ok(());
         }
-        let Some(group) = inner.groups.get_mut(tg_arn) else { return };
+        let Some(group) = inner.groups.get_mut(tg_arn) else { return Ok(()) };
         if !group.in_use {
-            return;
+            return Ok(());
         }
         for t in group
             .targets
@@ -1073,6 +1075,7 @@ impl Elb {
             })));
         }
         publish_group(group);
+        Ok(())
     }
 
     /// One health check of a target; `None` when the target is an instance that does not run.
@@ -1132,8 +1135,22 @@ impl Elb {
         });
     }
 
+    /// Takes a health check's result into the target's health. When the target group cannot
+    /// be read, the result is left out (and said so): the next check comes soon.
     fn report(&self, tg_arn: &str, id: &str, port: u16, probe: &Probe) {
-        let Some(record) = self.target_group(tg_arn) else { return };
+        let record = match self.target_group(tg_arn) {
+            Ok(Some(record)) => record,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(
+                    target_group = tg_arn,
+                    id,
+                    port,
+                    "health check result left out: {e}"
+                );
+                return;
+            }
+        };
         let thresholds = Thresholds {
             healthy: record.health_check.healthy,
             unhealthy: record.health_check.unhealthy,
@@ -1196,37 +1213,37 @@ impl Elb {
     // ---- lifecycle ----
 
     /// Binds every stored listener again and restarts health checks (targets start over in
-    /// `initial`, as after a registration).
-    pub async fn recover(&self) {
-        for lb in self.load_balancers() {
+    /// `initial`, as after a registration). A listener that cannot be bound is left out (and
+    /// said so); a store failure stops the recovery.
+    pub async fn recover(&self) -> Result<(), ElbError> {
+        for lb in self.load_balancers()? {
             self.plane(&lb);
         }
-        for record in self.target_groups() {
+        for record in self.target_groups()? {
             let plane = Arc::new(self.group_plane(&record));
             self.inner
                 .lock()
                 .groups
                 .insert(record.arn.clone(), Group { plane, targets: Vec::new(), in_use: false });
             let regs = record.targets.clone();
-            self.attach(&record, &regs);
+            self.attach(&record, &regs)?;
         }
-        for l in self.listeners() {
-            let Some(lb) = self.load_balancer(&l.lb_arn) else { continue };
+        for l in self.listeners()? {
+            let Some(lb) = self.load_balancer(&l.lb_arn)? else { continue };
             match self.bind(&lb, &l, l.bound_port).await {
                 Ok((serving, port)) => {
                     if port != l.bound_port {
-                        let _ = self.store.put(
-                            LISTENERS,
-                            &l.arn,
-                            &ListenerRecord { bound_port: port, ..l.clone() },
-                        );
+                        // Served only once the port it answers on is stored.
+                        let moved = ListenerRecord { bound_port: port, ..l.clone() };
+                        self.store.put(LISTENERS, &l.arn, &moved)?;
                     }
                     self.inner.lock().serving.insert(l.arn.clone(), serving);
                 }
+                Err(e @ ElbError::Store(_)) => return Err(e),
                 Err(e) => tracing::error!("load balancer {} listener {}: {e}", lb.name, l.port),
             }
         }
-        self.republish();
+        self.republish()
     }
 
     /// Closes every listener and stops every health check.

@@ -80,7 +80,7 @@ async fn lb_cookie_stickiness_lasts_its_aws_duration_scaled() {
     h.elb.register_targets(TG, &[registration(target().await)]).unwrap();
     h.elb.create_load_balancer(load_balancer()).unwrap();
     h.elb.create_listener(listener()).await.unwrap();
-    let addr = h.elb.endpoints()[0].addr;
+    let addr = h.elb.endpoints().unwrap()[0].addr;
     let non_sticky = || h.elb.counters(LB).unwrap().non_sticky.get();
 
     let cookie = get(addr, None).await;
