@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use store::Store;
 use tokio::sync::{Notify, broadcast};
-use tokio::task::JoinHandle;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::access_logs;
 use crate::ca::{Ca, SniResolver};
@@ -79,24 +79,16 @@ pub struct Endpoint {
     pub addr: SocketAddr,
 }
 
-/// Aborts a task when dropped.
-struct Task(JoinHandle<()>);
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 struct Tgt {
     id: String,
     port: u16,
     zone: Option<String>,
     plane: Arc<Target>,
     health: Health,
-    prober: Option<Task>,
-    drain: Option<Task>,
-    ramp: Option<Task>,
+    /// A target's own tasks, aborted when dropped.
+    prober: Option<AbortOnDropHandle<()>>,
+    drain: Option<AbortOnDropHandle<()>>,
+    ramp: Option<AbortOnDropHandle<()>>,
 }
 
 struct Group {
@@ -794,7 +786,7 @@ impl Elb {
             let me = self.me.clone();
             let clock = self.clock.clone();
             let (arn, id, port) = (tg_arn.to_string(), t.id.clone(), t.port);
-            t.drain = Some(Task(tokio::spawn(async move {
+            t.drain = Some(AbortOnDropHandle::new(tokio::spawn(async move {
                 clock.sleep(delay).await;
                 if let Some(elb) = me.upgrade() {
                     elb.finish_drain(&arn, &id, port);
@@ -1061,7 +1053,7 @@ impl Elb {
             let hc = record.health_check.clone();
             let instance = record.target_type == "instance";
             let clock = self.clock.clone();
-            t.prober = Some(Task(tokio::spawn(async move {
+            t.prober = Some(AbortOnDropHandle::new(tokio::spawn(async move {
                 let mut ticks = clock.interval(Duration::from_secs(hc.interval.max(1)));
                 loop {
                     let Some(elb) = me.upgrade() else { return };
@@ -1182,7 +1174,7 @@ impl Elb {
             t.plane.weight.store(0, std::sync::atomic::Ordering::Relaxed);
             let plane = t.plane.clone();
             let clock = self.clock.clone();
-            t.ramp = Some(Task(tokio::spawn(async move {
+            t.ramp = Some(AbortOnDropHandle::new(tokio::spawn(async move {
                 // A linear ramp in 1/20 steps over the slow-start duration.
                 for step in 1..=20u32 {
                     clock.sleep(slow_start / 20).await;
