@@ -52,14 +52,6 @@ fn kv(props: &Json, key: &str) -> BTreeMap<String, String> {
     attributes(props.get(key))
 }
 
-fn bool_prop(props: &Json, key: &str) -> Option<bool> {
-    match props.get(key)? {
-        Json::Bool(b) => Some(*b),
-        Json::String(s) => Some(s.eq_ignore_ascii_case("true")),
-        _ => None,
-    }
-}
-
 fn registrations(props: &Json) -> Vec<Registration> {
     props
         .get("Targets")
@@ -228,7 +220,9 @@ impl ElbProvider {
         let default = HealthCheck::default();
         let interval = number(props, "HealthCheckIntervalSeconds").unwrap_or(default.interval);
         let health_check = HealthCheck {
-            enabled: bool_prop(props, "HealthCheckEnabled").unwrap_or(true),
+            // Left out, health checks are on.
+            enabled: text(props, "HealthCheckEnabled")
+                .is_none_or(|_| flag(props, "HealthCheckEnabled")),
             protocol: text(props, "HealthCheckProtocol").unwrap_or_else(|| protocol.clone()),
             port: text(props, "HealthCheckPort").and_then(|p| p.parse().ok()),
             path: text(props, "HealthCheckPath").unwrap_or(default.path),
@@ -327,10 +321,7 @@ impl ElbProvider {
             self.remove_classic(&name).map_err(err)?;
         }
         let mut attributes = BTreeMap::new();
-        if let Some(idle) = props
-            .pointer("/ConnectionSettings/IdleTimeout")
-            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
-        {
+        if let Some(idle) = props.get("ConnectionSettings").and_then(|c| number(c, "IdleTimeout")) {
             attributes.insert("idle_timeout.timeout_seconds".into(), idle.to_string());
         }
         let subnets = strings(props, "Subnets");
@@ -382,7 +373,7 @@ impl ElbProvider {
         };
         let draining = props.get("ConnectionDrainingPolicy");
         let delay = match draining {
-            Some(d) if bool_prop(d, "Enabled") == Some(true) => number(d, "Timeout").unwrap_or(300),
+            Some(d) if flag(d, "Enabled") => number(d, "Timeout").unwrap_or(300),
             _ => 0,
         };
         let mut group_attributes = BTreeMap::from([(
