@@ -85,7 +85,8 @@ fn write_load_balancer(x: &mut XmlOut, elb: &Elb, lb: &LoadBalancerRecord) {
     x.text("IpAddressType", "ipv4");
 }
 
-fn write_target_group(x: &mut XmlOut, elb: &Elb, tg: &TargetGroupRecord) {
+/// A target group with the load balancers it receives traffic from.
+fn write_target_group(x: &mut XmlOut, tg: &TargetGroupRecord, load_balancers: &[String]) {
     let hc = &tg.health_check;
     x.text("TargetGroupArn", &tg.arn)
         .text("TargetGroupName", &tg.name)
@@ -101,7 +102,7 @@ fn write_target_group(x: &mut XmlOut, elb: &Elb, tg: &TargetGroupRecord) {
         .text("UnhealthyThresholdCount", &hc.unhealthy.to_string())
         .text("HealthCheckPath", &hc.path);
     x.open("Matcher", None).text("HttpCode", &hc.matcher).close();
-    x.strings("LoadBalancerArns", &elb.load_balancers_of(&tg.arn));
+    x.strings("LoadBalancerArns", load_balancers);
     x.text("TargetType", &tg.target_type)
         .text("ProtocolVersion", &tg.protocol_version)
         .text("IpAddressType", "ipv4");
@@ -168,13 +169,13 @@ fn load_balancer_attributes(lb: &LoadBalancerRecord) -> Vec<(String, String)> {
 }
 
 fn group(elb: &Elb, arn: &str) -> Result<TargetGroupRecord, ApiError> {
-    elb.target_group(arn).ok_or_else(|| {
+    elb.target_group(arn)?.ok_or_else(|| {
         ApiError::new("TargetGroupNotFound", format!("Target groups '{arn}' not found"), 400)
     })
 }
 
 fn load_balancer(elb: &Elb, arn: &str) -> Result<LoadBalancerRecord, ApiError> {
-    elb.load_balancer(arn).ok_or_else(|| {
+    elb.load_balancer(arn)?.ok_or_else(|| {
         ApiError::new("LoadBalancerNotFound", format!("Load balancers '[{arn}]' not found"), 400)
     })
 }
@@ -206,7 +207,7 @@ pub fn handle(
             let arns = q.list("LoadBalancerArns");
             let names = q.list("Names");
             let all: Vec<LoadBalancerRecord> = elb
-                .load_balancers()
+                .load_balancers()?
                 .into_iter()
                 .filter(|l| l.kind != elb::model::Kind::Classic)
                 .collect();
@@ -232,16 +233,21 @@ pub fn handle(
             let arns = q.list("TargetGroupArns");
             let names = q.list("Names");
             let lb = q.get("LoadBalancerArn");
-            let chosen: Vec<TargetGroupRecord> = elb
-                .target_groups()
-                .into_iter()
-                .filter(|t| !t.arn.starts_with("classic/"))
-                .filter(|t| arns.is_empty() || arns.contains(&t.arn))
-                .filter(|t| names.is_empty() || names.contains(&t.name))
-                .filter(|t| lb.is_none_or(|l| elb.load_balancers_of(&t.arn).iter().any(|a| a == l)))
-                .collect();
+            let mut chosen = Vec::new();
+            for t in elb.target_groups()? {
+                if t.arn.starts_with("classic/")
+                    || !(arns.is_empty() || arns.contains(&t.arn))
+                    || !(names.is_empty() || names.contains(&t.name))
+                {
+                    continue;
+                }
+                let users = elb.load_balancers_of(&t.arn)?;
+                if lb.is_none_or(|l| users.iter().any(|a| a == l)) {
+                    chosen.push((t, users));
+                }
+            }
             for a in &arns {
-                if !chosen.iter().any(|t| &t.arn == a) {
+                if !chosen.iter().any(|(t, _)| &t.arn == a) {
                     return Err(ApiError::new(
                         "TargetGroupNotFound",
                         format!("One or more target groups not found: {a}"),
@@ -249,7 +255,7 @@ pub fn handle(
                     ));
                 }
             }
-            x.members("TargetGroups", &chosen, |x, tg| write_target_group(x, elb, tg));
+            x.members("TargetGroups", &chosen, |x, (tg, users)| write_target_group(x, tg, users));
         }
         "DescribeTargetHealth" => {
             let arn = q.required("TargetGroupArn").map_err(ApiError::validation)?;
@@ -305,7 +311,7 @@ pub fn handle(
                 load_balancer(elb, lb)?;
             }
             let chosen: Vec<_> = elb
-                .listeners()
+                .listeners()?
                 .into_iter()
                 .filter(|l| {
                     lb.is_none_or(|a| l.lb_arn == a) && (arns.is_empty() || arns.contains(&l.arn))
@@ -327,7 +333,7 @@ pub fn handle(
             let listener = q.get("ListenerArn");
             let arns = q.list("RuleArns");
             let mut rules: Vec<_> = elb
-                .rules()
+                .rules()?
                 .into_iter()
                 .filter(|r| {
                     listener.is_none_or(|l| r.listener_arn == l)
@@ -335,7 +341,10 @@ pub fn handle(
                 })
                 .collect();
             rules.sort_by_key(|r| r.priority);
-            let default = listener.and_then(|l| elb.listener(l));
+            let default = match listener {
+                Some(l) => elb.listener(l)?,
+                None => None,
+            };
             x.open("Rules", None);
             for r in &rules {
                 x.open("member", None)

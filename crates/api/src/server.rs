@@ -136,6 +136,12 @@ fn xml_response(status: u16, body: String, request_id: &str) -> Response {
     response
 }
 
+/// A local endpoint's answer when the service cannot read its state: 500 with the reason.
+fn local_failure(e: impl std::fmt::Display) -> Response {
+    (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/plain")], format!("{e}\n"))
+        .into_response()
+}
+
 /// Local details of instances that the EC2 API has no words for (processes, loopback ports,
 /// CPU), as JSON, for `cumulo instances`.
 async fn instances(State(services): State<Arc<Services>>) -> Response {
@@ -176,9 +182,11 @@ async fn instances(State(services): State<Arc<Services>>) -> Response {
 /// The load balancers' AWS/ApplicationELB samples now, as JSON (for the console and the
 /// CloudWatch service).
 async fn metrics(State(services): State<Arc<Services>>) -> Response {
-    let list: Vec<serde_json::Value> = services
-        .elb
-        .metrics()
+    let samples = match services.elb.metrics() {
+        Ok(samples) => samples,
+        Err(e) => return local_failure(e),
+    };
+    let list: Vec<serde_json::Value> = samples
         .into_iter()
         .map(|s| {
             let dims: serde_json::Map<String, serde_json::Value> =
@@ -198,9 +206,11 @@ async fn metrics(State(services): State<Arc<Services>>) -> Response {
 }
 
 async fn endpoints(State(services): State<Arc<Services>>) -> Response {
-    let list: Vec<serde_json::Value> = services
-        .elb
-        .endpoints()
+    let endpoints = match services.elb.endpoints() {
+        Ok(endpoints) => endpoints,
+        Err(e) => return local_failure(e),
+    };
+    let list: Vec<serde_json::Value> = endpoints
         .into_iter()
         .map(|e| {
             serde_json::json!({

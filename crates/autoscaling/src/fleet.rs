@@ -118,9 +118,14 @@ impl Balancer for elb::Elb {
     }
 
     fn targets(&self, target_group: &str) -> Vec<(String, State)> {
-        self.target_health(target_group)
-            .map(|list| list.into_iter().map(|t| (t.id, t.health.state)).collect())
-            .unwrap_or_default()
+        match self.target_health(target_group) {
+            Ok(list) => list.into_iter().map(|t| (t.id, t.health.state)).collect(),
+            Err(elb::ElbError::Store(e)) => {
+                tracing::warn!(target_group, "target health unknown, taken as no targets: {e}");
+                Vec::new()
+            }
+            Err(_) => Vec::new(),
+        }
     }
 
     fn instance_health(&self, id: &str) -> Option<State> {
@@ -128,16 +133,26 @@ impl Balancer for elb::Elb {
     }
 
     fn ports(&self, target_group: &str) -> Option<(u16, Option<u16>)> {
-        self.target_group(target_group).map(|t| (t.port, t.health_check.port))
+        match self.target_group(target_group) {
+            Ok(group) => group.map(|t| (t.port, t.health_check.port)),
+            Err(e) => {
+                tracing::warn!(target_group, "target group unreadable, taken as absent: {e}");
+                None
+            }
+        }
     }
 
     fn classic_target_groups(&self, load_balancer: &str) -> Vec<String> {
         let prefix = format!("classic/{load_balancer}/");
-        self.target_groups()
-            .into_iter()
-            .filter(|t| t.arn.starts_with(&prefix))
-            .map(|t| t.arn)
-            .collect()
+        match self.target_groups() {
+            Ok(groups) => {
+                groups.into_iter().filter(|t| t.arn.starts_with(&prefix)).map(|t| t.arn).collect()
+            }
+            Err(e) => {
+                tracing::warn!(load_balancer, "target groups unreadable, taken as none: {e}");
+                Vec::new()
+            }
+        }
     }
 
     async fn wait_drained(&self, id: &str) {

@@ -103,7 +103,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     // Load balancer URLs are shown as addresses that answer here.
-    let endpoints = region.elb.endpoints();
+    let endpoints = region.elb.endpoints()?;
     let local = |v: &str| elb::working_url(v, &endpoints);
     match args.output {
         OutputFormat::Table => {

@@ -9,7 +9,10 @@ use base64::Engine as _;
 
 use crate::config::{Algorithm, Target, TargetGroup, TargetSet};
 
-/// How long ALB's own cookies live (fixed, whatever the stickiness duration).
+/// How long ALB's own cookies live (fixed, whatever the stickiness duration). It is the
+/// client's keeping of the cookie, not the stickiness: that goes stale by the issue time the
+/// cookie carries and the group's stickiness duration (real time, scaled by the control
+/// plane), and seven days outlast every stickiness duration AWS allows, so it is not scaled.
 pub const COOKIE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 pub fn now_secs() -> u64 {
@@ -20,10 +23,16 @@ pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// An opaque cookie value naming a group and target, and when it was issued.
+/// An opaque cookie value naming a group and target, and when it was issued (milliseconds
+/// since the epoch: on a time-scaled region a stickiness duration can be under a second).
 pub fn encode_cookie(group: &str, target: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(format!("{group}|{target}|{}", now_secs()))
+        .encode(format!("{group}|{target}|{}", now_ms()))
+}
+
+/// Whether a cookie issued at `issued` (milliseconds since the epoch) is within `duration`.
+pub fn fresh(issued: u64, duration: Duration) -> bool {
+    u128::from(now_ms().saturating_sub(issued)) <= duration.as_millis()
 }
 
 /// `(group, target, issued)` from a cookie value.
@@ -55,7 +64,7 @@ pub fn sticky_target(
     duration: Duration,
 ) -> Option<Arc<Target>> {
     let (g, target, issued) = decode_cookie(value)?;
-    if g != group.id || now_secs().saturating_sub(issued) > duration.as_secs() {
+    if g != group.id || !fresh(issued, duration) {
         return None;
     }
     set.routable.iter().find(|t| t.key() == target).cloned()
@@ -177,9 +186,14 @@ mod tests {
         let value = encode_cookie("tg0", "i-1:80");
         assert_eq!(sticky_target(&tg, &set, &value, Duration::from_secs(60)).unwrap().id, "i-1");
         let old = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(format!("tg0|i-1:80|{}", now_secs() - 120));
+            .encode(format!("tg0|i-1:80|{}", now_ms() - 120_000));
         assert!(sticky_target(&tg, &set, &old, Duration::from_secs(60)).is_none(), "stale");
         assert!(sticky_target(&tg, &set, "garbage", Duration::from_secs(60)).is_none());
+        // Sub-second durations (a time-scaled region) are kept to the millisecond.
+        let recent = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("tg0|i-1:80|{}", now_ms() - 1_500));
+        assert!(sticky_target(&tg, &set, &recent, Duration::from_secs(1)).is_none(), "stale");
+        assert!(sticky_target(&tg, &set, &recent, Duration::from_secs(2)).is_some(), "fresh");
         assert!(
             sticky_target(&tg, &set, &encode_cookie("other", "i-1:80"), Duration::from_secs(60))
                 .is_none()

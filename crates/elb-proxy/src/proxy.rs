@@ -604,7 +604,7 @@ async fn forward_request(
     let sticky_group = forward.group_stickiness.and_then(|d| {
         let v = balance::cookie(&parts.headers, "AWSALBTG")?;
         let (g, _, issued) = balance::decode_cookie(v)?;
-        (balance::now_secs().saturating_sub(issued) <= d.as_secs()).then_some(())?;
+        balance::fresh(issued, d).then_some(())?;
         forward.groups.iter().find(|(tg, w)| tg.id == g && *w > 0).map(|(tg, _)| tg.clone())
     });
     let group_stuck = sticky_group.is_some();

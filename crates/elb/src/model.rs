@@ -178,7 +178,7 @@ pub fn attributes(value: Option<&Json>) -> BTreeMap<String, String> {
         .collect()
 }
 
-pub use cfn_stacks::props::{number, strings, text};
+pub use cfn_stacks::props::{flag, number, strings, text};
 
 #[cfg(test)]
 mod tests {

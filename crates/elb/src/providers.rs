@@ -52,14 +52,6 @@ fn kv(props: &Json, key: &str) -> BTreeMap<String, String> {
     attributes(props.get(key))
 }
 
-fn bool_prop(props: &Json, key: &str) -> Option<bool> {
-    match props.get(key)? {
-        Json::Bool(b) => Some(*b),
-        Json::String(s) => Some(s.eq_ignore_ascii_case("true")),
-        _ => None,
-    }
-}
-
 fn registrations(props: &Json) -> Vec<Registration> {
     props
         .get("Targets")
@@ -146,7 +138,7 @@ impl ElbProvider {
             ip: Ipv4Addr::LOCALHOST,
             created: clock::iso8601(self.elb.clock().now()),
         };
-        match self.elb.load_balancer(&arn) {
+        match self.elb.load_balancer(&arn).map_err(err)? {
             Some(existing) => {
                 record.ip = existing.ip;
                 record.created = existing.created;
@@ -228,7 +220,9 @@ impl ElbProvider {
         let default = HealthCheck::default();
         let interval = number(props, "HealthCheckIntervalSeconds").unwrap_or(default.interval);
         let health_check = HealthCheck {
-            enabled: bool_prop(props, "HealthCheckEnabled").unwrap_or(true),
+            // Left out, health checks are on.
+            enabled: text(props, "HealthCheckEnabled")
+                .is_none_or(|_| flag(props, "HealthCheckEnabled")),
             protocol: text(props, "HealthCheckProtocol").unwrap_or_else(|| protocol.clone()),
             port: text(props, "HealthCheckPort").and_then(|p| p.parse().ok()),
             path: text(props, "HealthCheckPath").unwrap_or(default.path),
@@ -274,9 +268,10 @@ impl ElbProvider {
         if !added.is_empty() {
             self.elb.register_targets(&arn, &added).map_err(err)?;
         }
-        provided
-            .attributes
-            .insert("LoadBalancerArns".into(), json!(self.elb.load_balancers_of(&arn)));
+        provided.attributes.insert(
+            "LoadBalancerArns".into(),
+            json!(self.elb.load_balancers_of(&arn).map_err(err)?),
+        );
         Ok(provided)
     }
 
@@ -289,7 +284,7 @@ impl ElbProvider {
         let mut provided = model(req, current);
         provided.modelled = false;
         let arn = text(props, "ListenerArn").unwrap_or_default();
-        if let Some(mut listener) = self.elb.listener(&arn) {
+        if let Some(mut listener) = self.elb.listener(&arn).map_err(err)? {
             for c in certificate_arns(props) {
                 if !listener.certificates.contains(&c) {
                     listener.certificates.push(c);
@@ -320,15 +315,13 @@ impl ElbProvider {
             };
         provided.attributes.insert("DNSName".into(), json!(dns_name));
         provided.attributes.insert("CanonicalHostedZoneName".into(), json!(dns_name));
-        let existing = self.elb.load_balancer(&name).filter(|l| l.kind == Kind::Classic);
+        let existing =
+            self.elb.load_balancer(&name).map_err(err)?.filter(|l| l.kind == Kind::Classic);
         if existing.is_some() {
             self.remove_classic(&name).map_err(err)?;
         }
         let mut attributes = BTreeMap::new();
-        if let Some(idle) = props
-            .pointer("/ConnectionSettings/IdleTimeout")
-            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
-        {
+        if let Some(idle) = props.get("ConnectionSettings").and_then(|c| number(c, "IdleTimeout")) {
             attributes.insert("idle_timeout.timeout_seconds".into(), idle.to_string());
         }
         let subnets = strings(props, "Subnets");
@@ -380,7 +373,7 @@ impl ElbProvider {
         };
         let draining = props.get("ConnectionDrainingPolicy");
         let delay = match draining {
-            Some(d) if bool_prop(d, "Enabled") == Some(true) => number(d, "Timeout").unwrap_or(300),
+            Some(d) if flag(d, "Enabled") => number(d, "Timeout").unwrap_or(300),
             _ => 0,
         };
         let mut group_attributes = BTreeMap::from([(
@@ -400,7 +393,7 @@ impl ElbProvider {
             let lb_port = number(l, "LoadBalancerPort").unwrap_or(80) as u16;
             let instance_port = number(l, "InstancePort").unwrap_or(u64::from(lb_port)) as u16;
             let tg_arn = crate::classic_group(&name, instance_port);
-            if self.elb.target_group(&tg_arn).is_none() {
+            if self.elb.target_group(&tg_arn).map_err(err)?.is_none() {
                 let group = TargetGroupRecord {
                     arn: tg_arn.clone(),
                     name: format!("{name}-{instance_port}"),
@@ -441,12 +434,12 @@ impl ElbProvider {
 
     /// A Classic load balancer's listeners and groups (the record stays).
     fn remove_classic(&self, name: &str) -> Result<(), ElbError> {
-        for l in self.elb.listeners().into_iter().filter(|l| l.lb_arn == name) {
+        for l in self.elb.listeners()?.into_iter().filter(|l| l.lb_arn == name) {
             self.elb.delete_listener(&l.arn)?;
         }
         for g in self
             .elb
-            .target_groups()
+            .target_groups()?
             .into_iter()
             .filter(|g| g.arn.starts_with(&format!("classic/{name}/")))
         {

@@ -1,23 +1,27 @@
 //! Records into data-plane snapshots: a listener's rules (priority order, default rule last)
 //! with their conditions and terminal actions, and the load balancer's settings.
+//!
+//! The data plane runs on real time, so every duration a user sets in AWS time (idle timeout,
+//! stickiness) is turned into real time here, through the clock.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use clock::Clock;
 use elb_proxy::matcher::{Pattern, SourceNet};
 use elb_proxy::metrics::Counters;
 use elb_proxy::{Action, Condition, Forward, Redirect, Rule, TargetGroup, XffMode};
 use serde_json::Value as Json;
 
-use crate::model::{ListenerRecord, LoadBalancerRecord, RuleRecord, number, strings, text};
+use crate::model::{ListenerRecord, LoadBalancerRecord, RuleRecord, flag, number, strings, text};
 
-/// The load balancer's settings; `idle` is the idle timeout in real time.
+/// The load balancer's settings, with the idle timeout in real time.
 pub fn load_balancer(
     record: &LoadBalancerRecord,
     counters: Arc<Counters>,
     access_log: Option<elb_proxy::AccessLog>,
-    real: impl Fn(Duration) -> Duration,
+    clock: &Clock,
 ) -> elb_proxy::LoadBalancer {
     let idle = record
         .attribute("idle_timeout.timeout_seconds")
@@ -31,7 +35,7 @@ pub fn load_balancer(
     elb_proxy::LoadBalancer {
         full_name: record.full_name.clone(),
         name: record.name.clone(),
-        idle_timeout: real(Duration::from_secs(idle.max(1))),
+        idle_timeout: clock.real_duration(Duration::from_secs(idle.max(1))),
         xff,
         xff_client_port: record.flag("routing.http.xff_client_port.enabled", false),
         preserve_host: record.flag("routing.http.preserve_host_header.enabled", false),
@@ -111,10 +115,12 @@ pub fn condition(c: &Json) -> Option<Condition> {
     })
 }
 
-/// The terminal action of a rule (the last forward, redirect or fixed-response by Order).
+/// The terminal action of a rule (the last forward, redirect or fixed-response by Order),
+/// with the target group stickiness duration in real time.
 pub fn action(
     actions: &[Json],
     group: &dyn Fn(&str) -> Option<Arc<TargetGroup>>,
+    clock: &Clock,
 ) -> Option<Action> {
     let mut sorted: Vec<&Json> = actions.iter().collect();
     sorted.sort_by_key(|a| number(a, "Order").unwrap_or(u64::MAX));
@@ -140,12 +146,11 @@ pub fn action(
                 groups.push((group(&text(terminal, "TargetGroupArn")?)?, 1));
             }
             let stickiness = terminal.pointer("/ForwardConfig/TargetGroupStickinessConfig");
-            let group_stickiness = stickiness
-                .filter(|s| {
-                    s.get("Enabled")
-                        .is_some_and(|e| e.as_bool() == Some(true) || e.as_str() == Some("true"))
-                })
-                .map(|s| Duration::from_secs(number(s, "DurationSeconds").unwrap_or(3600)));
+            let group_stickiness = stickiness.filter(|s| flag(s, "Enabled")).map(|s| {
+                clock.real_duration(Duration::from_secs(
+                    number(s, "DurationSeconds").unwrap_or(3600),
+                ))
+            });
             Some(Action::Forward(Forward { groups, group_stickiness }))
         }
         "redirect" => {
@@ -181,6 +186,7 @@ pub fn listener(
     record: &ListenerRecord,
     rules: &[RuleRecord],
     group: &dyn Fn(&str) -> Option<Arc<TargetGroup>>,
+    clock: &Clock,
 ) -> elb_proxy::Listener {
     let mut ordered: Vec<&RuleRecord> =
         rules.iter().filter(|r| r.listener_arn == record.arn).collect();
@@ -192,12 +198,47 @@ pub fn listener(
             tracing::warn!(rule = %r.arn, "a condition of this rule is not understood; the rule is skipped");
             continue;
         }
-        if let Some(action) = action(&r.actions, group) {
+        if let Some(action) = action(&r.actions, group, clock) {
             out.push(Rule { priority: r.priority, conditions, action });
         }
     }
-    if let Some(action) = action(&record.default_actions, group) {
+    if let Some(action) = action(&record.default_actions, group, clock) {
         out.push(Rule { priority: 0, conditions: Vec::new(), action });
     }
     elb_proxy::Listener { lb, port: record.port, https: record.protocol == "HTTPS", rules: out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use elb_proxy::{Algorithm, Stickiness};
+    use serde_json::json;
+
+    #[test]
+    fn target_group_stickiness_is_scaled_to_real_time() {
+        let clock = Clock::new(60.0);
+        let tg = Arc::new(TargetGroup::new(
+            "targetgroup/a/1",
+            "1",
+            Algorithm::RoundRobin,
+            Stickiness::None,
+            false,
+        ));
+        let group = |_: &str| Some(tg.clone());
+        let actions = [json!({
+            "Type": "forward",
+            "ForwardConfig": {
+                "TargetGroups": [{"TargetGroupArn": "a", "Weight": 1}],
+                "TargetGroupStickinessConfig": {"Enabled": "true", "DurationSeconds": 120},
+            },
+        })];
+        let Some(Action::Forward(forward)) = action(&actions, &group, &clock) else {
+            panic!("not a forward")
+        };
+        assert_eq!(
+            forward.group_stickiness,
+            Some(Duration::from_secs(2)),
+            "120 AWS seconds at scale 60"
+        );
+    }
 }

@@ -35,6 +35,8 @@ pub enum RegionError {
     Ec2(#[from] ec2::Ec2Error),
     #[error(transparent)]
     Ca(#[from] elb::ca::CaError),
+    #[error("cannot recover the load balancers: {0}")]
+    Elb(#[from] elb::ElbError),
     #[error("cannot recover the Auto Scaling groups: {0}")]
     AutoScaling(#[from] autoscaling::AsgError),
     #[error("cannot prepare the instances' directory {path}: {source}")]
@@ -184,7 +186,7 @@ impl Region {
         if rebooted > 0 {
             tracing::info!("{rebooted} instance(s) were running before the restart and boot again");
         }
-        elb.recover().await;
+        elb.recover().await?;
         autoscaling.recover()?;
         let services = Arc::new(api::Services {
             cloudformation: engine.clone(),

@@ -1,0 +1,264 @@
+//! Target groups and registration: the data plane's view of a group (algorithm, stickiness
+//! and outlier ejection in real time), registering targets, and reading their health.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use elb_proxy::{Algorithm, Stickiness, Target, TargetGroup};
+
+use super::publish::publish_group;
+use super::{Elb, ElbError, Group, TargetHealth, Tgt};
+use crate::health::{Health, State};
+use crate::model::*;
+
+impl Elb {
+    pub(super) fn group_plane(&self, record: &TargetGroupRecord) -> TargetGroup {
+        let algorithm = match record.attribute("load_balancing.algorithm.type") {
+            Some("least_outstanding_requests") => Algorithm::LeastOutstanding,
+            Some("weighted_random") => Algorithm::WeightedRandom,
+            _ => Algorithm::RoundRobin,
+        };
+        let enabled = record.attribute("stickiness.enabled") == Some("true");
+        let stickiness = match (enabled, record.attribute("stickiness.type")) {
+            (false, _) => Stickiness::None,
+            (true, Some("app_cookie")) => Stickiness::AppCookie {
+                name: record
+                    .attribute("stickiness.app_cookie.cookie_name")
+                    .unwrap_or_default()
+                    .to_string(),
+                duration: self.clock.real_duration(Duration::from_secs(
+                    record.seconds("stickiness.app_cookie.duration_seconds", 86_400),
+                )),
+            },
+            (true, _) => Stickiness::LbCookie(self.clock.real_duration(Duration::from_secs(
+                record.seconds("stickiness.lb_cookie.duration_seconds", 86_400),
+            ))),
+        };
+        let plane = TargetGroup::new(
+            &record.full_name,
+            record.short_id(),
+            algorithm,
+            stickiness,
+            record.protocol_version == "HTTP2",
+        );
+        if record.attribute(crate::OUTLIER_ATTRIBUTE) == Some("true") {
+            let errors = record.seconds(crate::OUTLIER_ERRORS_ATTRIBUTE, 1).clamp(1, 1000);
+            let base = record.seconds(crate::OUTLIER_EJECTION_ATTRIBUTE, 30).max(1);
+            let real = self.clock.real_duration(Duration::from_secs(base));
+            plane.outlier_errors.store(errors as u32, std::sync::atomic::Ordering::Relaxed);
+            plane
+                .outlier_base_ms
+                .store(real.as_millis().max(1) as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        plane
+    }
+
+    /// Creates or updates a target group (registrations are kept on update).
+    pub fn put_target_group(
+        &self,
+        mut record: TargetGroupRecord,
+    ) -> Result<TargetGroupRecord, ElbError> {
+        let hc = &record.health_check;
+        if hc.timeout >= hc.interval && hc.protocol != "TCP" {
+            return Err(ElbError::api(
+                "ValidationError",
+                "Health check timeout must be smaller than the interval",
+            ));
+        }
+        let old = self.target_group(&record.arn)?;
+        if let Some(old) = &old {
+            record.targets = old.targets.clone();
+        }
+        self.store.put(TARGET_GROUPS, &record.arn, &record)?;
+        let plane = Arc::new(self.group_plane(&record));
+        {
+            let mut inner = self.inner.lock();
+            match inner.groups.get_mut(&record.arn) {
+                Some(group) => {
+                    // Same targets (by identity) under the new settings; checks restart.
+                    plane.publish((**group.plane.targets.load()).clone());
+                    group.plane = plane;
+                    for t in &mut group.targets {
+                        t.prober = None;
+                    }
+                }
+                None => {
+                    inner.groups.insert(
+                        record.arn.clone(),
+                        Group { plane, targets: Vec::new(), in_use: false },
+                    );
+                }
+            }
+        }
+        let registered = record.targets.clone();
+        if old.is_none() && !registered.is_empty() {
+            self.attach(&record, &registered)?;
+        }
+        self.republish()?;
+        self.restart_probers(&record.arn)?;
+        Ok(record)
+    }
+
+    pub fn delete_target_group(&self, arn: &str) -> Result<(), ElbError> {
+        let in_use = self.load_balancers_of(arn)?;
+        if !in_use.is_empty() {
+            return Err(ElbError::api(
+                "ResourceInUse",
+                format!("Target group '{arn}' is currently in use by a listener or a rule"),
+            ));
+        }
+        self.store.delete(TARGET_GROUPS, arn)?;
+        self.inner.lock().groups.remove(arn);
+        Ok(())
+    }
+
+    /// The port a registration uses, and where requests for it really go.
+    fn resolve(
+        &self,
+        record: &TargetGroupRecord,
+        reg: &Registration,
+    ) -> (u16, SocketAddr, Option<String>) {
+        let port = reg.port.unwrap_or(record.port);
+        if record.target_type == "instance" {
+            let instance = self.ec2.instance(&reg.id);
+            let addr = self
+                .ec2
+                .target_address(&reg.id, port)
+                .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 9)));
+            (port, addr, instance.map(|i| i.zone).or_else(|| reg.zone.clone()))
+        } else {
+            let ip: std::net::IpAddr = reg.id.parse().unwrap_or(Ipv4Addr::LOCALHOST.into());
+            (port, SocketAddr::new(ip, port), reg.zone.clone())
+        }
+    }
+
+    /// Registers targets (what RegisterTargets and the template's `Targets` do).
+    pub fn register_targets(&self, tg_arn: &str, targets: &[Registration]) -> Result<(), ElbError> {
+        let mut record = self.existing_group(tg_arn)?;
+        for t in targets {
+            if record.target_type == "instance" && self.ec2.instance(&t.id).is_none() {
+                return Err(ElbError::api(
+                    "InvalidTarget",
+                    format!(
+                        "The following targets are not in a running state and cannot be registered: '{}'",
+                        t.id
+                    ),
+                ));
+            }
+            if record.target_type == "ip" && t.id.parse::<std::net::IpAddr>().is_err() {
+                return Err(ElbError::api(
+                    "InvalidTarget",
+                    format!("The IP address '{}' is not a valid IPv4 address", t.id),
+                ));
+            }
+        }
+        let mut fresh = Vec::new();
+        for t in targets {
+            let port = t.port.unwrap_or(record.port);
+            if !record.targets.iter().any(|r| r.id == t.id && r.port.unwrap_or(record.port) == port)
+            {
+                record.targets.push(t.clone());
+                fresh.push(t.clone());
+            }
+        }
+        self.store.put(TARGET_GROUPS, &record.arn, &record)?;
+        self.attach(&record, &fresh)
+    }
+
+    /// Adds runtime targets (initial health) for stored registrations, re-registering
+    /// draining ones.
+    pub(super) fn attach(
+        &self,
+        record: &TargetGroupRecord,
+        regs: &[Registration],
+    ) -> Result<(), ElbError> {
+        let resolved: Vec<_> = regs.iter().map(|r| (r.clone(), self.resolve(record, r))).collect();
+        {
+            let mut inner = self.inner.lock();
+            let Some(group) = inner.groups.get_mut(&record.arn) else { return Ok(()) };
+            for (reg, (port, addr, zone)) in resolved {
+                group.targets.retain(|t| !(t.id == reg.id && t.port == port));
+                let health =
+                    if group.in_use { Health::registering() } else { Health::not_in_use() };
+                group.targets.push(Tgt {
+                    id: reg.id.clone(),
+                    port,
+                    plane: Arc::new(Target::new(
+                        &reg.id,
+                        port,
+                        addr,
+                        zone.as_deref().unwrap_or(""),
+                    )),
+                    zone,
+                    health,
+                    prober: None,
+                    drain: None,
+                    ramp: None,
+                });
+            }
+            publish_group(group);
+        }
+        self.restart_probers(&record.arn)
+    }
+
+    /// The health of every target of a group (draining ones included).
+    pub fn target_health(&self, tg_arn: &str) -> Result<Vec<TargetHealth>, ElbError> {
+        self.existing_group(tg_arn)?;
+        let inner = self.inner.lock();
+        let group = inner.groups.get(tg_arn);
+        Ok(group
+            .map(|g| {
+                g.targets
+                    .iter()
+                    .map(|t| TargetHealth {
+                        id: t.id.clone(),
+                        port: t.port,
+                        zone: t.zone.clone(),
+                        health: t.health.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// The worst health an instance has in the groups it is registered in (ELB health checks
+    /// of Auto Scaling groups): `None` when it is in none or still initial.
+    pub fn instance_health(&self, id: &str) -> Option<State> {
+        let inner = self.inner.lock();
+        let states: Vec<State> = inner
+            .groups
+            .values()
+            .flat_map(|g| g.targets.iter())
+            .filter(|t| t.id == id)
+            .map(|t| t.health.state)
+            .collect();
+        if states.contains(&State::Unhealthy) {
+            Some(State::Unhealthy)
+        } else if states.contains(&State::Healthy) {
+            Some(State::Healthy)
+        } else {
+            states.first().copied()
+        }
+    }
+
+    /// (healthy, unhealthy) targets of a group.
+    pub fn host_counts(&self, tg_arn: &str) -> (usize, usize) {
+        let inner = self.inner.lock();
+        inner.groups.get(tg_arn).map_or((0, 0), |g| {
+            let healthy = g.targets.iter().filter(|t| t.health.state == State::Healthy).count();
+            let unhealthy = g.targets.iter().filter(|t| t.health.state == State::Unhealthy).count();
+            (healthy, unhealthy)
+        })
+    }
+
+    /// The targets (`id:port`) a group's new requests may go to now, and whether that is
+    /// because every target is unhealthy (fail-open).
+    pub fn routable(&self, tg_arn: &str) -> (Vec<String>, bool) {
+        let inner = self.inner.lock();
+        inner.groups.get(tg_arn).map_or((Vec::new(), false), |g| {
+            let set = g.plane.targets.load();
+            (set.routable.iter().map(|t| t.key()).collect(), set.fail_open)
+        })
+    }
+}
