@@ -12,6 +12,41 @@ use ec2::{InstanceChange, InstanceState, LaunchRequest};
 use elb::{HealthChange, State};
 use tokio::sync::broadcast;
 
+/// Why the compute side did not do what was asked: it refused (AWS's code and message, as an
+/// activity or the caller shows them), or its store failed (the pass stops; nothing is blamed on
+/// a zone or a target group).
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+}
+
+impl FleetError {
+    pub fn refused(message: impl Into<String>) -> FleetError {
+        FleetError::Refused { code: "ValidationError", message: message.into() }
+    }
+}
+
+impl From<ec2::Ec2Error> for FleetError {
+    fn from(e: ec2::Ec2Error) -> FleetError {
+        match e {
+            ec2::Ec2Error::Store(e) => FleetError::Store(e),
+            other => FleetError::Refused { code: "ValidationError", message: other.to_string() },
+        }
+    }
+}
+
+impl From<elb::ElbError> for FleetError {
+    fn from(e: elb::ElbError) -> FleetError {
+        match e {
+            elb::ElbError::Store(e) => FleetError::Store(e),
+            elb::ElbError::Api { code, message } => FleetError::Refused { code, message },
+        }
+    }
+}
+
 /// An instance as Auto Scaling sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstanceView {
@@ -31,10 +66,10 @@ pub trait Compute: Send + Sync {
     fn subnet_zone(&self, subnet: &str) -> Option<String>;
     fn launch_template(&self, id_or_name: &str) -> Option<LaunchTemplateRecord>;
     fn launch_configuration(&self, name: &str) -> Option<LaunchConfigurationRecord>;
-    /// Launches one instance; the error is EC2's message.
-    async fn launch(&self, request: LaunchRequest) -> Result<InstanceView, String>;
+    /// Launches one instance.
+    async fn launch(&self, request: LaunchRequest) -> Result<InstanceView, FleetError>;
     /// Terminates an instance and waits until it is terminated.
-    async fn terminate(&self, id: &str) -> Result<(), String>;
+    async fn terminate(&self, id: &str) -> Result<(), FleetError>;
 }
 
 /// Elastic Load Balancing as Auto Scaling uses it.
@@ -42,16 +77,16 @@ pub trait Compute: Send + Sync {
 pub trait Balancer: Send + Sync {
     /// Every target health change.
     fn subscribe(&self) -> broadcast::Receiver<HealthChange>;
-    fn register(&self, target_group: &str, ids: &[String]) -> Result<(), String>;
-    fn deregister(&self, target_group: &str, ids: &[String]) -> Result<(), String>;
+    fn register(&self, target_group: &str, ids: &[String]) -> Result<(), FleetError>;
+    fn deregister(&self, target_group: &str, ids: &[String]) -> Result<(), FleetError>;
     /// The targets of a target group and their states (empty when it does not exist).
-    fn targets(&self, target_group: &str) -> Vec<(String, State)>;
+    fn targets(&self, target_group: &str) -> Result<Vec<(String, State)>, FleetError>;
     /// The worst state of an instance over the target groups it is registered in.
     fn instance_health(&self, id: &str) -> Option<State>;
     /// The traffic and health-check ports of a target group.
-    fn ports(&self, target_group: &str) -> Option<(u16, Option<u16>)>;
+    fn ports(&self, target_group: &str) -> Result<Option<(u16, Option<u16>)>, FleetError>;
     /// The target groups standing for a Classic load balancer's instance ports.
-    fn classic_target_groups(&self, load_balancer: &str) -> Vec<String>;
+    fn classic_target_groups(&self, load_balancer: &str) -> Result<Vec<String>, FleetError>;
     /// Waits until no target group is draining the instance.
     async fn wait_drained(&self, id: &str);
 }
@@ -85,13 +120,13 @@ impl Compute for ec2::Ec2 {
         ec2::Ec2::launch_configuration(self, name)
     }
 
-    async fn launch(&self, request: LaunchRequest) -> Result<InstanceView, String> {
-        let r = ec2::Ec2::launch(self, request).await.map_err(|e| e.to_string())?;
+    async fn launch(&self, request: LaunchRequest) -> Result<InstanceView, FleetError> {
+        let r = ec2::Ec2::launch(self, request).await?;
         Ok(InstanceView { id: r.id, state: r.state, zone: r.zone, subnet_id: r.subnet_id })
     }
 
-    async fn terminate(&self, id: &str) -> Result<(), String> {
-        ec2::Ec2::terminate(self, id).await.map_err(|e| e.to_string())
+    async fn terminate(&self, id: &str) -> Result<(), FleetError> {
+        Ok(ec2::Ec2::terminate(self, id).await?)
     }
 }
 
@@ -109,22 +144,20 @@ impl Balancer for elb::Elb {
         elb::Elb::subscribe(self)
     }
 
-    fn register(&self, target_group: &str, ids: &[String]) -> Result<(), String> {
-        self.register_targets(target_group, &registrations(ids)).map_err(|e| e.to_string())
+    fn register(&self, target_group: &str, ids: &[String]) -> Result<(), FleetError> {
+        Ok(self.register_targets(target_group, &registrations(ids))?)
     }
 
-    fn deregister(&self, target_group: &str, ids: &[String]) -> Result<(), String> {
-        self.deregister_targets(target_group, &registrations(ids)).map_err(|e| e.to_string())
+    fn deregister(&self, target_group: &str, ids: &[String]) -> Result<(), FleetError> {
+        Ok(self.deregister_targets(target_group, &registrations(ids))?)
     }
 
-    fn targets(&self, target_group: &str) -> Vec<(String, State)> {
+    fn targets(&self, target_group: &str) -> Result<Vec<(String, State)>, FleetError> {
         match self.target_health(target_group) {
-            Ok(list) => list.into_iter().map(|t| (t.id, t.health.state)).collect(),
-            Err(elb::ElbError::Store(e)) => {
-                tracing::warn!(target_group, "target health unknown, taken as no targets: {e}");
-                Vec::new()
-            }
-            Err(_) => Vec::new(),
+            Ok(list) => Ok(list.into_iter().map(|t| (t.id, t.health.state)).collect()),
+            Err(elb::ElbError::Store(e)) => Err(FleetError::Store(e)),
+            // A target group that is gone has no targets.
+            Err(elb::ElbError::Api { .. }) => Ok(Vec::new()),
         }
     }
 
@@ -132,27 +165,14 @@ impl Balancer for elb::Elb {
         elb::Elb::instance_health(self, id)
     }
 
-    fn ports(&self, target_group: &str) -> Option<(u16, Option<u16>)> {
-        match self.target_group(target_group) {
-            Ok(group) => group.map(|t| (t.port, t.health_check.port)),
-            Err(e) => {
-                tracing::warn!(target_group, "target group unreadable, taken as absent: {e}");
-                None
-            }
-        }
+    fn ports(&self, target_group: &str) -> Result<Option<(u16, Option<u16>)>, FleetError> {
+        Ok(self.target_group(target_group)?.map(|t| (t.port, t.health_check.port)))
     }
 
-    fn classic_target_groups(&self, load_balancer: &str) -> Vec<String> {
+    fn classic_target_groups(&self, load_balancer: &str) -> Result<Vec<String>, FleetError> {
         let prefix = format!("classic/{load_balancer}/");
-        match self.target_groups() {
-            Ok(groups) => {
-                groups.into_iter().filter(|t| t.arn.starts_with(&prefix)).map(|t| t.arn).collect()
-            }
-            Err(e) => {
-                tracing::warn!(load_balancer, "target groups unreadable, taken as none: {e}");
-                Vec::new()
-            }
-        }
+        let groups = self.target_groups()?;
+        Ok(groups.into_iter().filter(|t| t.arn.starts_with(&prefix)).map(|t| t.arn).collect())
     }
 
     async fn wait_drained(&self, id: &str) {

@@ -78,7 +78,14 @@ pub fn file_for(
 }
 
 /// Starts the writer of one load balancer's access log.
-pub fn start(dir: PathBuf, settings: Settings, account: Account, full_name: String) -> Writer {
+/// Files are named by the region's AWS time (the clock's) at which each batch is written.
+pub fn start(
+    dir: PathBuf,
+    settings: Settings,
+    account: Account,
+    full_name: String,
+    clock: clock::Clock,
+) -> Writer {
     let (tx, mut rx) = mpsc::channel::<String>(QUEUE);
     let log = AccessLog {
         arn_prefix: account.arn("elasticloadbalancing", ""),
@@ -90,7 +97,10 @@ pub fn start(dir: PathBuf, settings: Settings, account: Account, full_name: Stri
         let mut batch = Vec::new();
         while rx.recv_many(&mut batch, 1024).await > 0 {
             let lines = std::mem::take(&mut batch);
-            let path = file_for(&dir, &s, &account, &full_name, SystemTime::now());
+            let now = clock.now();
+            let at = UNIX_EPOCH
+                + std::time::Duration::from_secs(u64::try_from(now.as_second()).unwrap_or(0));
+            let path = file_for(&dir, &s, &account, &full_name, at);
             let written = tokio::task::spawn_blocking(move || append(&path, &lines)).await;
             if let Ok(Err(e)) = written {
                 tracing::warn!("access log of {full_name}: {e}");

@@ -111,10 +111,10 @@ impl AutoScaling {
             .collect();
         if !in_service.is_empty() {
             for tg in record.target_groups.iter().filter(|t| !old.target_groups.contains(t)) {
-                self.elb.register(tg, &in_service).map_err(AsgError::validation)?;
+                self.elb.register(tg, &in_service)?;
             }
             for tg in old.target_groups.iter().filter(|t| !record.target_groups.contains(t)) {
-                self.elb.deregister(tg, &in_service).map_err(AsgError::validation)?;
+                self.elb.deregister(tg, &in_service)?;
             }
         }
         self.wake(&record.name);
@@ -324,8 +324,8 @@ impl AutoScaling {
             if decrement && g.desired > g.min {
                 self.update(&group, |g| g.desired -= 1)?;
             }
-            for tg in self.target_groups_of(&g) {
-                self.elb.deregister(&tg, &[id.to_string()]).map_err(AsgError::validation)?;
+            for tg in self.target_groups_of(&g)? {
+                self.elb.deregister(&tg, &[id.to_string()])?;
             }
             self.update_member(&group, id, |m| m.lifecycle = Lifecycle::Standby)?;
         } else {
@@ -400,8 +400,8 @@ impl AutoScaling {
             }
         }
         for id in ids {
-            for tg in self.target_groups_of(&g) {
-                self.elb.deregister(&tg, std::slice::from_ref(id)).map_err(AsgError::validation)?;
+            for tg in self.target_groups_of(&g)? {
+                self.elb.deregister(&tg, std::slice::from_ref(id))?;
             }
             self.update(group, |g| {
                 g.instances.retain(|m| &m.id != id);
@@ -473,17 +473,19 @@ impl AutoScaling {
     pub(super) async fn hand_over(&self, g: &GroupRecord) {
         let mine: std::collections::HashSet<&str> =
             g.instances.iter().map(|m| m.id.as_str()).collect();
-        let groups = self.target_groups_of(g);
+        // Best effort: a store that cannot say ends the wait.
+        let Ok(groups) = self.target_groups_of(g) else { return };
         if groups.is_empty() {
             return;
         }
         let mut health = self.elb.subscribe();
         let settled = || {
             let waiting = groups.iter().any(|tg| {
-                self.elb
-                    .targets(tg)
-                    .iter()
-                    .any(|(id, state)| !mine.contains(id.as_str()) && *state == elb::State::Initial)
+                self.elb.targets(tg).is_ok_and(|targets| {
+                    targets.iter().any(|(id, state)| {
+                        !mine.contains(id.as_str()) && *state == elb::State::Initial
+                    })
+                })
             });
             (!waiting).then_some(())
         };

@@ -70,7 +70,7 @@ impl AutoScaling {
         }
         let Some(g) = self.group(group)? else { return Ok(()) };
         if !g.suspended("AddToLoadBalancer") {
-            for tg in self.target_groups_of(&g) {
+            for tg in self.target_groups_of(&g)? {
                 if let Err(e) = self.elb.register(&tg, &[id.to_string()]) {
                     tracing::warn!(group, instance = id, "cannot register with {tg}: {e}");
                 }
@@ -117,8 +117,8 @@ impl AutoScaling {
         activity: Activity,
     ) -> Result<(), AsgError> {
         if let Some(g) = self.group(group)? {
-            for tg in &self.target_groups_of(&g) {
-                if self.elb.targets(tg).iter().any(|(t, _)| t == id)
+            for tg in &self.target_groups_of(&g)? {
+                if self.elb.targets(tg)?.iter().any(|(t, _)| t == id)
                     && let Err(e) = self.elb.deregister(tg, &[id.to_string()])
                 {
                     tracing::warn!(group, instance = id, "cannot deregister from {tg}: {e}");
@@ -134,6 +134,6 @@ impl AutoScaling {
         }
         let result = self.ec2.terminate(id).await;
         self.update(group, |g| g.instances.retain(|m| m.id != id))?;
-        self.finish(activity, result.is_ok(), result.err())
+        self.finish(activity, result.is_ok(), result.err().map(|e| e.to_string()))
     }
 }

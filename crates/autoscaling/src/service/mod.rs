@@ -35,6 +35,15 @@ pub enum AsgError {
     Store(#[from] store::StoreError),
 }
 
+impl From<crate::fleet::FleetError> for AsgError {
+    fn from(e: crate::fleet::FleetError) -> AsgError {
+        match e {
+            crate::fleet::FleetError::Refused { code, message } => AsgError::Api { code, message },
+            crate::fleet::FleetError::Store(e) => AsgError::Store(e),
+        }
+    }
+}
+
 impl AsgError {
     pub fn validation(message: impl Into<String>) -> AsgError {
         AsgError::Api { code: "ValidationError", message: message.into() }

@@ -79,7 +79,7 @@ impl AutoScaling {
             // Scale in once launches have settled: new instances in service and past their
             // first health checks, so a rebalance never leaves fewer healthy targets than it
             // found.
-            let behind_load_balancer = !self.target_groups_of(&g).is_empty();
+            let behind_load_balancer = !self.target_groups_of(&g)?.is_empty();
             if active.iter().any(|m| {
                 matches!(m.lifecycle, Lifecycle::Pending | Lifecycle::PendingWait)
                     || (behind_load_balancer
@@ -145,12 +145,12 @@ impl AutoScaling {
     }
 
     /// The target groups a group's instances register with (Classic load balancers' included).
-    pub(super) fn target_groups_of(&self, g: &GroupRecord) -> Vec<String> {
+    pub(super) fn target_groups_of(&self, g: &GroupRecord) -> Result<Vec<String>, AsgError> {
         let mut out = g.target_groups.clone();
         for lb in &g.load_balancers {
-            out.extend(self.elb.classic_target_groups(lb));
+            out.extend(self.elb.classic_target_groups(lb)?);
         }
-        out
+        Ok(out)
     }
 
     /// Launches one instance into the best zone; tries the other zones when a launch fails.
@@ -186,8 +186,8 @@ impl AutoScaling {
             let activity =
                 self.activity(&g.name, "Launching a new EC2 instance".into(), cause.clone())?;
             let mut ports: Vec<u16> = Vec::new();
-            for tg in self.target_groups_of(g) {
-                if let Some((port, health_port)) = self.elb.ports(&tg) {
+            for tg in self.target_groups_of(g)? {
+                if let Some((port, health_port)) = self.elb.ports(&tg)? {
                     ports.push(port);
                     if let Some(p) = health_port {
                         ports.push(p);
@@ -253,8 +253,13 @@ impl AutoScaling {
                     self.spawn_enter_service_with(&g.name, &record.id, Some(a));
                     return Ok(Some(member));
                 }
-                Err(e) => {
-                    let message = e;
+                Err(crate::fleet::FleetError::Store(e)) => {
+                    // Not the zone's fault: the pass stops and the next one tries again.
+                    let message = format!("{e} Launching EC2 instance failed.");
+                    self.finish(activity, false, Some(message))?;
+                    return Err(AsgError::Store(e));
+                }
+                Err(message) => {
                     tracing::warn!(group = %g.name, zone, "launch failed: {message}");
                     self.finish(
                         activity,

@@ -67,7 +67,7 @@ impl AutoScaling {
                 }
                 continue;
             }
-            let healthy_new = self.healthy_new(&g, &obsolete);
+            let healthy_new = self.healthy_new(&g, &obsolete)?;
             let in_service =
                 g.instances.iter().filter(|m| m.lifecycle == Lifecycle::InService).count();
             let batch = max_batch.min(remaining);
@@ -209,15 +209,15 @@ impl AutoScaling {
         &self,
         g: &GroupRecord,
         obsolete: &(dyn Fn(&Member) -> bool + Sync),
-    ) -> usize {
-        let groups = self.target_groups_of(g);
-        g.instances
+    ) -> Result<usize, AsgError> {
+        let groups = self.target_groups_of(g)?;
+        Ok(g.instances
             .iter()
             .filter(|m| !obsolete(m) && m.lifecycle == Lifecycle::InService)
             .filter(|m| {
                 groups.is_empty() || self.elb.instance_health(&m.id) == Some(elb::State::Healthy)
             })
-            .count()
+            .count())
     }
 
     /// Waits until `count` new instances are in service and healthy (woken by the group's and
@@ -239,7 +239,10 @@ impl AutoScaling {
                 Ok(g) => g,
                 Err(e) => return Some(Err(e)),
             };
-            ready = self.healthy_new(&g, obsolete);
+            ready = match self.healthy_new(&g, obsolete) {
+                Ok(n) => n,
+                Err(e) => return Some(Err(e)),
+            };
             (ready >= count).then_some(Ok(()))
         });
         tokio::select! {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use autoscaling::fleet::{Balancer, Compute, InstanceView};
+use autoscaling::fleet::{Balancer, Compute, FleetError, InstanceView};
 use clock::Clock;
 use ec2::model::{LaunchConfigurationRecord, LaunchTemplateRecord};
 use ec2::{InstanceChange, InstanceState, LaunchRequest, LaunchSpec};
@@ -222,24 +222,24 @@ impl Compute for Fleet {
         None
     }
 
-    async fn launch(&self, request: LaunchRequest) -> Result<InstanceView, String> {
+    async fn launch(&self, request: LaunchRequest) -> Result<InstanceView, FleetError> {
         let zone = match (&request.subnet_id, &request.zone) {
-            (Some(s), _) => {
-                zone_of_subnet(s).ok_or_else(|| format!("The subnet ID '{s}' does not exist"))?
-            }
+            (Some(s), _) => zone_of_subnet(s).ok_or_else(|| {
+                FleetError::refused(format!("The subnet ID '{s}' does not exist"))
+            })?,
             (None, Some(z)) => z.clone(),
             (None, None) => "us-east-1a".into(),
         };
         let LaunchSpec::Template { .. } = request.spec else {
-            return Err("only launch templates here".into());
+            return Err(FleetError::refused("only launch templates here"));
         };
         let mut world = self.world.lock();
         if world.failed_zones.contains(&zone) {
             let line = format!("launch failed in {zone}");
             self.note(&mut world, line);
-            return Err(format!(
+            return Err(FleetError::refused(format!(
                 "We currently do not have sufficient capacity in the Availability Zone you requested ({zone})."
-            ));
+            )));
         }
         world.launched += 1;
         let id = format!("i-{:017x}", world.launched);
@@ -265,9 +265,9 @@ impl Compute for Fleet {
         Ok(view)
     }
 
-    async fn terminate(&self, id: &str) -> Result<(), String> {
+    async fn terminate(&self, id: &str) -> Result<(), FleetError> {
         if !self.world.lock().instances.contains_key(id) {
-            return Err(format!("The instance ID '{id}' does not exist"));
+            return Err(FleetError::refused(format!("The instance ID '{id}' does not exist")));
         }
         self.set_instance(id, InstanceState::Terminated);
         Ok(())
@@ -280,9 +280,9 @@ impl Balancer for Fleet {
         self.health.subscribe()
     }
 
-    fn register(&self, target_group: &str, ids: &[String]) -> Result<(), String> {
+    fn register(&self, target_group: &str, ids: &[String]) -> Result<(), FleetError> {
         if target_group != TARGET_GROUP {
-            return Err(format!("Target group '{target_group}' not found"));
+            return Err(FleetError::refused(format!("Target group '{target_group}' not found")));
         }
         for id in ids {
             self.set_target(target_group, id, Some(State::Initial));
@@ -309,7 +309,7 @@ impl Balancer for Fleet {
         Ok(())
     }
 
-    fn deregister(&self, target_group: &str, ids: &[String]) -> Result<(), String> {
+    fn deregister(&self, target_group: &str, ids: &[String]) -> Result<(), FleetError> {
         for id in ids {
             self.set_target(target_group, id, Some(State::Draining));
             let (tg, id) = (target_group.to_string(), id.clone());
@@ -324,13 +324,13 @@ impl Balancer for Fleet {
         Ok(())
     }
 
-    fn targets(&self, target_group: &str) -> Vec<(String, State)> {
+    fn targets(&self, target_group: &str) -> Result<Vec<(String, State)>, FleetError> {
         let world = self.world.lock();
-        world
+        Ok(world
             .targets
             .get(target_group)
             .map(|t| t.iter().map(|(id, s)| (id.clone(), *s)).collect())
-            .unwrap_or_default()
+            .unwrap_or_default())
     }
 
     fn instance_health(&self, id: &str) -> Option<State> {
@@ -346,12 +346,12 @@ impl Balancer for Fleet {
         }
     }
 
-    fn ports(&self, target_group: &str) -> Option<(u16, Option<u16>)> {
-        (target_group == TARGET_GROUP).then_some((80, None))
+    fn ports(&self, target_group: &str) -> Result<Option<(u16, Option<u16>)>, FleetError> {
+        Ok((target_group == TARGET_GROUP).then_some((80, None)))
     }
 
-    fn classic_target_groups(&self, _load_balancer: &str) -> Vec<String> {
-        Vec::new()
+    fn classic_target_groups(&self, _load_balancer: &str) -> Result<Vec<String>, FleetError> {
+        Ok(Vec::new())
     }
 
     async fn wait_drained(&self, id: &str) {

@@ -76,6 +76,7 @@ impl Elb {
                         settings,
                         self.account.clone(),
                         record.full_name.clone(),
+                        self.clock.clone(),
                     );
                     inner.writers.insert(record.arn.clone(), writer);
                 }
