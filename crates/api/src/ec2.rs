@@ -44,7 +44,7 @@ fn not_found(id: &str) -> ApiError {
 /// availability-zone, subnet-id, vpc-id, tag:KEY, tag-key).
 fn select(ec2: &Ec2, q: &QueryInput) -> Result<Vec<InstanceRecord>, ApiError> {
     let ids = q.list_flat("InstanceId");
-    let mut all = ec2.instances();
+    let mut all = ec2.instances()?;
     all.sort_by(|a, b| a.launch_time.cmp(&b.launch_time));
     for id in &ids {
         if !all.iter().any(|i| &i.id == id) {
@@ -87,7 +87,17 @@ fn write_state(x: &mut XmlOut, name: &str, record: &InstanceRecord) {
         .close();
 }
 
-fn write_instance(x: &mut XmlOut, ec2: &Ec2, i: &InstanceRecord) {
+/// EC2's errors: a store failure is an InternalFailure (500), the rest as EC2 words them.
+impl From<ec2::Ec2Error> for ApiError {
+    fn from(e: ec2::Ec2Error) -> ApiError {
+        match e {
+            ec2::Ec2Error::Store(e) => ApiError::service("InternalFailure", e.to_string()),
+            other => ApiError::service("InvalidParameterValue", other.to_string()),
+        }
+    }
+}
+
+fn write_instance(x: &mut XmlOut, ec2: &Ec2, i: &InstanceRecord) -> Result<(), ApiError> {
     x.text("instanceId", &i.id).text("imageId", &i.image_id);
     write_state(x, "instanceState", i);
     x.text("privateDnsName", &i.private_dns_name())
@@ -105,7 +115,7 @@ fn write_instance(x: &mut XmlOut, ec2: &Ec2, i: &InstanceRecord) {
     x.opt("ipAddress", i.public_ip.as_deref());
     x.open("groupSet", None);
     for g in &i.security_groups {
-        let name = ec2.security_group(g).map(|r| r.name).unwrap_or_default();
+        let name = ec2.security_group(g)?.map(|r| r.name).unwrap_or_default();
         x.open("item", None).text("groupId", g).text("groupName", &name).close();
     }
     x.close();
@@ -129,18 +139,20 @@ fn write_instance(x: &mut XmlOut, ec2: &Ec2, i: &InstanceRecord) {
     x.close();
     x.open("metadataOptions", None).text("state", "applied").text("httpTokens", &i.http_tokens);
     x.text("httpPutResponseHopLimit", "1").text("httpEndpoint", "enabled").close();
+    Ok(())
 }
 
-fn state_changes(x: &mut XmlOut, before: &[InstanceRecord], ec2: &Ec2) {
+fn state_changes(x: &mut XmlOut, before: &[InstanceRecord], ec2: &Ec2) -> Result<(), ApiError> {
     x.open("instancesSet", None);
     for b in before {
-        let now = ec2.instance(&b.id).unwrap_or_else(|| b.clone());
+        let now = ec2.instance(&b.id)?.unwrap_or_else(|| b.clone());
         x.open("item", None).text("instanceId", &b.id);
         write_state(x, "currentState", &now);
         write_state(x, "previousState", b);
         x.close();
     }
     x.close();
+    Ok(())
 }
 
 pub async fn handle(
@@ -163,7 +175,7 @@ pub async fn handle(
                     .text("ownerId", &ec2.account().account_id);
                 x.open("groupSet", None).close();
                 x.open("instancesSet", None).open("item", None);
-                write_instance(&mut x, ec2, i);
+                write_instance(&mut x, ec2, i)?;
                 x.close().close().close();
             }
             x.close();
@@ -178,7 +190,7 @@ pub async fn handle(
             let ids = q.list_flat("InstanceId");
             let before: Vec<InstanceRecord> = ids
                 .iter()
-                .map(|id| ec2.instance(id).ok_or_else(|| not_found(id)))
+                .map(|id| ec2.instance(id)?.ok_or_else(|| not_found(id)))
                 .collect::<Result<_, _>>()?;
             for id in &ids {
                 let result = match action {
@@ -188,7 +200,7 @@ pub async fn handle(
                 };
                 result.map_err(|e| ApiError::new("IncorrectInstanceState", e.to_string(), 400))?;
             }
-            state_changes(&mut x, &before, ec2);
+            state_changes(&mut x, &before, ec2)?;
         }
         other => return Err(ApiError::invalid_action(other)),
     }

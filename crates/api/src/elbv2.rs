@@ -65,21 +65,38 @@ fn json_xml(x: &mut XmlOut, name: &str, value: &Json) {
     }
 }
 
-fn write_load_balancer(x: &mut XmlOut, elb: &Elb, lb: &LoadBalancerRecord) {
+/// A load balancer's VPC and the zone of each of its subnets, read before its XML is written.
+struct Network {
+    vpc: String,
+    zones: Vec<(String, String)>,
+}
+
+fn network_of(elb: &Elb, lb: &LoadBalancerRecord) -> Result<Network, ApiError> {
+    let ec2 = elb.ec2();
+    let mut zones = Vec::new();
+    let mut vpc = None;
+    for s in &lb.subnets {
+        let subnet = ec2.subnet(s)?;
+        if vpc.is_none() {
+            vpc = Some(subnet.as_ref().map(|r| r.vpc_id.clone()).unwrap_or_default());
+        }
+        zones.push((subnet.map(|r| r.zone).unwrap_or_default(), s.clone()));
+    }
+    Ok(Network { vpc: vpc.unwrap_or_default(), zones })
+}
+
+fn write_load_balancer(x: &mut XmlOut, elb: &Elb, lb: &LoadBalancerRecord, network: &Network) {
     x.text("LoadBalancerArn", &lb.arn)
         .text("DNSName", &lb.dns_name)
         .text("CanonicalHostedZoneId", cfn_stacks::generic::alb_hosted_zone(&elb.account().region))
         .text("CreatedTime", &lb.created)
         .text("LoadBalancerName", &lb.name)
         .text("Scheme", &lb.scheme);
-    let vpc =
-        lb.subnets.first().and_then(|s| elb.ec2().subnet(s)).map(|s| s.vpc_id).unwrap_or_default();
-    x.text("VpcId", &vpc);
+    x.text("VpcId", &network.vpc);
     x.open("State", None).text("Code", "active").close();
     x.text("Type", if lb.kind == elb::model::Kind::Network { "network" } else { "application" });
-    x.members("AvailabilityZones", &lb.subnets, |x, s| {
-        let zone = elb.ec2().subnet(s).map(|r| r.zone).unwrap_or_default();
-        x.text("ZoneName", &zone).text("SubnetId", s);
+    x.members("AvailabilityZones", &network.zones, |x, (zone, s)| {
+        x.text("ZoneName", zone).text("SubnetId", s);
     });
     x.strings("SecurityGroups", &lb.security_groups);
     x.text("IpAddressType", "ipv4");
@@ -227,7 +244,11 @@ pub fn handle(
                         && (names.is_empty() || names.contains(&l.name))
                 })
                 .collect();
-            x.members("LoadBalancers", chosen, |x, lb| write_load_balancer(x, elb, lb));
+            let mut rows = Vec::with_capacity(chosen.len());
+            for lb in chosen {
+                rows.push((lb, network_of(elb, lb)?));
+            }
+            x.members("LoadBalancers", &rows, |x, (lb, net)| write_load_balancer(x, elb, lb, net));
         }
         "DescribeTargetGroups" => {
             let arns = q.list("TargetGroupArns");

@@ -146,8 +146,11 @@ fn local_failure(e: impl std::fmt::Display) -> Response {
 /// CPU), as JSON, for `cumulo instances`.
 async fn instances(State(services): State<Arc<Services>>) -> Response {
     let ec2 = &services.ec2;
-    let list: Vec<serde_json::Value> = ec2
-        .instances()
+    let all = match ec2.instances() {
+        Ok(all) => all,
+        Err(e) => return local_failure(e),
+    };
+    let list: Vec<serde_json::Value> = all
         .into_iter()
         .map(|i| {
             let usage = ec2.usage(&i.id);
@@ -159,7 +162,7 @@ async fn instances(State(services): State<Arc<Services>>) -> Response {
                 "publicIp": i.public_ip,
                 "ports": i.ports.iter().map(|p| serde_json::json!({"expected": p.expected, "host": p.host})).collect::<Vec<_>>(),
                 "machinePid": ec2.machine_pid(&i.id),
-                "appPid": ec2.app_pid(&i.id),
+                "appPid": ec2.app_pid(&i.id).ok().flatten(),
                 "imdsPort": ec2.imds_port(&i.id),
                 "cpuPercent": usage.map(|u| u.cpu_percent),
                 "rssBytes": usage.map(|u| u.rss_bytes),
@@ -249,7 +252,10 @@ async fn chaos(
     };
     let (ok, message) = match action.as_str() {
         "fail-zone" => {
-            let stopped = ec2.fail_zone(&target);
+            let stopped = match ec2.fail_zone(&target) {
+                Ok(stopped) => stopped,
+                Err(e) => return local_failure(e),
+            };
             (
                 true,
                 format!(
@@ -260,7 +266,10 @@ async fn chaos(
         }
         "restore-zone" => (ec2.restore_zone(&target), format!("zone {target} is back")),
         "kill-instance" => (ec2.power_off(&target), format!("instance {target} killed")),
-        "kill-app" => (signal(ec2.app_pid(&target)), format!("the app of {target} killed")),
+        "kill-app" => match ec2.app_pid(&target) {
+            Ok(pid) => (signal(pid), format!("the app of {target} killed")),
+            Err(e) => return local_failure(e),
+        },
         other => (false, format!("unknown chaos action {other}")),
     };
     let status = if ok { StatusCode::OK } else { StatusCode::BAD_REQUEST };

@@ -61,11 +61,15 @@ pub struct InstanceView {
 pub trait Compute: Send + Sync {
     /// Every instance state change, announced after it is stored.
     fn subscribe(&self) -> broadcast::Receiver<InstanceChange>;
-    fn instance(&self, id: &str) -> Option<InstanceView>;
+    fn instance(&self, id: &str) -> Result<Option<InstanceView>, FleetError>;
     /// The zone of a subnet, when the subnet exists.
-    fn subnet_zone(&self, subnet: &str) -> Option<String>;
-    fn launch_template(&self, id_or_name: &str) -> Option<LaunchTemplateRecord>;
-    fn launch_configuration(&self, name: &str) -> Option<LaunchConfigurationRecord>;
+    fn subnet_zone(&self, subnet: &str) -> Result<Option<String>, FleetError>;
+    fn launch_template(&self, id_or_name: &str)
+    -> Result<Option<LaunchTemplateRecord>, FleetError>;
+    fn launch_configuration(
+        &self,
+        name: &str,
+    ) -> Result<Option<LaunchConfigurationRecord>, FleetError>;
     /// Launches one instance.
     async fn launch(&self, request: LaunchRequest) -> Result<InstanceView, FleetError>;
     /// Terminates an instance and waits until it is terminated.
@@ -99,25 +103,31 @@ impl Compute for ec2::Ec2 {
         ec2::Ec2::subscribe(self)
     }
 
-    fn instance(&self, id: &str) -> Option<InstanceView> {
-        ec2::Ec2::instance(self, id).map(|r| InstanceView {
+    fn instance(&self, id: &str) -> Result<Option<InstanceView>, FleetError> {
+        Ok(ec2::Ec2::instance(self, id)?.map(|r| InstanceView {
             id: r.id,
             state: r.state,
             zone: r.zone,
             subnet_id: r.subnet_id,
-        })
+        }))
     }
 
-    fn subnet_zone(&self, subnet: &str) -> Option<String> {
-        self.subnet(subnet).map(|s| s.zone)
+    fn subnet_zone(&self, subnet: &str) -> Result<Option<String>, FleetError> {
+        Ok(self.subnet(subnet)?.map(|s| s.zone))
     }
 
-    fn launch_template(&self, id_or_name: &str) -> Option<LaunchTemplateRecord> {
-        ec2::Ec2::launch_template(self, id_or_name)
+    fn launch_template(
+        &self,
+        id_or_name: &str,
+    ) -> Result<Option<LaunchTemplateRecord>, FleetError> {
+        Ok(ec2::Ec2::launch_template(self, id_or_name)?)
     }
 
-    fn launch_configuration(&self, name: &str) -> Option<LaunchConfigurationRecord> {
-        ec2::Ec2::launch_configuration(self, name)
+    fn launch_configuration(
+        &self,
+        name: &str,
+    ) -> Result<Option<LaunchConfigurationRecord>, FleetError> {
+        Ok(ec2::Ec2::launch_configuration(self, name)?)
     }
 
     async fn launch(&self, request: LaunchRequest) -> Result<InstanceView, FleetError> {

@@ -151,9 +151,13 @@ const TIME_READS: &[&str] = &[
     "time::sleep_until",
 ];
 
-/// `let _ = ` on a store call: a store error dropped on the floor.
+/// A store call whose error is dropped on the floor: `let _ = ...store...`, or a store read
+/// turned into "nothing there" (`.ok()`, `.unwrap_or_default()` on the same line).
 fn drops_a_store_result(line: &str) -> bool {
-    line.trim_start().starts_with("let _ =") && line.contains("store.")
+    line.contains("store.")
+        && (line.trim_start().starts_with("let _ =")
+            || line.contains(".ok()")
+            || line.contains(".unwrap_or_default()"))
 }
 
 #[test]
@@ -198,6 +202,8 @@ fn time_goes_through_the_clock_and_store_errors_are_not_dropped() {
 fn the_clock_check_sees_what_it_is_for() {
     assert!(drops_a_store_result("        let _ = self.store.put(GROUPS, &id, &g);"));
     assert!(!drops_a_store_result("        self.store.put(GROUPS, &id, &g)?;"));
+    assert!(drops_a_store_result("self.store.get(PARAMETERS, &id).ok().flatten();"));
+    assert!(drops_a_store_result("self.store.list(GROUPS, \"\").unwrap_or_default()"));
     let found = |line: &str| TIME_READS.iter().any(|p| line.contains(p));
     assert!(found("let now = tokio::time::Instant::now();"));
     assert!(found("tokio::time::sleep(Duration::from_millis(50)).await;"));

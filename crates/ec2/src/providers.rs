@@ -39,9 +39,19 @@ fn err(message: impl Into<String>) -> ProviderError {
 
 use cfn_stacks::props::text;
 
+/// EC2's errors as a resource's failure reason: a store failure is AWS's InternalFailure.
+impl From<crate::Ec2Error> for ProviderError {
+    fn from(e: crate::Ec2Error) -> ProviderError {
+        match e {
+            crate::Ec2Error::Store(e) => ProviderError::service("Ec2", "InternalFailure", e),
+            other => err(other.to_string()),
+        }
+    }
+}
+
 impl Ec2Provider {
     fn store_err(e: store::StoreError) -> ProviderError {
-        err(e.to_string())
+        ProviderError::from(crate::Ec2Error::Store(e))
     }
 
     fn create_vpc(&self, req: &ResourceRequest<'_>) -> Result<Provided, ProviderError> {
@@ -77,7 +87,7 @@ impl Ec2Provider {
                     400,
                 )));
             }
-            for other in self.ec2.subnets().into_iter().filter(|s| s.vpc_id == vpc_id) {
+            for other in self.ec2.subnets()?.into_iter().filter(|s| s.vpc_id == vpc_id) {
                 if Cidr::parse(&other.cidr).is_some_and(|o| o.overlaps(&cidr)) {
                     return Err(err(handler_error(
                         &format!("The CIDR '{cidr_text}' conflicts with another subnet"),
@@ -123,7 +133,7 @@ impl Ec2Provider {
         let props = req.properties;
         let provided = model(req, current);
         let id = provided.physical_id.clone();
-        let existing = self.ec2.security_group(&id).unwrap_or_default();
+        let existing = self.ec2.security_group(&id)?.unwrap_or_default();
         let rules = |key: &str| -> Vec<Rule> {
             props
                 .get(key)
@@ -155,7 +165,7 @@ impl Ec2Provider {
         let props = req.properties;
         let group = text(props, "GroupId").or_else(|| text(props, "GroupName")).unwrap_or_default();
         let provided = model(req, None);
-        if let Some(mut record) = self.ec2.security_group(&group) {
+        if let Some(mut record) = self.ec2.security_group(&group)? {
             let rule = Rule::from_json(props, Some(&provided.physical_id));
             if egress {
                 record.egress.push(rule);
@@ -172,7 +182,7 @@ impl Ec2Provider {
         let group = text(&current.properties, "GroupId")
             .or_else(|| text(&current.properties, "GroupName"))
             .unwrap_or_default();
-        if let Some(mut record) = self.ec2.security_group(&group) {
+        if let Some(mut record) = self.ec2.security_group(&group)? {
             record.ingress.retain(|r| r.owner.as_deref() != Some(id));
             record.egress.retain(|r| r.owner.as_deref() != Some(id));
             self.ec2.store.put(GROUPS, &record.id, &record).map_err(Self::store_err)?;
@@ -190,7 +200,7 @@ impl Ec2Provider {
         let id = provided.physical_id.clone();
         let name = text(req.properties, "LaunchTemplateName")
             .unwrap_or_else(|| aws_ids::physical_name(req.stack_name, req.logical_id, 128));
-        let mut record = self.ec2.launch_template(&id).unwrap_or(LaunchTemplateRecord {
+        let mut record = self.ec2.launch_template(&id)?.unwrap_or(LaunchTemplateRecord {
             id: id.clone(),
             name: name.clone(),
             versions: Default::default(),
@@ -366,7 +376,7 @@ impl ResourceProvider for Ec2Provider {
                     self.ec2.start(&id).await.map_err(|e| err(e.to_string()))?;
                 }
                 let record =
-                    self.ec2.instance(&id).ok_or_else(|| err(format!("instance {id} is gone")))?;
+                    self.ec2.instance(&id)?.ok_or_else(|| err(format!("instance {id} is gone")))?;
                 Ok(instance_provided(&record))
             }
             "AWS::EC2::SecurityGroupIngress" | "AWS::EC2::SecurityGroupEgress" => {
@@ -376,7 +386,7 @@ impl ResourceProvider for Ec2Provider {
                 let group =
                     text(props, "GroupId").or_else(|| text(props, "GroupName")).unwrap_or_default();
                 let id = current.physical_id.clone().unwrap_or_default();
-                if let Some(mut record) = self.ec2.security_group(&group) {
+                if let Some(mut record) = self.ec2.security_group(&group)? {
                     let rule = Rule::from_json(props, Some(&id));
                     if egress {
                         record.egress.push(rule)

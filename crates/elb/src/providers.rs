@@ -69,20 +69,21 @@ fn registrations(props: &Json) -> Vec<Registration> {
 }
 
 impl ElbProvider {
-    fn zones_of(&self, subnets: &[String]) -> Vec<String> {
+    fn zones_of(&self, subnets: &[String]) -> Result<Vec<String>, ProviderError> {
         let mut zones = Vec::new();
         for s in subnets {
-            if let Some(z) = self.elb_ec2_zone(s)
+            if let Some(z) = self.elb_ec2_zone(s)?
                 && !zones.contains(&z)
             {
                 zones.push(z);
             }
         }
-        zones
+        Ok(zones)
     }
 
-    fn elb_ec2_zone(&self, subnet: &str) -> Option<String> {
-        self.elb.ec2().subnet(subnet).map(|s| s.zone)
+    fn elb_ec2_zone(&self, subnet: &str) -> Result<Option<String>, ProviderError> {
+        let subnet = self.elb.ec2().subnet(subnet).map_err(|e| err(e.into()))?;
+        Ok(subnet.map(|s| s.zone))
     }
 
     fn load_balancer_v2(
@@ -107,8 +108,11 @@ impl ElbProvider {
                 .flatten()
                 .filter_map(|m| text(m, "SubnetId")),
         );
-        let zones = self.zones_of(&subnets);
-        let known = subnets.iter().all(|s| self.elb_ec2_zone(s).is_some());
+        let zones = self.zones_of(&subnets)?;
+        let mut known = true;
+        for s in &subnets {
+            known &= self.elb_ec2_zone(s)?.is_some();
+        }
         if kind == Kind::Application && known && !subnets.is_empty() && zones.len() < 2 {
             return Err(err(ElbError::api(
                 "ValidationError",
@@ -327,7 +331,7 @@ impl ElbProvider {
         let subnets = strings(props, "Subnets");
         let mut zones = strings(props, "AvailabilityZones");
         if zones.is_empty() {
-            zones = self.zones_of(&subnets);
+            zones = self.zones_of(&subnets)?;
         }
         let record = LoadBalancerRecord {
             arn: name.clone(),

@@ -182,7 +182,7 @@ impl Region {
                 "{recovered} stack operation(s) were interrupted by the last shutdown and are marked failed"
             );
         }
-        let rebooted = ec2.recover().await;
+        let rebooted = ec2.recover().await?;
         if rebooted > 0 {
             tracing::info!("{rebooted} instance(s) were running before the restart and boot again");
         }

@@ -60,7 +60,9 @@ impl ResourceProvider for SsmProvider {
         let kind =
             req.properties.get("Type").and_then(|v| v.as_str()).unwrap_or("String").to_string();
         let previous: Option<ParameterRecord> =
-            self.store.get(PARAMETERS, &provided.physical_id).ok().flatten();
+            self.store
+                .get(PARAMETERS, &provided.physical_id)
+                .map_err(|e| ProviderError::service("SSM", "InternalFailure", e))?;
         let record = ParameterRecord {
             name: provided.physical_id.clone(),
             value: value.clone(),

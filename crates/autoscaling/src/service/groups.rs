@@ -40,7 +40,7 @@ impl AutoScaling {
         }
         AutoScaling::check_sizes(record.min, record.max, record.desired)?;
         if record.zones.is_empty() {
-            record.zones = self.zones_of(&record.subnets);
+            record.zones = self.zones_of(&record.subnets)?;
         }
         if record.zones.is_empty() {
             return Err(AsgError::validation(
@@ -55,23 +55,23 @@ impl AutoScaling {
         Ok(record)
     }
 
-    pub(super) fn zones_of(&self, subnets: &[String]) -> Vec<String> {
+    pub(super) fn zones_of(&self, subnets: &[String]) -> Result<Vec<String>, AsgError> {
         let mut zones = Vec::new();
         for s in subnets {
             let zone =
-                self.ec2.subnet_zone(s).unwrap_or_else(|| format!("{}a", self.account.region));
+                self.ec2.subnet_zone(s)?.unwrap_or_else(|| format!("{}a", self.account.region));
             if !zones.contains(&zone) {
                 zones.push(zone);
             }
         }
-        zones
+        Ok(zones)
     }
 
     /// What an instance launched now from `launch` is launched from (`lt-...:N`, `lc:NAME`).
     pub fn launch_key(&self, launch: &Launch) -> Result<String, AsgError> {
         match launch {
             Launch::Template { id, version } => {
-                let lt = self.ec2.launch_template(id).ok_or_else(|| {
+                let lt = self.ec2.launch_template(id)?.ok_or_else(|| {
                     AsgError::validation(format!(
                         "The specified launch template, with template ID {id}, does not exist."
                     ))
@@ -82,7 +82,7 @@ impl AutoScaling {
                 Ok(format!("{}:{v}", lt.id))
             }
             Launch::Configuration { name } => {
-                self.ec2.launch_configuration(name).ok_or_else(|| AsgError::validation(format!("Launch configuration name not found - Launch configuration {name} not found")))?;
+                self.ec2.launch_configuration(name)?.ok_or_else(|| AsgError::validation(format!("Launch configuration name not found - Launch configuration {name} not found")))?;
                 Ok(format!("lc:{name}"))
             }
         }
@@ -94,7 +94,7 @@ impl AutoScaling {
         self.launch_key(&record.launch)?;
         let old = self.group_or_err(&record.name)?;
         let zones = if record.zones.is_empty() {
-            self.zones_of(&record.subnets)
+            self.zones_of(&record.subnets)?
         } else {
             record.zones.clone()
         };
@@ -356,7 +356,7 @@ impl AutoScaling {
         for id in ids {
             let i = self
                 .ec2
-                .instance(id)
+                .instance(id)?
                 .ok_or_else(|| AsgError::validation(format!("Instance ID {id} is not valid.")))?;
             if i.state != InstanceState::Running {
                 return Err(AsgError::validation(format!(

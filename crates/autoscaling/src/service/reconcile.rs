@@ -18,7 +18,7 @@ impl AutoScaling {
         // Health: EC2 state always; target health with HealthCheckType ELB after the grace period.
         if !g.suspended("HealthCheck") {
             for m in g.instances.iter().filter(|m| m.lifecycle.counts() && m.healthy) {
-                let state = self.ec2.instance(&m.id).map(|i| i.state);
+                let state = self.ec2.instance(&m.id)?.map(|i| i.state);
                 let ec2_ok = matches!(state, Some(InstanceState::Pending | InstanceState::Running));
                 let cause = if !ec2_ok {
                     Some("an EC2 health check indicating it has been terminated or stopped")
@@ -176,11 +176,12 @@ impl AutoScaling {
                     None => return Ok(None),
                 },
             };
-            let subnets: Vec<&String> = g
-                .subnets
-                .iter()
-                .filter(|s| self.ec2.subnet_zone(s).is_none_or(|z| z == zone))
-                .collect();
+            let mut subnets: Vec<&String> = Vec::new();
+            for s in &g.subnets {
+                if self.ec2.subnet_zone(s)?.is_none_or(|z| z == zone) {
+                    subnets.push(s);
+                }
+            }
             let subnet =
                 (!subnets.is_empty()).then(|| subnets[fastrand::usize(..subnets.len())].clone());
             let activity =
@@ -204,14 +205,14 @@ impl AutoScaling {
             tags.insert("aws:autoscaling:groupName".into(), g.name.clone());
             let (spec, override_key) = match &g.launch {
                 Launch::Template { id, version } => {
-                    let lt = self.ec2.launch_template(id);
+                    let lt = self.ec2.launch_template(id)?;
                     (
                         LaunchSpec::Template { id_or_name: id.clone(), version: version.clone() },
                         lt.and_then(|l| l.logical_id),
                     )
                 }
                 Launch::Configuration { name } => {
-                    let lc = self.ec2.launch_configuration(name);
+                    let lc = self.ec2.launch_configuration(name)?;
                     (
                         LaunchSpec::Configuration { name: name.clone() },
                         lc.and_then(|l| l.logical_id),

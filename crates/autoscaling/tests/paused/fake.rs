@@ -206,20 +206,27 @@ impl Compute for Fleet {
         self.instances.subscribe()
     }
 
-    fn instance(&self, id: &str) -> Option<InstanceView> {
-        self.world.lock().instances.get(id).cloned()
+    fn instance(&self, id: &str) -> Result<Option<InstanceView>, FleetError> {
+        Ok(self.world.lock().instances.get(id).cloned())
     }
 
-    fn subnet_zone(&self, subnet: &str) -> Option<String> {
-        zone_of_subnet(subnet)
+    fn subnet_zone(&self, subnet: &str) -> Result<Option<String>, FleetError> {
+        Ok(zone_of_subnet(subnet))
     }
 
-    fn launch_template(&self, id_or_name: &str) -> Option<LaunchTemplateRecord> {
-        self.world.lock().template.clone().filter(|t| t.id == id_or_name || t.name == id_or_name)
+    fn launch_template(
+        &self,
+        id_or_name: &str,
+    ) -> Result<Option<LaunchTemplateRecord>, FleetError> {
+        let template = self.world.lock().template.clone();
+        Ok(template.filter(|t| t.id == id_or_name || t.name == id_or_name))
     }
 
-    fn launch_configuration(&self, _name: &str) -> Option<LaunchConfigurationRecord> {
-        None
+    fn launch_configuration(
+        &self,
+        _name: &str,
+    ) -> Result<Option<LaunchConfigurationRecord>, FleetError> {
+        Ok(None)
     }
 
     async fn launch(&self, request: LaunchRequest) -> Result<InstanceView, FleetError> {

@@ -24,7 +24,7 @@ impl Ec2 {
         let letter = zone.chars().last().unwrap_or('a');
         let index = (letter as u32).saturating_sub('a' as u32).min(15);
         let id = format!("subnet-default{:08x}", index);
-        if let Some(s) = self.subnet(&id) {
+        if let Some(s) = self.subnet(&id)? {
             return Ok(s);
         }
         let subnet = SubnetRecord {
@@ -44,7 +44,7 @@ impl Ec2 {
         match spec {
             LaunchSpec::Template { id_or_name, version } => {
                 let t = self
-                    .launch_template(id_or_name)
+                    .launch_template(id_or_name)?
                     .ok_or_else(|| Ec2Error::Invalid(format!("The specified launch template, with template ID {id_or_name}, does not exist.")))?;
                 let v = t.resolve_version(version.as_deref()).ok_or_else(|| {
                     Ec2Error::Invalid(format!(
@@ -59,7 +59,7 @@ impl Ec2 {
                 ))
             }
             LaunchSpec::Configuration { name } => {
-                let c = self.launch_configuration(name).ok_or_else(|| {
+                let c = self.launch_configuration(name)?.ok_or_else(|| {
                     Ec2Error::Invalid(format!("Launch configuration name not found - {name}"))
                 })?;
                 Ok((c.data.clone(), LaunchSource::Configuration { name: name.clone() }))
@@ -113,7 +113,11 @@ impl Ec2 {
                 .and_then(Json::as_str)
                 .map(str::to_string)
         });
-        let mut subnet = match subnet_id.as_deref().and_then(|id| self.subnet(id)) {
+        let known = match subnet_id.as_deref() {
+            Some(id) => self.subnet(id)?,
+            None => None,
+        };
+        let mut subnet = match known {
             Some(subnet) => subnet,
             None => match &subnet_id {
                 // A subnet of a network Cumulo did not create (a parameter): modelled on the fly.
@@ -151,10 +155,10 @@ impl Ec2 {
             .chain(props::strings(&interface, "Groups"))
             .collect();
         groups.dedup();
-        let group_ids: Vec<String> = groups
-            .iter()
-            .map(|g| self.security_group(g).map(|r| r.id).unwrap_or_else(|| g.clone()))
-            .collect();
+        let mut group_ids: Vec<String> = Vec::new();
+        for g in &groups {
+            group_ids.push(self.security_group(g)?.map(|r| r.id).unwrap_or_else(|| g.clone()));
+        }
         let profile = data.get("IamInstanceProfile").and_then(|p| {
             p.as_str().map(str::to_string).or_else(|| {
                 p.get("Arn").or_else(|| p.get("Name")).and_then(Json::as_str).map(str::to_string)
@@ -171,7 +175,7 @@ impl Ec2 {
             .or_else(|| self.config.overrides.get("*"))
             .cloned()
             .unwrap_or_default();
-        let ports = self.expected_ports(&override_, &request.ports, &group_ids);
+        let ports = self.expected_ports(&override_, &request.ports, &group_ids)?;
         let id = aws_ids::ec2_id("i");
         let dir = self.config.runtime_dir.join("instances").join(&id);
         std::fs::create_dir_all(&dir)
@@ -268,12 +272,13 @@ impl Ec2 {
         o: &InstanceOverride,
         extra: &[u16],
         groups: &[String],
-    ) -> Vec<PortMap> {
+    ) -> Result<Vec<PortMap>, Ec2Error> {
         let mut expected: Vec<u16> = match &o.ports {
             Some(p) => p.clone(),
             None => {
                 let mut v: Vec<u16> = extra.to_vec();
-                for g in groups.iter().filter_map(|g| self.security_group(g)) {
+                for g in groups {
+                    let Some(g) = self.security_group(g)? else { continue };
                     v.extend(
                         g.ingress
                             .iter()
@@ -289,9 +294,9 @@ impl Ec2 {
         if expected.is_empty() {
             expected.push(80);
         }
-        expected
+        Ok(expected
             .into_iter()
             .map(|p| PortMap { expected: p, host: self.allocate_port().unwrap_or(0) })
-            .collect()
+            .collect())
     }
 }

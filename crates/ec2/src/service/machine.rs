@@ -59,9 +59,16 @@ impl Ec2 {
         };
         let asked = Arc::new(AtomicU8::new(0));
         let shim_pid = supervised.pid();
-        self.running
-            .lock()
-            .insert(record.id.clone(), Running { shim_pid, imds_port, imds, asked: asked.clone() });
+        self.running.lock().insert(
+            record.id.clone(),
+            Running {
+                shim_pid,
+                imds_port,
+                imds,
+                asked: asked.clone(),
+                vcpus: vcpus(&record.instance_type),
+            },
+        );
         if let Err(e) = self.set_state(record, InstanceState::Running, None) {
             // A machine the store does not know runs never: it goes at once.
             if let Some(r) = self.running.lock().remove(&record.id) {
@@ -187,7 +194,16 @@ impl Ec2 {
         if self.shutting_down.load(Ordering::SeqCst) {
             return; // The region is stopping: the record stays as it was, to start again.
         }
-        let Some(record) = self.instance(id) else { return };
+        let record = match self.instance(id) {
+            Ok(Some(record)) => record,
+            Ok(None) => return,
+            Err(e) => {
+                // The machine is gone whatever the store says; recovery after a restart
+                // settles the record.
+                tracing::error!(instance = id, "cannot read the instance whose machine went: {e}");
+                return;
+            }
+        };
         let terminate = asked == 2 || (asked == 0 && record.shutdown_behavior == "terminate");
         let reason = match asked {
             0 => Some("Client.InstanceInitiatedShutdown: Instance initiated shutdown".to_string()),

@@ -133,6 +133,8 @@ struct Running {
     imds: JoinHandle<()>,
     /// 0: nothing asked, 1: stop, 2: terminate.
     asked: Arc<AtomicU8>,
+    /// Of its instance type (CPUUtilization is relative to them).
+    vcpus: f64,
 }
 
 pub struct Ec2 {
@@ -203,80 +205,79 @@ impl Ec2 {
 
     // === records ===
 
-    pub fn instance(&self, id: &str) -> Option<InstanceRecord> {
-        self.store.get(INSTANCES, id).ok().flatten()
+    // A read the store fails is an error (`Ec2Error::Store`, AWS's InternalFailure), never
+    // "no such record".
+
+    pub fn instance(&self, id: &str) -> Result<Option<InstanceRecord>, Ec2Error> {
+        Ok(self.store.get(INSTANCES, id)?)
     }
 
-    pub fn instances(&self) -> Vec<InstanceRecord> {
-        self.store
-            .list::<InstanceRecord>(INSTANCES, "")
-            .map(|v| v.into_iter().map(|(_, r)| r).collect())
-            .unwrap_or_default()
+    pub fn instances(&self) -> Result<Vec<InstanceRecord>, Ec2Error> {
+        Ok(self.store.list::<InstanceRecord>(INSTANCES, "")?.into_iter().map(|(_, r)| r).collect())
     }
 
-    pub fn subnet(&self, id: &str) -> Option<SubnetRecord> {
-        self.store.get(SUBNETS, id).ok().flatten()
+    pub fn subnet(&self, id: &str) -> Result<Option<SubnetRecord>, Ec2Error> {
+        Ok(self.store.get(SUBNETS, id)?)
     }
 
-    pub fn subnets(&self) -> Vec<SubnetRecord> {
-        self.store
-            .list::<SubnetRecord>(SUBNETS, "")
-            .map(|v| v.into_iter().map(|(_, r)| r).collect())
-            .unwrap_or_default()
+    pub fn subnets(&self) -> Result<Vec<SubnetRecord>, Ec2Error> {
+        Ok(self.store.list::<SubnetRecord>(SUBNETS, "")?.into_iter().map(|(_, r)| r).collect())
     }
 
-    pub fn security_group(&self, id_or_name: &str) -> Option<SecurityGroupRecord> {
-        if let Ok(Some(g)) = self.store.get::<SecurityGroupRecord>(GROUPS, id_or_name) {
-            return Some(g);
+    pub fn security_group(
+        &self,
+        id_or_name: &str,
+    ) -> Result<Option<SecurityGroupRecord>, Ec2Error> {
+        if let Some(g) = self.store.get::<SecurityGroupRecord>(GROUPS, id_or_name)? {
+            return Ok(Some(g));
         }
-        self.store
-            .list::<SecurityGroupRecord>(GROUPS, "")
-            .ok()?
-            .into_iter()
-            .map(|(_, g)| g)
-            .find(|g| g.name == id_or_name)
+        let all = self.store.list::<SecurityGroupRecord>(GROUPS, "")?;
+        Ok(all.into_iter().map(|(_, g)| g).find(|g| g.name == id_or_name))
     }
 
-    pub fn launch_template(&self, id_or_name: &str) -> Option<LaunchTemplateRecord> {
-        if let Ok(Some(t)) = self.store.get::<LaunchTemplateRecord>(LAUNCH_TEMPLATES, id_or_name) {
-            return Some(t);
+    pub fn launch_template(
+        &self,
+        id_or_name: &str,
+    ) -> Result<Option<LaunchTemplateRecord>, Ec2Error> {
+        if let Some(t) = self.store.get::<LaunchTemplateRecord>(LAUNCH_TEMPLATES, id_or_name)? {
+            return Ok(Some(t));
         }
-        self.store
-            .list::<LaunchTemplateRecord>(LAUNCH_TEMPLATES, "")
-            .ok()?
-            .into_iter()
-            .map(|(_, t)| t)
-            .find(|t| t.name == id_or_name)
+        let all = self.store.list::<LaunchTemplateRecord>(LAUNCH_TEMPLATES, "")?;
+        Ok(all.into_iter().map(|(_, t)| t).find(|t| t.name == id_or_name))
     }
 
-    pub fn launch_configuration(&self, name: &str) -> Option<LaunchConfigurationRecord> {
-        self.store.get(LAUNCH_CONFIGURATIONS, name).ok().flatten()
+    pub fn launch_configuration(
+        &self,
+        name: &str,
+    ) -> Result<Option<LaunchConfigurationRecord>, Ec2Error> {
+        Ok(self.store.get(LAUNCH_CONFIGURATIONS, name)?)
     }
 
     /// The loopback address where `instance` answers for `port` (what target groups route to).
-    pub fn target_address(&self, instance: &str, port: u16) -> Option<SocketAddr> {
-        let record = self.instance(instance)?;
-        let host = record.host_port(port)?;
-        Some(SocketAddr::from((Ipv4Addr::LOCALHOST, host)))
+    pub fn target_address(
+        &self,
+        instance: &str,
+        port: u16,
+    ) -> Result<Option<SocketAddr>, Ec2Error> {
+        let Some(record) = self.instance(instance)? else { return Ok(None) };
+        Ok(record.host_port(port).map(|host| SocketAddr::from((Ipv4Addr::LOCALHOST, host))))
     }
 
     /// The console output (the last 64 KiB, as EC2 keeps).
     pub fn console_output(&self, id: &str) -> Result<String, Ec2Error> {
-        let record = self.instance(id).ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
+        let record = self.instance(id)?.ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
         let bytes = std::fs::read(record.dir.join("console.log")).unwrap_or_default();
         let start = bytes.len().saturating_sub(64 * 1024);
         Ok(String::from_utf8_lossy(&bytes[start..]).into_owned())
     }
 
     /// The pid of the instance's app (its UserData process), while it runs.
-    pub fn app_pid(&self, id: &str) -> Option<u32> {
-        let record = self.instance(id)?;
-        let pid: u32 = std::fs::read_to_string(record.dir.join(supervisor::APP_PID))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        supervisor::alive(pid).then_some(pid)
+    pub fn app_pid(&self, id: &str) -> Result<Option<u32>, Ec2Error> {
+        let Some(record) = self.instance(id)? else { return Ok(None) };
+        let pid = std::fs::read_to_string(record.dir.join(supervisor::APP_PID))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok());
+        Ok(pid.filter(|pid| supervisor::alive(*pid)))
     }
 
     /// The pid of the instance's supervisor (its "machine").
@@ -353,7 +354,7 @@ impl Ec2 {
         record: &mut InstanceRecord,
         reason: Option<String>,
     ) -> Result<(), Ec2Error> {
-        let subnet = self.subnet(&record.subnet_id).map(|mut s| {
+        let subnet = self.subnet(&record.subnet_id)?.map(|mut s| {
             release_ip(&mut s, &record.private_ip);
             s
         });

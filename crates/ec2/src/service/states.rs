@@ -6,10 +6,10 @@ use super::*;
 impl Ec2 {
     /// Takes a zone down: every running instance there stops at once (its processes are
     /// killed) and launches into the zone fail until it is restored. Returns the stopped ids.
-    pub fn fail_zone(&self, zone: &str) -> Vec<String> {
+    pub fn fail_zone(&self, zone: &str) -> Result<Vec<String>, Ec2Error> {
         self.failed_zones.lock().insert(zone.to_string());
         let ids: Vec<String> = self
-            .instances()
+            .instances()?
             .into_iter()
             .filter(|i| i.zone == zone && i.state == InstanceState::Running)
             .map(|i| i.id)
@@ -21,7 +21,7 @@ impl Ec2 {
                 supervisor::power_off(r.shim_pid);
             }
         }
-        ids
+        Ok(ids)
     }
 
     /// Brings a failed zone back: launches there work again.
@@ -35,7 +35,7 @@ impl Ec2 {
 
     /// TerminateInstances: shutting-down, then terminated once its processes are gone.
     pub async fn terminate(&self, id: &str) -> Result<(), Ec2Error> {
-        let mut record = self.instance(id).ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
+        let mut record = self.instance(id)?.ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
         match record.state {
             InstanceState::Terminated => return Ok(()),
             InstanceState::Stopped => {
@@ -54,7 +54,7 @@ impl Ec2 {
 
     /// StopInstances.
     pub async fn stop(&self, id: &str) -> Result<(), Ec2Error> {
-        let mut record = self.instance(id).ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
+        let mut record = self.instance(id)?.ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
         if record.state != InstanceState::Running && record.state != InstanceState::Pending {
             return Ok(());
         }
@@ -68,7 +68,7 @@ impl Ec2 {
 
     /// StartInstances (a stopped instance boots again; new public address).
     pub async fn start(&self, id: &str) -> Result<(), Ec2Error> {
-        let mut record = self.instance(id).ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
+        let mut record = self.instance(id)?.ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
         if record.state != InstanceState::Stopped {
             return Err(Ec2Error::Invalid(format!(
                 "The instance '{id}' is not in a state from which it can be started."
@@ -88,7 +88,7 @@ impl Ec2 {
         user_data: Option<String>,
         instance_type: Option<String>,
     ) -> Result<(), Ec2Error> {
-        let mut record = self.instance(id).ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
+        let mut record = self.instance(id)?.ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
         if let Some(u) = user_data {
             record.user_data = Some(u);
         }
@@ -107,8 +107,9 @@ impl Ec2 {
         // Bounded: the supervisor kills what is left after the grace period, so only a store
         // that keeps refusing the change can hold it this long.
         self.clock
-            .wait_until(Duration::from_secs(3600), changes, || {
-                self.instance(id).is_none_or(|r| r.state == state).then_some(())
+            .wait_until(Duration::from_secs(3600), changes, || match self.instance(id) {
+                Ok(r) => r.is_none_or(|r| r.state == state).then_some(Ok(())),
+                Err(e) => Some(Err(e)),
             })
             .await
             .map_err(|_| {
@@ -116,14 +117,14 @@ impl Ec2 {
                     "The instance {id} did not become {} in time.",
                     state.name()
                 ))
-            })
+            })?
     }
 
     /// After a restart: instances that were running boot again from their recorded definition
     /// (as after a host reboot); transitions that were under way complete.
-    pub async fn recover(&self) -> usize {
+    pub async fn recover(&self) -> Result<usize, Ec2Error> {
         let mut n = 0;
-        for mut record in self.instances() {
+        for mut record in self.instances()? {
             match record.state {
                 InstanceState::Running | InstanceState::Pending => {
                     let _ = std::fs::OpenOptions::new()
@@ -150,7 +151,7 @@ impl Ec2 {
                 _ => {}
             }
         }
-        n
+        Ok(n)
     }
 
     /// Stops every instance's processes without changing their records (the region is
@@ -185,12 +186,11 @@ impl Ec2 {
     pub fn sample_usage(&self) {
         let table = ProcessTable::snapshot();
         let now = self.clock.instant();
-        let running: Vec<(String, u32)> =
-            self.running.lock().iter().map(|(id, r)| (id.clone(), r.shim_pid)).collect();
+        let running: Vec<(String, u32, f64)> =
+            self.running.lock().iter().map(|(id, r)| (id.clone(), r.shim_pid, r.vcpus)).collect();
         let mut samples = self.samples.lock();
-        for (id, pid) in running {
+        for (id, pid, vcpus) in running {
             let usage = table.tree_usage(pid);
-            let vcpus = self.instance(&id).map_or(2.0, |r| vcpus(&r.instance_type));
             let cpu = match samples.get(&id) {
                 Some((ticks, when, _)) => {
                     let secs = now.duration_since(*when).as_secs_f64().max(0.001);

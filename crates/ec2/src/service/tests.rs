@@ -54,7 +54,7 @@ async fn a_launch_the_store_refuses_fails_and_starts_nothing() {
     let e = ec2.launch(request).await.unwrap_err();
     assert!(matches!(e, Ec2Error::Store(_)), "{e}");
     store.inject(Faults::None);
-    assert!(ec2.instances().is_empty());
+    assert!(ec2.instances().unwrap().is_empty());
     assert!(ec2.running.lock().is_empty(), "no machine runs");
     assert!(changes.try_recv().is_err(), "nothing was announced");
 }
@@ -69,9 +69,12 @@ async fn a_termination_the_store_refuses_changes_nothing() {
     let e = ec2.terminate("i-0123456789abcdef0").await.unwrap_err();
     assert!(matches!(e, Ec2Error::Store(_)), "{e}");
     store.inject(Faults::None);
-    assert_eq!(ec2.instance("i-0123456789abcdef0").unwrap().state, InstanceState::Stopped);
+    assert_eq!(ec2.instance("i-0123456789abcdef0").unwrap().unwrap().state, InstanceState::Stopped);
     assert!(changes.try_recv().is_err(), "nothing was announced");
     ec2.terminate("i-0123456789abcdef0").await.unwrap();
-    assert_eq!(ec2.instance("i-0123456789abcdef0").unwrap().state, InstanceState::Terminated);
+    assert_eq!(
+        ec2.instance("i-0123456789abcdef0").unwrap().unwrap().state,
+        InstanceState::Terminated
+    );
     assert_eq!(changes.try_recv().unwrap().state, InstanceState::Terminated);
 }

@@ -45,6 +45,16 @@ pub enum ElbError {
     Store(#[from] store::StoreError),
 }
 
+/// EC2's answers as ELB reports them: a store failure stays one (InternalFailure).
+impl From<ec2::Ec2Error> for ElbError {
+    fn from(e: ec2::Ec2Error) -> ElbError {
+        match e {
+            ec2::Ec2Error::Store(e) => ElbError::Store(e),
+            other => ElbError::api("ValidationError", other.to_string()),
+        }
+    }
+}
+
 impl ElbError {
     pub fn api(code: &'static str, message: impl Into<String>) -> ElbError {
         ElbError::Api { code, message: message.into() }

@@ -82,25 +82,33 @@ impl Elb {
         hc: &HealthCheck,
         instance: bool,
     ) -> Option<Probe> {
-        let addr = if instance {
-            let record = self.ec2.instance(id);
+        let (addr, host) = if instance {
+            // A store that cannot say what the instance is gives no health check (the
+            // target's health stays as it was), never a verdict.
+            let record = match self.ec2.instance(id) {
+                Ok(record) => record,
+                Err(e) => {
+                    tracing::warn!(target = id, "health check skipped: {e}");
+                    return None;
+                }
+            };
             let state = record.as_ref().map_or("terminated", |r| r.state.name());
             if state != "running" && state != "pending" {
                 self.set_health(tg_arn, id, port, Health::invalid_state(state));
                 return None;
             }
             let check_port = hc.port.unwrap_or(port);
-            self.ec2
-                .target_address(id, check_port)
-                .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 9)))
+            let addr = record
+                .as_ref()
+                .and_then(|r| r.host_port(check_port))
+                .map_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 9)), |p| {
+                    SocketAddr::from((Ipv4Addr::LOCALHOST, p))
+                });
+            let host = record.map_or(addr.ip().to_string(), |r| r.private_ip);
+            (addr, host)
         } else {
             let ip: std::net::IpAddr = id.parse().ok()?;
-            SocketAddr::new(ip, hc.port.unwrap_or(port))
-        };
-        let host = if instance {
-            self.ec2.instance(id).map_or(addr.ip().to_string(), |r| r.private_ip)
-        } else {
-            id.to_string()
+            (SocketAddr::new(ip, hc.port.unwrap_or(port)), id.to_string())
         };
         let timeout = Duration::from_secs(hc.timeout.max(1));
         Some(match self.clock.timeout(timeout, (self.prober)(addr, host, hc.clone())).await {

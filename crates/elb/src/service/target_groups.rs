@@ -118,26 +118,28 @@ impl Elb {
         &self,
         record: &TargetGroupRecord,
         reg: &Registration,
-    ) -> (u16, SocketAddr, Option<String>) {
+    ) -> Result<(u16, SocketAddr, Option<String>), ElbError> {
         let port = reg.port.unwrap_or(record.port);
-        if record.target_type == "instance" {
-            let instance = self.ec2.instance(&reg.id);
-            let addr = self
-                .ec2
-                .target_address(&reg.id, port)
-                .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 9)));
+        Ok(if record.target_type == "instance" {
+            let instance = self.ec2.instance(&reg.id)?;
+            let addr = instance
+                .as_ref()
+                .and_then(|i| i.host_port(port))
+                .map_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 9)), |p| {
+                    SocketAddr::from((Ipv4Addr::LOCALHOST, p))
+                });
             (port, addr, instance.map(|i| i.zone).or_else(|| reg.zone.clone()))
         } else {
             let ip: std::net::IpAddr = reg.id.parse().unwrap_or(Ipv4Addr::LOCALHOST.into());
             (port, SocketAddr::new(ip, port), reg.zone.clone())
-        }
+        })
     }
 
     /// Registers targets (what RegisterTargets and the template's `Targets` do).
     pub fn register_targets(&self, tg_arn: &str, targets: &[Registration]) -> Result<(), ElbError> {
         let mut record = self.existing_group(tg_arn)?;
         for t in targets {
-            if record.target_type == "instance" && self.ec2.instance(&t.id).is_none() {
+            if record.target_type == "instance" && self.ec2.instance(&t.id)?.is_none() {
                 return Err(ElbError::api(
                     "InvalidTarget",
                     format!(
@@ -173,7 +175,10 @@ impl Elb {
         record: &TargetGroupRecord,
         regs: &[Registration],
     ) -> Result<(), ElbError> {
-        let resolved: Vec<_> = regs.iter().map(|r| (r.clone(), self.resolve(record, r))).collect();
+        let mut resolved = Vec::with_capacity(regs.len());
+        for r in regs {
+            resolved.push((r.clone(), self.resolve(record, r)?));
+        }
         {
             let mut inner = self.inner.lock();
             let Some(group) = inner.groups.get_mut(&record.arn) else { return Ok(()) };
