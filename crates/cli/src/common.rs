@@ -74,6 +74,10 @@ impl RegionArgs {
             exe: std::env::current_exe().context("cannot find the cumulo executable")?,
             grace: std::time::Duration::from_secs(5),
             port_locks: Some(std::env::temp_dir().join("cumulo-ports")),
+            // Tests of regions side by side make them search the same ports on purpose.
+            port_start: std::env::var("CUMULO_INSTANCE_PORT_START")
+                .ok()
+                .and_then(|v| v.parse().ok()),
             temp_dir: std::env::temp_dir(),
             proxy_threads: std::env::var("CUMULO_PROXY_THREADS")
                 .ok()

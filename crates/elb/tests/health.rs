@@ -56,6 +56,7 @@ fn harness(enabled: bool) -> Harness {
         overrides: Default::default(),
         grace: Duration::from_secs(1),
         port_locks: None,
+        port_start: None,
     };
     let ec2 = ec2::Ec2::new(store.clone(), clock.clone(), config).unwrap();
     let ca = Arc::new(elb::Ca::load_or_create(None).unwrap());

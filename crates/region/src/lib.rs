@@ -59,6 +59,8 @@ pub struct RegionConfig {
     /// Where the regions of this machine reserve the loopback ports of their instances, so
     /// that two regions never answer for each other.
     pub port_locks: Option<PathBuf>,
+    /// Where the search for instance ports starts (`None`: a random place).
+    pub port_start: Option<u16>,
     /// The system's temporary directory (the cli passes `std::env::temp_dir()`, which reads
     /// `TMPDIR`): instances' directories go there when Cumulo runs as root or keeps no data.
     pub temp_dir: PathBuf,
@@ -79,6 +81,7 @@ impl Default for RegionConfig {
             grace: std::time::Duration::from_secs(5),
             // One directory for the whole machine, whoever runs the region.
             port_locks: Some(PathBuf::from("/tmp/cumulo-ports")),
+            port_start: None,
             temp_dir: PathBuf::from("/tmp"),
             proxy_threads: None,
         }
@@ -136,6 +139,7 @@ impl Region {
             overrides: config.overrides.instances.clone(),
             grace: config.grace,
             port_locks: config.port_locks.clone(),
+            port_start: config.port_start,
         };
         let ec2 = ec2::Ec2::new(store.clone(), clock.clone(), ec2_config)?;
         // The local CA stays with the data (so a trusted CA stays trusted across restarts).

@@ -134,10 +134,20 @@ fn output(outputs: &str, key: &str) -> String {
 /// Starts `cumulo serve ARGS` in `dir`, deploys `template` as stack `photos` and returns the
 /// server, its endpoint and what `cumulo outputs photos` prints.
 fn deploy_lab(dir: &std::path::Path, template: &str, args: &[&str]) -> (Running, String, String) {
+    deploy_lab_with(dir, template, args, &[])
+}
+
+/// [`deploy_lab`] with extra environment variables for the server.
+fn deploy_lab_with(
+    dir: &std::path::Path,
+    template: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Running, String, String) {
     std::fs::write(dir.join("photos.yaml"), template).unwrap();
     let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
     all.extend_from_slice(args);
-    let mut server = Running::start(&all, dir);
+    let mut server = Running::start_with(&all, dir, env);
     let endpoint = server.endpoint();
     let (ok, out, err) = run(&["deploy", "photos.yaml", "--endpoint-url", &endpoint], dir);
     assert!(ok, "{out}{err}");
@@ -438,6 +448,61 @@ fn an_app_killed_under_load_costs_no_request_with_retry_and_outlier_ejection() {
 }
 
 /// The region's CA certificate, exported with `cumulo ca` into `dir/ca.pem`.
+/// The loopback ports a region's instances answer on.
+fn host_ports(endpoint: &str) -> BTreeSet<u64> {
+    instances(endpoint)
+        .iter()
+        .flat_map(|i| i["ports"].as_array().cloned().unwrap_or_default())
+        .filter_map(|p| p["host"].as_u64())
+        .collect()
+}
+
+/// Two regions on one machine, made to search the same instance ports: region A's app dies
+/// (its port is free to bind again), then region B launches. B's instances never get A's
+/// ports, so A's health checks and traffic never reach B's apps: everything that answers
+/// through A's load balancer is one of A's instances.
+#[test]
+fn two_regions_side_by_side_never_answer_for_each_other() {
+    let start = (20_000 + std::process::id() % 10_000).to_string();
+    let env = [("CUMULO_INSTANCE_PORT_START", start.as_str())];
+    let scale = ["--ephemeral", "--time-scale", "10"];
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_a, endpoint_a, outputs_a) = deploy_lab_with(dir_a.path(), EDX_LAB, &scale, &env);
+    let url_a = output(&outputs_a, "Url");
+    let ids_a: BTreeSet<String> = instances(&endpoint_a)
+        .iter()
+        .map(|i| i["instanceId"].as_str().unwrap().to_string())
+        .collect();
+    wait_for_all(&url_a, &ids_a);
+    let ports_a = host_ports(&endpoint_a);
+    let victim = ids_a.iter().next().unwrap().clone();
+    let (ok, out, err) =
+        run(&["chaos", "kill-app", &victim, "--endpoint-url", &endpoint_a], dir_a.path());
+    assert!(ok, "{out}{err}");
+
+    let (_b, endpoint_b, outputs_b) = deploy_lab_with(dir_b.path(), EDX_LAB, &scale, &env);
+    let url_b = output(&outputs_b, "Url");
+    let ids_b: BTreeSet<String> = instances(&endpoint_b)
+        .iter()
+        .map(|i| i["instanceId"].as_str().unwrap().to_string())
+        .collect();
+    wait_for_all(&url_b, &ids_b);
+    let ports_b = host_ports(&endpoint_b);
+    assert!(
+        ports_a.is_disjoint(&ports_b),
+        "region B was given region A's ports: {ports_a:?} and {ports_b:?}"
+    );
+    // Time for A's health checks (every 0.5 s at this scale) to pass on anything answering
+    // at the dead app's port, as they would have if B's app had it.
+    std::thread::sleep(Duration::from_secs(3));
+    let answered = answering(&url_a, 20);
+    assert!(!answered.is_empty(), "A's other instance still answers");
+    assert!(
+        answered.is_subset(&ids_a) && !answered.contains(&victim),
+        "only A's live instance answers through A: {answered:?} (A: {ids_a:?}, B: {ids_b:?})"
+    );
+}
+
 fn local_ca(dir: &std::path::Path, endpoint: &str) -> std::path::PathBuf {
     let ca = dir.join("ca.pem");
     let (ok, _, err) = run(&["ca", "--endpoint-url", endpoint, "--out", ca.to_str().unwrap()], dir);

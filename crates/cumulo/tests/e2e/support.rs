@@ -20,8 +20,14 @@ pub struct Running {
 impl Running {
     /// Starts `cumulo ARGS`, merging stdout and stderr into one line stream.
     pub fn start(args: &[&str], dir: &Path) -> Running {
+        Running::start_with(args, dir, &[])
+    }
+
+    /// [`Running::start`] with extra environment variables.
+    pub fn start_with(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Running {
         let mut child = Command::new(bin())
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(dir)
             .env("CUMULO_LOG", "warn")
             .env_remove("AWS_ENDPOINT_URL")

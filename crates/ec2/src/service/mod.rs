@@ -82,6 +82,9 @@ pub struct Ec2Config {
     /// Where the regions of this machine reserve instance ports (`None`: no reservation
     /// beyond this region's own; see `service::ports`).
     pub port_locks: Option<PathBuf>,
+    /// Where the search for free instance ports starts (`None`: a random place, so regions
+    /// side by side rarely search the same ports).
+    pub port_start: Option<u16>,
 }
 
 /// What to launch.
@@ -175,11 +178,11 @@ impl Ec2 {
         let (changes, _) = broadcast::channel(4096);
         // Regions side by side start their searches at different places.
         let (low, high) = INSTANCE_PORTS;
-        let pool = ports::PortPool::new(
-            INSTANCE_PORTS,
-            config.port_locks.clone(),
-            low + fastrand::u16(..high - low),
-        );
+        let start = config
+            .port_start
+            .filter(|p| (low..high).contains(p))
+            .unwrap_or_else(|| low + fastrand::u16(..high - low));
+        let pool = ports::PortPool::new(INSTANCE_PORTS, config.port_locks.clone(), start);
         Ok(Arc::new_cyclic(|me| Ec2 {
             store,
             clock,

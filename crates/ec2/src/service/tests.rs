@@ -19,6 +19,7 @@ fn ec2(dir: &std::path::Path) -> (Arc<Ec2>, Arc<Store>) {
         overrides: Default::default(),
         grace: Duration::from_secs(1),
         port_locks: None,
+        port_start: None,
     };
     (Ec2::new(store.clone(), Clock::real(), config).unwrap(), store)
 }

@@ -37,6 +37,7 @@ pub fn harness(clock: clock::Clock) -> Harness {
         overrides: Default::default(),
         grace: Duration::from_secs(1),
         port_locks: None,
+        port_start: None,
     };
     let ec2 = ec2::Ec2::new(store.clone(), clock.clone(), config).unwrap();
     let ca = Arc::new(elb::Ca::load_or_create(None).unwrap());
