@@ -15,6 +15,18 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The workspace's crates, in name order.
+fn crates(root: &Path) -> Vec<PathBuf> {
+    let mut crates: Vec<PathBuf> = std::fs::read_dir(root.join("crates"))
+        .expect("the workspace's crates")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .collect();
+    crates.sort();
+    crates
+}
+
 /// Every `.rs` file under `dir`, except test code: `tests/`, `benches/` and `examples/`
 /// directories and `tests.rs` files (which are `#[cfg(test)] mod tests;`).
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -74,13 +86,7 @@ fn manifest_uses_anyhow(text: &str) -> Vec<(usize, &str)> {
 fn anyhow_and_env_reads_stay_at_the_edges() {
     let root = workspace();
     let mut offences = Vec::new();
-    let mut crates: Vec<PathBuf> = std::fs::read_dir(root.join("crates"))
-        .expect("the workspace's crates")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("Cargo.toml").is_file())
-        .collect();
-    crates.sort();
+    let crates = crates(&root);
     assert!(crates.len() > 5, "found the crates in {}", root.display());
     for krate in crates {
         let name = krate.file_name().unwrap().to_string_lossy().into_owned();
@@ -164,13 +170,7 @@ fn drops_a_store_result(line: &str) -> bool {
 fn time_goes_through_the_clock_and_store_errors_are_not_dropped() {
     let root = workspace();
     let mut offences = Vec::new();
-    let mut crates: Vec<PathBuf> = std::fs::read_dir(root.join("crates"))
-        .expect("the workspace's crates")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("Cargo.toml").is_file())
-        .collect();
-    crates.sort();
+    let crates = crates(&root);
     for krate in crates {
         let name = krate.file_name().unwrap().to_string_lossy().into_owned();
         let real_time = REAL_TIME.contains(&name.as_str());

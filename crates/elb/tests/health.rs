@@ -10,7 +10,6 @@ use elb::health::Probe;
 use elb::model::*;
 use elb::{Elb, Prober};
 use parking_lot::Mutex;
-use store::Store;
 
 /// What each target's checks answer, by target port ('+' ok, 'x' connection failure,
 /// 't' timeout, '5' a 502).
@@ -30,63 +29,26 @@ fn scripted(script: Script) -> Prober {
     })
 }
 
+mod common;
+
+use common::{LB, TG};
+
 struct Harness {
     elb: Arc<Elb>,
     script: Script,
     tg: String,
-    _dir: tempfile::TempDir,
+    _shared: common::Harness,
 }
 
-const TG: &str =
-    "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef";
-const LB: &str =
-    "arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/web/0123456789abcdef";
-
 fn harness(enabled: bool) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::in_memory().unwrap());
-    let clock = clock::Clock::new(1.0);
-    let account = aws_ids::Account::default();
-    let config = ec2::Ec2Config {
-        account: account.clone(),
-        runtime_dir: dir.path().to_path_buf(),
-        exe: "cumulo".into(),
-        api_endpoint: "http://127.0.0.1:1".into(),
-        run_as: None,
-        overrides: Default::default(),
-        grace: Duration::from_secs(1),
-        port_locks: None,
-        port_start: None,
-    };
-    let ec2 = ec2::Ec2::new(store.clone(), clock.clone(), config).unwrap();
-    let ca = Arc::new(elb::Ca::load_or_create(None).unwrap());
     let script: Script = Arc::new(Mutex::new(HashMap::new()));
-    let elb = Elb::with_prober(store, clock, ec2, account, ca, scripted(script.clone()));
-    let health_check = HealthCheck {
-        enabled,
-        interval: 10,
-        timeout: 5,
-        healthy: 3,
-        unhealthy: 2,
-        ..HealthCheck::default()
-    };
-    let attributes =
-        BTreeMap::from([("deregistration_delay.timeout_seconds".to_string(), "30".to_string())]);
-    let tg = TargetGroupRecord {
-        arn: TG.into(),
-        name: "web".into(),
-        full_name: "targetgroup/web/0123456789abcdef".into(),
-        protocol: "HTTP".into(),
-        port: 80,
-        target_type: "ip".into(),
-        protocol_version: "HTTP1".into(),
-        vpc_id: None,
-        health_check,
-        attributes,
-        targets: Vec::new(),
-    };
-    elb.put_target_group(tg).unwrap();
-    Harness { elb, script, tg: TG.into(), _dir: dir }
+    let shared = common::harness_with(clock::Clock::new(1.0), scripted(script.clone()));
+    let mut tg =
+        common::target_group(enabled, &[("deregistration_delay.timeout_seconds", "30")]);
+    tg.health_check.healthy = 3;
+    tg.health_check.unhealthy = 2;
+    shared.elb.put_target_group(tg).unwrap();
+    Harness { elb: shared.elb.clone(), script, tg: TG.into(), _shared: shared }
 }
 
 impl Harness {

@@ -37,6 +37,12 @@ struct World {
     fewest_healthy: Option<usize>,
 }
 
+impl World {
+    fn healthy(&self) -> usize {
+        self.targets.values().flat_map(|t| t.values()).filter(|s| **s == State::Healthy).count()
+    }
+}
+
 pub struct Fleet {
     clock: Clock,
     world: Mutex<World>,
@@ -102,12 +108,7 @@ impl Fleet {
         };
         let line = format!("target {id} {}", state.map_or("removed", |s| s.as_str()));
         self.note(&mut world, line);
-        let healthy = world
-            .targets
-            .values()
-            .flat_map(|t| t.values())
-            .filter(|s| **s == State::Healthy)
-            .count();
+        let healthy = world.healthy();
         if let Some(fewest) = &mut world.fewest_healthy {
             *fewest = (*fewest).min(healthy);
         }
@@ -145,12 +146,7 @@ impl Fleet {
     /// Starts counting the fewest healthy targets from now on.
     pub fn watch_healthy(&self) {
         let mut world = self.world.lock();
-        let healthy = world
-            .targets
-            .values()
-            .flat_map(|t| t.values())
-            .filter(|s| **s == State::Healthy)
-            .count();
+        let healthy = world.healthy();
         world.fewest_healthy = Some(healthy);
     }
 

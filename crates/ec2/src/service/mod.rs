@@ -87,6 +87,25 @@ pub struct Ec2Config {
     pub port_start: Option<u16>,
 }
 
+impl Ec2Config {
+    /// A config for a region that stands alone (tests, embedding): instances run the `cumulo`
+    /// on the PATH, talk to no API, get a second to stop, and reserve no port beyond the
+    /// region's own.
+    pub fn standalone(account: Account, runtime_dir: PathBuf) -> Ec2Config {
+        Ec2Config {
+            account,
+            runtime_dir,
+            exe: "cumulo".into(),
+            api_endpoint: "http://127.0.0.1:1".into(),
+            run_as: None,
+            overrides: Default::default(),
+            grace: Duration::from_secs(1),
+            port_locks: None,
+            port_start: None,
+        }
+    }
+}
+
 /// What to launch.
 #[derive(Clone, Debug)]
 pub enum LaunchSpec {

@@ -11,15 +11,8 @@ use super::*;
 fn ec2(dir: &std::path::Path) -> (Arc<Ec2>, Arc<Store>) {
     let store = Arc::new(Store::in_memory().unwrap());
     let config = Ec2Config {
-        account: Account::default(),
-        runtime_dir: dir.to_path_buf(),
         exe: "/nonexistent/cumulo".into(),
-        api_endpoint: "http://127.0.0.1:1".into(),
-        run_as: None,
-        overrides: Default::default(),
-        grace: Duration::from_secs(1),
-        port_locks: None,
-        port_start: None,
+        ..Ec2Config::standalone(Account::default(), dir.to_path_buf())
     };
     (Ec2::new(store.clone(), Clock::real(), config).unwrap(), store)
 }

@@ -25,23 +25,17 @@ pub struct Harness {
 
 /// An `Elb` on an in-memory store whose health checks always pass.
 pub fn harness(clock: clock::Clock) -> Harness {
+    harness_with(clock, Arc::new(|_, _, _| Box::pin(async { Probe::Ok })))
+}
+
+/// An `Elb` on an in-memory store whose health checks `prober` answers.
+pub fn harness_with(clock: clock::Clock, prober: elb::Prober) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::in_memory().unwrap());
     let account = aws_ids::Account::default();
-    let config = ec2::Ec2Config {
-        account: account.clone(),
-        runtime_dir: dir.path().to_path_buf(),
-        exe: "cumulo".into(),
-        api_endpoint: "http://127.0.0.1:1".into(),
-        run_as: None,
-        overrides: Default::default(),
-        grace: Duration::from_secs(1),
-        port_locks: None,
-        port_start: None,
-    };
+    let config = ec2::Ec2Config::standalone(account.clone(), dir.path().to_path_buf());
     let ec2 = ec2::Ec2::new(store.clone(), clock.clone(), config).unwrap();
     let ca = Arc::new(elb::Ca::load_or_create(None).unwrap());
-    let prober: elb::Prober = Arc::new(|_, _, _| Box::pin(async { Probe::Ok }));
     let elb = Elb::with_prober(store.clone(), clock, ec2, account, ca, prober);
     Harness { elb, store, _dir: dir }
 }
