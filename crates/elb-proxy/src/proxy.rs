@@ -672,6 +672,7 @@ async fn forward_request(
                 if matches!(e, UpstreamError::Connect(_)) {
                     Counters::add(&counters.target_connection_errors, 1);
                     Counters::add(&group.counters.target_connection_errors, 1);
+                    tracing::debug!(target_id = %attempt_target.id, addr = %attempt_target.addr, "cannot connect to the target: {e:?}");
                 }
                 // A connection that failed without a response counts toward outlier ejection
                 // (when the group has it on).

@@ -43,8 +43,7 @@ struct Harness {
 fn harness(enabled: bool) -> Harness {
     let script: Script = Arc::new(Mutex::new(HashMap::new()));
     let shared = common::harness_with(clock::Clock::new(1.0), scripted(script.clone()));
-    let mut tg =
-        common::target_group(enabled, &[("deregistration_delay.timeout_seconds", "30")]);
+    let mut tg = common::target_group(enabled, &[("deregistration_delay.timeout_seconds", "30")]);
     tg.health_check.healthy = 3;
     tg.health_check.unhealthy = 2;
     shared.elb.put_target_group(tg).unwrap();

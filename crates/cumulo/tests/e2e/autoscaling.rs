@@ -784,10 +784,22 @@ fn a_replacing_update_creates_a_new_group_then_deletes_the_old_one_without_dropp
 
 #[test]
 fn an_instance_refresh_under_load_replaces_every_instance_without_dropping_a_request() {
-    let region = Region::start("10");
+    let mut region = Region::start("10");
     region.deploy(&template(4, "v1", ""), &[]);
     let url = region.url();
-    eventually("four serve", Duration::from_secs(60), || serving(&url, 24) == 4);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while serving(&url, 24) != 4 {
+        if Instant::now() > deadline {
+            let answers: Vec<(u16, String)> = (0..8).map(|_| http("GET", &url, &[])).collect();
+            panic!(
+                "four serve: answers {answers:?}\nload balancer: {}\ninstances: {}\nthe region said:\n{}",
+                elb_errors(&region.endpoint),
+                region.group()["Instances"],
+                region.server.output()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let originals: Vec<String> = region.running().into_keys().collect();
     let load = Load::start(&url);
     std::thread::sleep(Duration::from_millis(300));
@@ -804,11 +816,16 @@ fn an_instance_refresh_under_load_replaces_every_instance_without_dropping_a_req
     });
     let (requests, failures, took) = load.finish();
     eprintln!("instance refresh report: {requests} requests, {} failed, {took:?}", failures.len());
+    let server = if failures.is_empty() { String::new() } else { region.server.output() };
     assert!(
         failures.is_empty(),
-        "every request got a 200: {failures:?}\nload balancer errors: {}\nactivities: {}",
+        "every request got a 200: {failures:?}\nload balancer errors: {}\ninstances: {}\nactivities: {}\nthe region said:\n{server}",
         elb_errors(&region.endpoint),
-        region.group()["Instances"]
+        region.group()["Instances"],
+        region
+            .autoscaling(&["describe-scaling-activities"])
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
     );
     let refresh = region.refresh();
     assert_eq!(refresh["InstanceRefreshId"], id.as_str());

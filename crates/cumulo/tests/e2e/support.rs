@@ -85,6 +85,14 @@ impl Running {
             .to_string()
     }
 
+    /// Everything the process printed so far (what `wait_for` saw, then the rest).
+    pub fn output(&mut self) -> String {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        self.seen.join("\n")
+    }
+
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])

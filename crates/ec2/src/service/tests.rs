@@ -2,7 +2,6 @@
 //! announced, and no process starts for an instance the store does not know.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use store::{Faults, Store};
 
