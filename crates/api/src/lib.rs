@@ -14,6 +14,7 @@ pub mod ec2;
 pub mod ec2_client;
 pub mod elbv2;
 pub mod error;
+pub mod guard;
 pub mod query;
 pub mod server;
 pub mod xml;

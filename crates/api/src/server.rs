@@ -37,7 +37,21 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/_cumulo/metrics", get(metrics))
         .route("/_cumulo/chaos/{action}/{target}", axum::routing::post(chaos))
         .route("/", any(query))
+        .layer(axum::middleware::from_fn(guard))
         .with_state(services)
+}
+
+/// Refuses what a web page could send: foreign `Host`s, and cross-origin or unsigned-GET
+/// requests that would change state (`guard`).
+async fn guard(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if let Some(reason) = crate::guard::refusal(request.method(), request.uri(), request.headers())
+    {
+        let request_id = aws_ids::uuid();
+        tracing::warn!(method = %request.method(), uri = %request.uri(), "refused: {reason}");
+        let e = ApiError::new("AccessDenied", reason, 403);
+        return xml_response(e.status, e.to_xml(cloudformation::XMLNS, &request_id), &request_id);
+    }
+    next.run(request).await
 }
 
 /// The service a request is for: from the SigV4 credential scope, else the API version, else

@@ -289,3 +289,57 @@ fn aws_cli_drives_the_region() {
     server.signal("TERM");
     server.wait_exit(Duration::from_secs(30));
 }
+
+/// What a web page could send to the region changes nothing: a cross-origin form POST, an
+/// `<img>`'s unsigned GET of a state-changing action, a request under a rebound DNS name, a
+/// chaos call from another origin. The tools' own requests (no Origin, POST or signed) pass.
+#[test]
+fn requests_a_web_page_could_send_are_refused_and_change_nothing() {
+    use crate::support::http;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("network.yaml"), NETWORK).unwrap();
+    let mut server =
+        Running::start(&["serve", "--listen", "127.0.0.1:0", "--ephemeral"], dir.path());
+    let endpoint = server.endpoint();
+    let (ok, out, err) = run(&["deploy", "network.yaml", "--endpoint-url", &endpoint], dir.path());
+    assert!(ok, "{out}{err}");
+    let stacks = || {
+        let (status, body) = http("GET", &format!("{endpoint}/?Action=DescribeStacks"), &[]);
+        assert_eq!(status, 200, "{body}");
+        body.matches("<StackName>").count()
+    };
+    assert_eq!(stacks(), 1);
+    let evil = [("Origin", "http://evil.example")];
+    let create = format!(
+        "{endpoint}/?Action=CreateStack&StackName=evil&TemplateBody=Resources%3A%20%7BT%3A%20%7BType%3A%20AWS%3A%3ASNS%3A%3ATopic%7D%7D"
+    );
+    let refused = |(status, body): (u16, String)| {
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
+    };
+    refused(http("POST", &create, &evil));
+    refused(http("POST", &create, &[("Sec-Fetch-Site", "cross-site")]));
+    refused(http("GET", &format!("{endpoint}/?Action=DeleteStack&StackName=network"), &[]));
+    let port = endpoint.rsplit(':').next().unwrap();
+    let rebound = format!("evil.example:{port}");
+    refused(http("POST", &create, &[("Host", rebound.as_str())]));
+    refused(http(
+        "GET",
+        &format!("{endpoint}/?Action=DescribeStacks"),
+        &[("Host", rebound.as_str())],
+    ));
+    refused(http("POST", &format!("{endpoint}/_cumulo/chaos/fail-zone/us-east-1a"), &evil));
+    assert_eq!(stacks(), 1, "nothing was created or deleted");
+    let (_, instances) = http("GET", &format!("{endpoint}/_cumulo/endpoints"), &[]);
+    assert!(!instances.contains("evil"), "{instances}");
+    // The same requests without a browser's marks work.
+    let (status, body) = http("POST", &create, &[]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(stacks(), 2, "the tool's request created its stack");
+    let (status, body) = http(
+        "POST",
+        &create.replace("StackName=evil", "StackName=same-origin"),
+        &[("Origin", endpoint.as_str())],
+    );
+    assert_eq!(status, 200, "{body}");
+}

@@ -211,10 +211,13 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, String) 
     let mut stream =
         std::net::TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // A `Host` among `headers` stands instead of the URL's (what a rebound DNS name sends).
+    let shown_host =
+        headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("host")).map_or(host, |(_, v)| *v);
     let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {shown_host}\r\nConnection: close\r\nContent-Length: 0\r\n"
     );
-    for (k, v) in headers {
+    for (k, v) in headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("host")) {
         request.push_str(&format!("{k}: {v}\r\n"));
     }
     request.push_str("\r\n");
