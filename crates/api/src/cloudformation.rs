@@ -12,6 +12,37 @@ pub const XMLNS: &str = "http://cloudformation.amazonaws.com/doc/2010-05-15/";
 pub const VERSION: &str = "2010-05-15";
 
 /// Whether `action` is a CloudFormation action this region answers.
+/// CloudFormation in the endpoint's registry.
+pub struct Api(pub std::sync::Arc<Engine>);
+
+#[async_trait::async_trait]
+impl crate::registry::QueryService for Api {
+    fn signing_name(&self) -> &'static str {
+        "cloudformation"
+    }
+
+    fn version(&self) -> &'static str {
+        VERSION
+    }
+
+    fn handles(&self, action: &str) -> bool {
+        handles(action)
+    }
+
+    async fn call(
+        &self,
+        action: &str,
+        q: &QueryInput,
+        request_id: &str,
+    ) -> Result<String, ApiError> {
+        handle(&self.0, action, q, request_id)
+    }
+
+    fn error_xml(&self, e: &ApiError, request_id: &str) -> String {
+        e.to_xml(XMLNS, request_id)
+    }
+}
+
 pub fn handles(action: &str) -> bool {
     ACTIONS.contains(&action)
 }

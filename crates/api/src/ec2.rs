@@ -19,6 +19,37 @@ const ACTIONS: &[&str] = &[
     "StartInstances",
 ];
 
+/// EC2 in the endpoint's registry.
+pub struct Api(pub std::sync::Arc<Ec2>, pub clock::Clock);
+
+#[async_trait::async_trait]
+impl crate::registry::QueryService for Api {
+    fn signing_name(&self) -> &'static str {
+        "ec2"
+    }
+
+    fn version(&self) -> &'static str {
+        VERSION
+    }
+
+    fn handles(&self, action: &str) -> bool {
+        handles(action)
+    }
+
+    async fn call(
+        &self,
+        action: &str,
+        q: &QueryInput,
+        request_id: &str,
+    ) -> Result<String, ApiError> {
+        handle(&self.0, &self.1, action, q, request_id).await
+    }
+
+    fn error_xml(&self, e: &ApiError, request_id: &str) -> String {
+        error_xml(e, request_id)
+    }
+}
+
 pub fn handles(action: &str) -> bool {
     ACTIONS.contains(&action)
 }

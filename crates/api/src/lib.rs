@@ -16,7 +16,9 @@ pub mod elbv2;
 pub mod error;
 pub mod guard;
 pub mod query;
+pub mod registry;
 pub mod server;
+pub mod sts;
 pub mod xml;
 
 pub use client::{Client, ClientError};

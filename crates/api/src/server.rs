@@ -11,12 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, put};
 use cfn_stacks::Engine;
 
-use crate::autoscaling as asg_api;
 use crate::cloudformation;
-use crate::ec2 as ec2_api;
-use crate::elbv2;
 use crate::error::ApiError;
 use crate::query::QueryInput;
+use crate::registry::{Registry, Route};
 
 /// The services behind the endpoint.
 pub struct Services {
@@ -26,6 +24,8 @@ pub struct Services {
     pub autoscaling: Arc<autoscaling::AutoScaling>,
     /// The region's clock: the AWS time responses carry.
     pub clock: clock::Clock,
+    /// The AWS services answered on `/`.
+    pub registry: Registry,
 }
 
 pub fn router(services: Arc<Services>) -> Router {
@@ -54,46 +54,6 @@ async fn guard(request: axum::extract::Request, next: axum::middleware::Next) ->
     next.run(request).await
 }
 
-/// The service a request is for: from the SigV4 credential scope, else the API version, else
-/// the action name.
-pub fn service_of(headers: &HeaderMap, q: &QueryInput) -> Option<&'static str> {
-    if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
-        && let Some(scope) = auth.split("Credential=").nth(1)
-    {
-        // AKID/date/region/service/aws4_request
-        if let Some(service) = scope.split('/').nth(3) {
-            return match service {
-                "cloudformation" => Some("cloudformation"),
-                "ec2" => Some("ec2"),
-                // Classic ELB (2012-06-01) and ELBv2 share the signing name.
-                "elasticloadbalancing" => Some("elasticloadbalancing"),
-                "autoscaling" => Some("autoscaling"),
-                _ => None,
-            };
-        }
-    }
-    match q.get("Version") {
-        Some(cloudformation::VERSION) => return Some("cloudformation"),
-        Some(ec2_api::VERSION) => return Some("ec2"),
-        Some(elbv2::VERSION) => return Some("elasticloadbalancing"),
-        Some(asg_api::VERSION) => return Some("autoscaling"),
-        Some(_) => return None,
-        None => {}
-    }
-    let action = q.get("Action")?;
-    if cloudformation::handles(action) {
-        Some("cloudformation")
-    } else if ec2_api::handles(action) {
-        Some("ec2")
-    } else if elbv2::handles(action) {
-        Some("elasticloadbalancing")
-    } else if asg_api::handles(action) {
-        Some("autoscaling")
-    } else {
-        None
-    }
-}
-
 async fn query(
     State(services): State<Arc<Services>>,
     OriginalUri(uri): OriginalUri,
@@ -106,35 +66,29 @@ async fn query(
         let e = ApiError::new("MissingAction", "Missing Action", 400);
         return xml_response(e.status, e.to_xml(cloudformation::XMLNS, &request_id), &request_id);
     };
-    let service = service_of(&headers, &q);
-    let result = match service {
-        Some("cloudformation") => {
-            cloudformation::handle(&services.cloudformation, &action, &q, &request_id)
+    let service = match services.registry.route(&headers, &q) {
+        Route::Service(s) => s,
+        Route::Unknown(what) => {
+            tracing::debug!(action, "no service for {what}");
+            let e = ApiError::new(
+                "InvalidAction",
+                format!(
+                    "The action {action} is not valid for this web service: Cumulo does not answer for {what} yet."
+                ),
+                400,
+            );
+            return xml_response(
+                e.status,
+                e.to_xml(cloudformation::XMLNS, &request_id),
+                &request_id,
+            );
         }
-        Some("ec2") => {
-            ec2_api::handle(&services.ec2, &services.clock, &action, &q, &request_id).await
-        }
-        Some("elasticloadbalancing") => elbv2::handle(&services.elb, &action, &q, &request_id),
-        Some("autoscaling") => {
-            asg_api::handle(&services.autoscaling, &action, &q, &request_id).await
-        }
-        _ => Err(ApiError::invalid_action(&action)),
     };
-    tracing::debug!(action, ok = result.is_ok(), "api request");
-    match (result, service) {
-        (Ok(body), _) => xml_response(200, body, &request_id),
-        (Err(e), Some("ec2")) => {
-            xml_response(e.status, ec2_api::error_xml(&e, &request_id), &request_id)
-        }
-        (Err(e), Some("elasticloadbalancing")) => {
-            xml_response(e.status, e.to_xml(elbv2::XMLNS, &request_id), &request_id)
-        }
-        (Err(e), Some("autoscaling")) => {
-            xml_response(e.status, e.to_xml(asg_api::XMLNS, &request_id), &request_id)
-        }
-        (Err(e), _) => {
-            xml_response(e.status, e.to_xml(cloudformation::XMLNS, &request_id), &request_id)
-        }
+    let result = service.call(&action, &q, &request_id).await;
+    tracing::debug!(action, service = service.signing_name(), ok = result.is_ok(), "api request");
+    match result {
+        Ok(body) => xml_response(200, body, &request_id),
+        Err(e) => xml_response(e.status, service.error_xml(&e, &request_id), &request_id),
     }
 }
 

@@ -192,12 +192,21 @@ impl Region {
         }
         elb.recover().await?;
         autoscaling.recover()?;
+        // Every AWS service the endpoint answers for: adding one is a line here.
+        let mut registry = api::registry::Registry::default();
+        registry
+            .add(Arc::new(api::cloudformation::Api(engine.clone())))
+            .add(Arc::new(api::ec2::Api(ec2.clone(), clock.clone())))
+            .add(Arc::new(api::elbv2::Api(elb.clone())))
+            .add(Arc::new(api::autoscaling::Api(autoscaling.clone())))
+            .add(Arc::new(api::sts::Api(config.account.clone())));
         let services = Arc::new(api::Services {
             cloudformation: engine.clone(),
             ec2: ec2.clone(),
             elb: elb.clone(),
             autoscaling: autoscaling.clone(),
             clock: clock.clone(),
+            registry,
         });
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
