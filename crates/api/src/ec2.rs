@@ -12,6 +12,8 @@ pub const XMLNS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 pub const VERSION: &str = "2016-11-15";
 
 const ACTIONS: &[&str] = &[
+    "DescribeAvailabilityZones",
+    "DescribeRegions",
     "DescribeInstances",
     "GetConsoleOutput",
     "TerminateInstances",
@@ -52,6 +54,20 @@ impl crate::registry::QueryService for Api {
 
 pub fn handles(action: &str) -> bool {
     ACTIONS.contains(&action)
+}
+
+/// The start of a region's zone ids (`us-east-1` → `use1`, `ap-northeast-1` → `apne1`).
+fn zone_id_prefix(region: &str) -> String {
+    let mut parts = region.split('-');
+    let area = parts.next().unwrap_or("");
+    let direction = match parts.next().unwrap_or("") {
+        "northeast" => "ne",
+        "southeast" => "se",
+        "northwest" => "nw",
+        "southwest" => "sw",
+        other => &other[..other.len().min(1)],
+    };
+    format!("{area}{direction}{}", parts.next().unwrap_or(""))
 }
 
 /// EC2's error document (`Response/Errors/Error`).
@@ -196,7 +212,53 @@ pub async fn handle(
     let mut x = XmlOut::new();
     x.open(&format!("{action}Response"), Some(XMLNS));
     x.text("requestId", request_id);
+    let region = &ec2.account().region;
     match action {
+        "DescribeAvailabilityZones" => {
+            let names = q.list_flat("ZoneName");
+            let filters = q.filters();
+            x.open("availabilityZoneInfo", None);
+            for (i, zone) in cfn_template::eval::availability_zones(region).iter().enumerate() {
+                let fields = [
+                    ("zone-name", zone.clone()),
+                    ("region-name", region.clone()),
+                    ("state", "available".to_string()),
+                    ("zone-id", format!("{}-az{}", zone_id_prefix(region), i + 1)),
+                    ("zone-type", "availability-zone".to_string()),
+                ];
+                let wanted = (names.is_empty() || names.contains(zone))
+                    && filters.iter().all(|(name, values)| {
+                        fields.iter().any(|(k, v)| k == name && values.contains(v))
+                    });
+                if !wanted {
+                    continue;
+                }
+                x.open("item", None)
+                    .text("zoneName", zone)
+                    .text("zoneState", "available")
+                    .text("regionName", region)
+                    .text("zoneId", &fields[3].1)
+                    .text("zoneType", "availability-zone")
+                    .text("optInStatus", "opt-in-not-required")
+                    .text("groupName", region)
+                    .text("networkBorderGroup", region);
+                x.open("messageSet", None).close();
+                x.close();
+            }
+            x.close();
+        }
+        "DescribeRegions" => {
+            let names = q.list_flat("RegionName");
+            x.open("regionInfo", None);
+            if names.is_empty() || names.contains(region) {
+                x.open("item", None)
+                    .text("regionName", region)
+                    .text("regionEndpoint", &format!("ec2.{region}.amazonaws.com"))
+                    .text("optInStatus", "opt-in-not-required")
+                    .close();
+            }
+            x.close();
+        }
         "DescribeInstances" => {
             let instances = select(ec2, q)?;
             x.open("reservationSet", None);
@@ -236,4 +298,19 @@ pub async fn handle(
         other => return Err(ApiError::invalid_action(other)),
     }
     Ok(x.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zone_ids_start_as_aws_spells_them() {
+        let ids: Vec<String> =
+            ["us-east-1", "eu-west-2", "ap-northeast-1", "ap-southeast-2", "eu-central-1"]
+                .iter()
+                .map(|r| zone_id_prefix(r))
+                .collect();
+        assert_eq!(ids, ["use1", "euw2", "apne1", "apse2", "euc1"]);
+    }
 }

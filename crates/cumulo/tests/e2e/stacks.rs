@@ -293,6 +293,30 @@ fn aws_cli_drives_the_region() {
     let who: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(who["Account"], "000000000000");
     assert_eq!(who["Arn"], "arn:aws:iam::000000000000:root");
+    let (ok, out, err) = aws(
+        &endpoint,
+        &[
+            "ec2",
+            "describe-availability-zones",
+            "--query",
+            "AvailabilityZones[].[ZoneName,ZoneId,State]",
+            "--output",
+            "text",
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        "us-east-1a\tuse1-az1\tavailable\nus-east-1b\tuse1-az2\tavailable\nus-east-1c\tuse1-az3\tavailable"
+    );
+    let (ok, out, err) = aws(
+        &endpoint,
+        &["ec2", "describe-regions", "--query", "Regions[].RegionName", "--output", "text"],
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "us-east-1");
     let (ok, _, err) = aws(&endpoint, &["elb", "describe-load-balancers"], dir.path());
     assert!(!ok && err.contains("InvalidAction"), "{err}");
     server.signal("TERM");
