@@ -40,33 +40,10 @@ const ACTIONS: &[&str] = &[
 /// EC2 Auto Scaling in the endpoint's registry.
 pub struct Api(pub std::sync::Arc<AutoScaling>);
 
-#[async_trait::async_trait]
-impl crate::registry::QueryService for Api {
-    fn signing_name(&self) -> &'static str {
-        "autoscaling"
-    }
-
-    fn version(&self) -> &'static str {
-        VERSION
-    }
-
-    fn handles(&self, action: &str) -> bool {
-        handles(action)
-    }
-
-    async fn call(
-        &self,
-        action: &str,
-        q: &QueryInput,
-        request_id: &str,
-    ) -> Result<String, ApiError> {
-        handle(&self.0, action, q, request_id).await
-    }
-
-    fn error_xml(&self, e: &ApiError, request_id: &str) -> String {
-        e.to_xml(XMLNS, request_id)
-    }
-}
+crate::registry::query_service!("autoscaling", |api, action, q, request_id| handle(
+    &api.0, action, q, request_id
+)
+.await);
 
 pub fn handles(action: &str) -> bool {
     ACTIONS.contains(&action)

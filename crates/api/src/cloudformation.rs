@@ -15,33 +15,9 @@ pub const VERSION: &str = "2010-05-15";
 /// CloudFormation in the endpoint's registry.
 pub struct Api(pub std::sync::Arc<Engine>);
 
-#[async_trait::async_trait]
-impl crate::registry::QueryService for Api {
-    fn signing_name(&self) -> &'static str {
-        "cloudformation"
-    }
-
-    fn version(&self) -> &'static str {
-        VERSION
-    }
-
-    fn handles(&self, action: &str) -> bool {
-        handles(action)
-    }
-
-    async fn call(
-        &self,
-        action: &str,
-        q: &QueryInput,
-        request_id: &str,
-    ) -> Result<String, ApiError> {
-        handle(&self.0, action, q, request_id)
-    }
-
-    fn error_xml(&self, e: &ApiError, request_id: &str) -> String {
-        e.to_xml(XMLNS, request_id)
-    }
-}
+crate::registry::query_service!("cloudformation", |api, action, q, request_id| handle(
+    &api.0, action, q, request_id
+));
 
 pub fn handles(action: &str) -> bool {
     ACTIONS.contains(&action)

@@ -24,33 +24,11 @@ const ACTIONS: &[&str] = &[
 /// EC2 in the endpoint's registry.
 pub struct Api(pub std::sync::Arc<Ec2>, pub clock::Clock);
 
-#[async_trait::async_trait]
-impl crate::registry::QueryService for Api {
-    fn signing_name(&self) -> &'static str {
-        "ec2"
-    }
-
-    fn version(&self) -> &'static str {
-        VERSION
-    }
-
-    fn handles(&self, action: &str) -> bool {
-        handles(action)
-    }
-
-    async fn call(
-        &self,
-        action: &str,
-        q: &QueryInput,
-        request_id: &str,
-    ) -> Result<String, ApiError> {
-        handle(&self.0, &self.1, action, q, request_id).await
-    }
-
-    fn error_xml(&self, e: &ApiError, request_id: &str) -> String {
-        error_xml(e, request_id)
-    }
-}
+crate::registry::query_service!(
+    "ec2",
+    |api, action, q, request_id| handle(&api.0, &api.1, action, q, request_id).await,
+    |e, request_id| error_xml(e, request_id)
+);
 
 pub fn handles(action: &str) -> bool {
     ACTIONS.contains(&action)

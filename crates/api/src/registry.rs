@@ -33,6 +33,47 @@ pub trait QueryService: Send + Sync {
     fn error_xml(&self, e: &ApiError, request_id: &str) -> String;
 }
 
+/// Implements [`QueryService`] for a service module's `Api`: the signing name given, the
+/// module's `VERSION` and `handles`, and how a call runs (`|api, action, q, request_id| ...`);
+/// errors are Query's `ErrorResponse` in the module's `XMLNS` unless an `error` is given.
+macro_rules! query_service {
+    ($signing:literal, |$api:ident, $action:ident, $q:ident, $rid:ident| $call:expr) => {
+        $crate::registry::query_service!($signing, |$api, $action, $q, $rid| $call, |e, rid| e
+            .to_xml(XMLNS, rid));
+    };
+    ($signing:literal, |$api:ident, $action:ident, $q:ident, $rid:ident| $call:expr, |$e:ident, $erid:ident| $error:expr) => {
+        #[async_trait::async_trait]
+        impl $crate::registry::QueryService for Api {
+            fn signing_name(&self) -> &'static str {
+                $signing
+            }
+
+            fn version(&self) -> &'static str {
+                VERSION
+            }
+
+            fn handles(&self, action: &str) -> bool {
+                handles(action)
+            }
+
+            async fn call(
+                &self,
+                $action: &str,
+                $q: &QueryInput,
+                $rid: &str,
+            ) -> Result<String, ApiError> {
+                let $api = self;
+                $call
+            }
+
+            fn error_xml(&self, $e: &ApiError, $erid: &str) -> String {
+                $error
+            }
+        }
+    };
+}
+pub(crate) use query_service;
+
 /// Where a request goes.
 pub enum Route<'a> {
     Service(&'a dyn QueryService),

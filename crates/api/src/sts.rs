@@ -19,44 +19,24 @@ pub fn handles(action: &str) -> bool {
 /// STS in the endpoint's registry.
 pub struct Api(pub Account);
 
-#[async_trait::async_trait]
-impl crate::registry::QueryService for Api {
-    fn signing_name(&self) -> &'static str {
-        "sts"
-    }
+crate::registry::query_service!("sts", |api, action, _q, request_id| {
+    call(&api.0, action, request_id)
+});
 
-    fn version(&self) -> &'static str {
-        VERSION
-    }
-
-    fn handles(&self, action: &str) -> bool {
-        handles(action)
-    }
-
-    async fn call(
-        &self,
-        action: &str,
-        _q: &QueryInput,
-        request_id: &str,
-    ) -> Result<String, ApiError> {
-        let account = &self.0.account_id;
-        let mut x = XmlOut::new();
-        x.open(&format!("{action}Response"), Some(XMLNS));
-        match action {
-            "GetCallerIdentity" => {
-                x.open("GetCallerIdentityResult", None)
-                    .text("Arn", &format!("arn:aws:iam::{account}:root"))
-                    .text("UserId", account)
-                    .text("Account", account)
-                    .close();
-            }
-            other => return Err(ApiError::invalid_action(other)),
+fn call(account: &Account, action: &str, request_id: &str) -> Result<String, ApiError> {
+    let account = &account.account_id;
+    let mut x = XmlOut::new();
+    x.open(&format!("{action}Response"), Some(XMLNS));
+    match action {
+        "GetCallerIdentity" => {
+            x.open("GetCallerIdentityResult", None)
+                .text("Arn", &format!("arn:aws:iam::{account}:root"))
+                .text("UserId", account)
+                .text("Account", account)
+                .close();
         }
-        x.open("ResponseMetadata", None).text("RequestId", request_id).close();
-        Ok(x.finish())
+        other => return Err(ApiError::invalid_action(other)),
     }
-
-    fn error_xml(&self, e: &ApiError, request_id: &str) -> String {
-        e.to_xml(XMLNS, request_id)
-    }
+    x.open("ResponseMetadata", None).text("RequestId", request_id).close();
+    Ok(x.finish())
 }
