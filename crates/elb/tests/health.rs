@@ -1,7 +1,7 @@
 //! Health checking on tokio's paused time, with scripted health-check results: every state
 //! transition and reason code, at the times AWS's intervals and thresholds give.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +31,7 @@ fn scripted(script: Script) -> Prober {
 
 mod common;
 
-use common::{LB, TG};
+use common::TG;
 
 struct Harness {
     elb: Arc<Elb>,
@@ -60,31 +60,8 @@ impl Harness {
     }
 
     async fn listen(&self) {
-        let lb = LoadBalancerRecord {
-            arn: LB.into(),
-            name: "web".into(),
-            full_name: "app/web/0123456789abcdef".into(),
-            kind: Kind::Application,
-            dns_name: "web-1.us-east-1.elb.localhost".into(),
-            scheme: "internet-facing".into(),
-            subnets: Vec::new(),
-            zones: Vec::new(),
-            security_groups: Vec::new(),
-            attributes: BTreeMap::new(),
-            ip: std::net::Ipv4Addr::LOCALHOST,
-            created: String::new(),
-        };
-        self.elb.create_load_balancer(lb).unwrap();
-        let listener = ListenerRecord {
-            arn: format!("{LB}/listener"),
-            lb_arn: LB.into(),
-            port: 0,
-            protocol: "HTTP".into(),
-            certificates: Vec::new(),
-            default_actions: vec![serde_json::json!({"Type": "forward", "TargetGroupArn": TG})],
-            bound_port: 0,
-        };
-        self.elb.create_listener(listener).await.unwrap();
+        self.elb.create_load_balancer(common::load_balancer()).unwrap();
+        self.elb.create_listener(common::listener()).await.unwrap();
     }
 
     fn set(&self, port: u16, answer: char) {

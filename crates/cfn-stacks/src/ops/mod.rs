@@ -63,6 +63,25 @@ pub(crate) struct Op {
     touched: IndexMap<String, Touched>,
 }
 
+impl Op {
+    /// An operation on `stack`, nothing touched yet.
+    fn new(
+        engine: Arc<Engine>,
+        stack: StackRecord,
+        prepared: Prepared,
+        live: IndexMap<String, ResourceRecord>,
+    ) -> Op {
+        Op {
+            engine,
+            stack,
+            prepared,
+            live,
+            cancel: CancellationToken::new(),
+            touched: IndexMap::new(),
+        }
+    }
+}
+
 fn apply_provided(record: &mut ResourceRecord, provided: Provided) {
     if !provided.physical_id.is_empty() {
         record.physical_id = Some(provided.physical_id);

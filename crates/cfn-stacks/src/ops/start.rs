@@ -3,7 +3,6 @@
 
 use cfn_template::Prepared;
 use indexmap::IndexMap;
-use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::engine::{CfnError, CfnResult, Engine, StackInput};
@@ -184,14 +183,7 @@ impl Engine {
         let engine = self.engine();
         self.tracker.spawn(async move {
             let stack_id = stack.stack_id.clone();
-            let op = Op {
-                engine: engine.clone(),
-                stack,
-                prepared,
-                live,
-                cancel: CancellationToken::new(),
-                touched: IndexMap::new(),
-            };
+            let op = Op::new(engine.clone(), stack, prepared, live);
             op.run_delete().await;
             engine.release(&stack_id);
         });
@@ -245,14 +237,7 @@ impl Engine {
         let engine = self.engine();
         self.tracker.spawn(async move {
             let stack_id = stack.stack_id.clone();
-            let op = Op {
-                engine: engine.clone(),
-                stack,
-                prepared,
-                live,
-                cancel: CancellationToken::new(),
-                touched: IndexMap::new(),
-            };
+            let op = Op::new(engine.clone(), stack, prepared, live);
             match kind {
                 Kind::Create { on_failure } => op.run_create(on_failure).await,
                 Kind::Update => op.run_update().await,
