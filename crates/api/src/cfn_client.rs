@@ -41,6 +41,21 @@ pub struct Event {
     pub reason: Option<String>,
 }
 
+impl From<&cfn_stacks::model::StackEvent> for Event {
+    fn from(e: &cfn_stacks::model::StackEvent) -> Event {
+        Event {
+            event_id: e.event_id.clone(),
+            stack_id: e.stack_id.clone(),
+            timestamp: e.timestamp.clone(),
+            logical_id: e.logical_id.clone(),
+            physical_id: e.physical_id.clone(),
+            resource_type: e.resource_type.clone(),
+            status: e.status,
+            reason: e.status_reason.clone(),
+        }
+    }
+}
+
 /// A change set as DescribeChangeSet gives it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChangeSet {

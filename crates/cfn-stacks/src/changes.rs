@@ -144,13 +144,7 @@ impl Engine {
             description: input.description.clone(),
             template_body: body,
             parameters: params,
-            no_echo: prepared
-                .template
-                .parameters
-                .values()
-                .filter(|p| p.no_echo)
-                .map(|p| p.name.clone())
-                .collect(),
+            no_echo: prepared.no_echo(),
             changes,
             creation_time: self.now(),
             disable_rollback: input.stack.disable_rollback,

@@ -356,6 +356,11 @@ fn partial(ev: &Evaluator<'_>, node: &Node) -> (Option<Value>, Vec<Diagnostic>) 
 // === impl Prepared ===
 
 impl Prepared {
+    /// The names of the parameters declared `NoEcho` (their values are shown masked).
+    pub fn no_echo(&self) -> Vec<String> {
+        self.template.parameters.values().filter(|p| p.no_echo).map(|p| p.name.clone()).collect()
+    }
+
     /// Whether a resource exists under the decided conditions (`None` when undecided).
     pub fn present(&self, logical_id: &str) -> Truth {
         let resource = self.template.resources.get(logical_id)?;

@@ -6,74 +6,31 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use cfn_stacks::model::EventStatus;
-
 use crate::OutputFormat;
 use crate::render::say;
 
-/// A stack event, from the engine or from DescribeStackEvents.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EventView {
-    pub event_id: String,
-    pub timestamp: String,
-    pub logical_id: String,
-    pub physical_id: Option<String>,
-    pub resource_type: String,
-    pub status: EventStatus,
-    pub reason: Option<String>,
+/// A stack event, from the engine (`From<&StackEvent>`) or from DescribeStackEvents.
+pub type EventView = api::cfn_client::Event;
+
+/// An event as `--output json` prints it.
+pub fn to_json(e: &EventView) -> serde_json::Value {
+    serde_json::json!({
+        "timestamp": e.timestamp,
+        "logicalResourceId": e.logical_id,
+        "physicalResourceId": e.physical_id,
+        "resourceType": e.resource_type,
+        "resourceStatus": e.status.as_str(),
+        "resourceStatusReason": e.reason,
+    })
 }
 
-impl From<&cfn_stacks::model::StackEvent> for EventView {
-    fn from(e: &cfn_stacks::model::StackEvent) -> EventView {
-        EventView {
-            event_id: e.event_id.clone(),
-            timestamp: e.timestamp.clone(),
-            logical_id: e.logical_id.clone(),
-            physical_id: e.physical_id.clone(),
-            resource_type: e.resource_type.clone(),
-            status: e.status,
-            reason: e.status_reason.clone(),
-        }
-    }
-}
-
-impl From<&api::cfn_client::Event> for EventView {
-    fn from(e: &api::cfn_client::Event) -> EventView {
-        EventView {
-            event_id: e.event_id.clone(),
-            timestamp: e.timestamp.clone(),
-            logical_id: e.logical_id.clone(),
-            physical_id: e.physical_id.clone(),
-            resource_type: e.resource_type.clone(),
-            status: e.status,
-            reason: e.reason.clone(),
-        }
-    }
-}
-
-impl EventView {
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "timestamp": self.timestamp,
-            "logicalResourceId": self.logical_id,
-            "physicalResourceId": self.physical_id,
-            "resourceType": self.resource_type,
-            "resourceStatus": self.status.as_str(),
-            "resourceStatusReason": self.reason,
-        })
-    }
-
-    /// `HH:MM:SS  STATUS  Type  LogicalId  reason`.
-    pub fn line(&self) -> String {
-        let time = self.timestamp.get(11..19).unwrap_or(&self.timestamp);
-        let reason = self.reason.as_deref().unwrap_or("");
-        format!(
-            "{time}  {:<34} {:<44} {:<28} {reason}",
-            self.status, self.resource_type, self.logical_id
-        )
+/// `HH:MM:SS  STATUS  Type  LogicalId  reason`.
+pub fn line(e: &EventView) -> String {
+    let time = e.timestamp.get(11..19).unwrap_or(&e.timestamp);
+    let reason = e.reason.as_deref().unwrap_or("");
+    format!("{time}  {:<34} {:<44} {:<28} {reason}", e.status, e.resource_type, e.logical_id)
         .trim_end()
         .to_string()
-    }
 }
 
 /// Prints events as they come, with a progress line counting resources done.
@@ -130,9 +87,9 @@ impl EventPrinter {
                         "Time", "Status", "Type", "Logical ID", "Reason"
                     ));
                 }
-                self.line(event.line())
+                self.line(line(event))
             }
-            OutputFormat::Json => say!("{}", event.to_json()),
+            OutputFormat::Json => say!("{}", to_json(event)),
         }
         let is_stack = event.resource_type == "AWS::CloudFormation::Stack"
             && event.logical_id == self.stack_name;

@@ -130,8 +130,7 @@ pub async fn follow(
     loop {
         // The status first, then the events: every event before a final status is shown.
         let stack = client.describe_stack(stack_id).await?.context("the stack disappeared")?;
-        let mut views: Vec<EventView> =
-            client.stack_events(stack_id).await?.iter().map(EventView::from).collect();
+        let mut views: Vec<EventView> = client.stack_events(stack_id).await?;
         views.reverse();
         for e in views.iter().filter(|e| !since.contains(&e.event_id)) {
             printer.show(e, verb);
@@ -422,12 +421,14 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
 
 pub async fn events(args: StackArgs) -> anyhow::Result<ExitCode> {
     let client = args.endpoint.client();
-    let mut events: Vec<EventView> =
-        client.stack_events(&args.stack_name).await?.iter().map(EventView::from).collect();
+    let mut events: Vec<EventView> = client.stack_events(&args.stack_name).await?;
     events.reverse();
     match args.output {
         OutputFormat::Json => {
-            say!("{}", serde_json::Value::Array(events.iter().map(EventView::to_json).collect()))
+            say!(
+                "{}",
+                serde_json::Value::Array(events.iter().map(crate::events::to_json).collect())
+            )
         }
         OutputFormat::Table => {
             let mut t = table(["Time", "Status", "Type", "Logical ID", "Physical ID", "Reason"]);

@@ -57,13 +57,7 @@ impl Engine {
             description: prepared.template.description.clone(),
             template_body: body,
             parameters: prepared.parameters.given.clone(),
-            no_echo: prepared
-                .template
-                .parameters
-                .values()
-                .filter(|p| p.no_echo)
-                .map(|p| p.name.clone())
-                .collect(),
+            no_echo: prepared.no_echo(),
             outputs: Vec::new(),
             creation_time: self.now(),
             last_updated_time: None,
@@ -136,13 +130,7 @@ impl Engine {
         stack.template_body = body;
         stack.parameters = prepared.parameters.given.clone();
         stack.description = prepared.template.description.clone();
-        stack.no_echo = prepared
-            .template
-            .parameters
-            .values()
-            .filter(|p| p.no_echo)
-            .map(|p| p.name.clone())
-            .collect();
+        stack.no_echo = prepared.no_echo();
         if !input.tags.is_empty() {
             stack.tags = input.tags.clone();
         }

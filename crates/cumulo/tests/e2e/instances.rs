@@ -191,12 +191,16 @@ fn no_instance_process_outlives_a_killed_cumulo() {
         let (ok, out, err) = run(&["deploy", t, "--endpoint-url", &endpoint], dir.path());
         assert!(ok, "{out}{err}");
     }
-    let list = instances(&endpoint);
-    let mut pids: Vec<u64> = list
-        .iter()
-        .flat_map(|i| [i["appPid"].as_u64(), i["machinePid"].as_u64()])
-        .flatten()
-        .collect();
+    // An instance is running once its machine is; its app's pid follows a moment later.
+    let pids_now = || -> Vec<u64> {
+        instances(&endpoint)
+            .iter()
+            .flat_map(|i| [i["appPid"].as_u64(), i["machinePid"].as_u64()])
+            .flatten()
+            .collect()
+    };
+    eventually("every app to start", Duration::from_secs(10), || pids_now().len() == 6);
+    let mut pids = pids_now();
     assert_eq!(pids.len(), 6);
     // The daemonized sleep of the third instance, found through its pid file.
     eventually("the daemon to start", Duration::from_secs(10), || glob_daemon_pid().is_some());
