@@ -121,6 +121,87 @@ impl QueryInput {
     }
 }
 
+impl QueryInput {
+    /// The parameters as one tree, the shape the JSON protocols carry: `A.B=v` is
+    /// `{"A": {"B": "v"}}`; numbered segments (`X.1`, EC2's lists, and `X.member.1`) are lists in
+    /// number order; `X.entry.N.key` / `.value` are maps. A value that also has children keeps
+    /// its children.
+    pub fn tree(&self) -> serde_json::Value {
+        let mut root = Node::Branch(BTreeMap::new());
+        for (key, value) in &self.params {
+            root.insert(&key.split('.').collect::<Vec<_>>(), value);
+        }
+        root.into_json()
+    }
+}
+
+enum Node {
+    Leaf(String),
+    Branch(BTreeMap<String, Node>),
+}
+
+impl Node {
+    fn insert(&mut self, path: &[&str], value: &str) {
+        let Some((first, rest)) = path.split_first() else {
+            if let Node::Leaf(leaf) = self {
+                *leaf = value.to_string();
+            }
+            return;
+        };
+        if let Node::Leaf(_) = self {
+            *self = Node::Branch(BTreeMap::new());
+        }
+        if let Node::Branch(children) = self {
+            children
+                .entry(first.to_string())
+                .or_insert_with(|| Node::Leaf(String::new()))
+                .insert(rest, value);
+        }
+    }
+
+    fn into_json(self) -> serde_json::Value {
+        use serde_json::Value;
+        let children = match self {
+            Node::Leaf(s) => return Value::String(s),
+            Node::Branch(children) => children,
+        };
+        let numbered = |c: &BTreeMap<String, Node>| {
+            !c.is_empty() && c.keys().all(|k| k.parse::<u32>().is_ok())
+        };
+        let list = |c: BTreeMap<String, Node>| {
+            let mut items: Vec<(u32, Node)> =
+                c.into_iter().filter_map(|(k, v)| Some((k.parse().ok()?, v))).collect();
+            items.sort_by_key(|(n, _)| *n);
+            Value::Array(items.into_iter().map(|(_, v)| v.into_json()).collect())
+        };
+        if numbered(&children) {
+            return list(children);
+        }
+        if children.len() == 1 {
+            let (key, _) = children.iter().next().expect("one child");
+            if key == "member" || key == "entry" {
+                let key = key.clone();
+                let Some(Node::Branch(items)) = children.into_values().next() else {
+                    return Value::Array(Vec::new());
+                };
+                if key == "member" {
+                    return if numbered(&items) { list(items) } else { Value::Array(Vec::new()) };
+                }
+                let Value::Array(entries) = list(items) else { return Value::Null };
+                let map = entries
+                    .into_iter()
+                    .filter_map(|e| {
+                        let k = e.get("key")?.as_str()?.to_string();
+                        Some((k, e.get("value").cloned().unwrap_or(Value::String(String::new()))))
+                    })
+                    .collect();
+                return Value::Object(map);
+            }
+        }
+        Value::Object(children.into_iter().map(|(k, v)| (k, v.into_json())).collect())
+    }
+}
+
 fn lower_first(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -162,6 +243,14 @@ mod tests {
             q.required("TemplateBody").unwrap_err(),
             "1 validation error detected: Value null at 'templateBody' failed to satisfy constraint: Member must not be null"
         );
+        expect_test::expect![[r#"{"Action":"CreateStack","Attributes":{"a":"1"},"Capabilities":["CAPABILITY_IAM"],"Parameters":[{"ParameterKey":"A","ParameterValue":"x,y"},{"ParameterKey":"B"}],"StackName":"web","Tags":[{"Key":"k","Value":"v"}]}"#]]
+        .assert_eq(&q.tree().to_string());
+        let ec2 = QueryInput::parse(
+            "",
+            b"SecurityGroupId.2=sg-b&SecurityGroupId.10=sg-c&SecurityGroupId.1=sg-a&Placement.AvailabilityZone=us-east-1b&TagSpecification.1.Tag.1.Key=Name&TagSpecification.1.Tag.1.Value=web&TagSpecification.1.ResourceType=instance",
+        );
+        expect_test::expect![[r#"{"Placement":{"AvailabilityZone":"us-east-1b"},"SecurityGroupId":["sg-a","sg-b","sg-c"],"TagSpecification":[{"ResourceType":"instance","Tag":[{"Key":"Name","Value":"web"}]}]}"#]]
+        .assert_eq(&ec2.tree().to_string());
         let body = encode(&[("A".into(), "x y&z".into())]);
         assert_eq!(QueryInput::parse("", body.as_bytes()).get("A"), Some("x y&z"));
     }

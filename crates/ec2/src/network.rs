@@ -3,6 +3,7 @@
 
 use std::net::Ipv4Addr;
 
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
@@ -14,6 +15,14 @@ pub(crate) const GROUPS: &str = "ec2/sg";
 pub struct VpcRecord {
     pub id: String,
     pub cidr: String,
+    /// The account's default VPC (`isDefault`).
+    #[serde(default)]
+    pub is_default: bool,
+    /// The security group named `default` that every VPC has.
+    #[serde(default)]
+    pub default_group: Option<String>,
+    #[serde(default)]
+    pub tags: IndexMap<String, String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -24,6 +33,11 @@ pub struct SubnetRecord {
     pub zone: String,
     #[serde(default)]
     pub map_public_ip: bool,
+    /// A default VPC's subnet for its zone (`defaultForAz`).
+    #[serde(default)]
+    pub default_for_az: bool,
+    #[serde(default)]
+    pub tags: IndexMap<String, String>,
     /// Host offsets in use (from the start of the CIDR).
     #[serde(default)]
     pub used: Vec<u32>,
@@ -40,6 +54,8 @@ pub struct SecurityGroupRecord {
     pub ingress: Vec<Rule>,
     #[serde(default)]
     pub egress: Vec<Rule>,
+    #[serde(default)]
+    pub tags: IndexMap<String, String>,
 }
 
 /// A security group rule (ingress or egress).
@@ -132,6 +148,8 @@ mod tests {
             cidr: "10.0.1.0/28".into(),
             zone: "a".into(),
             map_public_ip: false,
+            default_for_az: false,
+            tags: Default::default(),
             used: vec![],
         };
         let ips: Vec<String> =

@@ -12,7 +12,9 @@ use serde_json::{Value as Json, json};
 
 use crate::model::*;
 use crate::network::*;
-use crate::service::{Ec2, LaunchRequest, LaunchSpec};
+use crate::service::{
+    CreateSecurityGroup, CreateSubnet, CreateVpc, Ec2, LaunchRequest, LaunchSpec,
+};
 
 /// Every type this crate provides.
 pub const TYPES: &[&str] = &[
@@ -55,73 +57,37 @@ impl Ec2Provider {
     }
 
     fn create_vpc(&self, req: &ResourceRequest<'_>) -> Result<Provided, ProviderError> {
-        let cidr_text = text(req.properties, "CidrBlock").unwrap_or_else(|| "10.0.0.0/16".into());
-        let cidr = Cidr::parse(&cidr_text).ok_or_else(|| err(handler_error(&format!("Value ({cidr_text}) for parameter cidrBlock is invalid. This is not a valid CIDR block."), 400)))?;
-        if !(16..=28).contains(&cidr.prefix) {
-            return Err(err(handler_error(&format!("The CIDR '{cidr_text}' is invalid."), 400)));
-        }
-        let provided = model(req, None);
-        self.ec2
-            .store
-            .put(
-                VPCS,
-                &provided.physical_id,
-                &VpcRecord { id: provided.physical_id.clone(), cidr: cidr_text },
-            )
-            .map_err(Self::store_err)?;
-        Ok(Provided { modelled: false, ..provided })
+        let request = CreateVpc {
+            cidr: text(req.properties, "CidrBlock").unwrap_or_else(|| "10.0.0.0/16".into()),
+            tags: tags(req),
+        };
+        let vpc = self.ec2.create_vpc(request).map_err(rejected)?;
+        let mut provided = model(req, None);
+        provided.physical_id = vpc.id.clone();
+        provided.attributes.insert("VpcId".into(), json!(vpc.id));
+        provided.attributes.insert("DefaultSecurityGroup".into(), json!(vpc.default_group));
+        provided.modelled = false;
+        Ok(provided)
     }
 
     fn create_subnet(&self, req: &ResourceRequest<'_>) -> Result<Provided, ProviderError> {
         let props = req.properties;
-        let cidr_text = text(props, "CidrBlock").unwrap_or_default();
-        let vpc_id = text(props, "VpcId").unwrap_or_default();
-        let cidr = Cidr::parse(&cidr_text).ok_or_else(|| {
-            err(handler_error(&format!("The CIDR '{cidr_text}' is invalid."), 400))
-        })?;
-        if let Ok(Some(vpc)) = self.ec2.store.get::<VpcRecord>(VPCS, &vpc_id) {
-            let outer = Cidr::parse(&vpc.cidr);
-            if !outer.is_some_and(|o| o.contains(&cidr)) {
-                return Err(err(handler_error(
-                    &format!("The CIDR '{cidr_text}' is invalid."),
-                    400,
-                )));
-            }
-            for other in self.ec2.subnets()?.into_iter().filter(|s| s.vpc_id == vpc_id) {
-                if Cidr::parse(&other.cidr).is_some_and(|o| o.overlaps(&cidr)) {
-                    return Err(err(handler_error(
-                        &format!("The CIDR '{cidr_text}' conflicts with another subnet"),
-                        400,
-                    )));
-                }
-            }
-        }
-        let zones = cfn_zones(&self.ec2.account().region);
-        let zone = text(props, "AvailabilityZone").unwrap_or_else(|| zones[0].clone());
-        if !zones.contains(&zone) {
-            return Err(err(handler_error(
-                &format!(
-                    "Value ({zone}) for parameter availabilityZone is invalid. Subnets can currently only be created in the following availability zones: {}.",
-                    zones.join(", ")
-                ),
-                400,
-            )));
-        }
-        let provided = model(req, None);
-        let map_public_ip = props
-            .get("MapPublicIpOnLaunch")
-            .is_some_and(|v| v.as_bool().unwrap_or_else(|| v.as_str() == Some("true")));
-        let record = SubnetRecord {
-            id: provided.physical_id.clone(),
-            vpc_id,
-            cidr: cidr_text,
-            zone: zone.clone(),
-            map_public_ip,
-            used: Vec::new(),
+        let request = CreateSubnet {
+            vpc_id: text(props, "VpcId").unwrap_or_default(),
+            cidr: text(props, "CidrBlock").unwrap_or_default(),
+            zone: text(props, "AvailabilityZone"),
+            map_public_ip: cfn_stacks::props::boolean(props, "MapPublicIpOnLaunch")
+                .unwrap_or(false),
+            tags: tags(req),
         };
-        self.ec2.store.put(SUBNETS, &record.id, &record).map_err(Self::store_err)?;
-        let mut provided = Provided { modelled: false, ..provided };
-        provided.attributes.insert("AvailabilityZone".into(), json!(zone));
+        let subnet = self.ec2.create_subnet(request).map_err(rejected)?;
+        let mut provided = model(req, None);
+        provided.physical_id = subnet.id.clone();
+        provided.attributes.insert("SubnetId".into(), json!(subnet.id));
+        provided.attributes.insert("AvailabilityZone".into(), json!(subnet.zone));
+        provided.attributes.insert("VpcId".into(), json!(subnet.vpc_id));
+        provided.attributes.insert("CidrBlock".into(), json!(subnet.cidr));
+        provided.modelled = false;
         Ok(provided)
     }
 
@@ -131,49 +97,49 @@ impl Ec2Provider {
         current: Option<&ResourceRecord>,
     ) -> Result<Provided, ProviderError> {
         let props = req.properties;
-        let provided = model(req, current);
-        let id = provided.physical_id.clone();
-        let existing = self.ec2.security_group(&id)?.unwrap_or_default();
-        let rules = |key: &str| -> Vec<Rule> {
+        let rules = |key: &str| -> Option<Vec<Rule>> {
             props
                 .get(key)
                 .and_then(Json::as_array)
-                .into_iter()
-                .flatten()
-                .map(|r| Rule::from_json(r, None))
-                .collect()
+                .map(|rules| rules.iter().map(|r| Rule::from_json(r, None)).collect())
         };
-        // Rules added by SecurityGroupIngress/Egress resources are kept.
-        let mut ingress = rules("SecurityGroupIngress");
-        ingress.extend(existing.ingress.into_iter().filter(|r| r.owner.is_some()));
-        let mut egress = rules("SecurityGroupEgress");
-        egress.extend(existing.egress.into_iter().filter(|r| r.owner.is_some()));
-        let record = SecurityGroupRecord {
-            id: id.clone(),
-            vpc_id: text(props, "VpcId"),
-            name: text(props, "GroupName")
-                .unwrap_or_else(|| aws_ids::physical_name(req.stack_name, req.logical_id, 255)),
-            description: text(props, "GroupDescription").unwrap_or_default(),
-            ingress,
-            egress,
+        let ingress = rules("SecurityGroupIngress").unwrap_or_default();
+        let egress = rules("SecurityGroupEgress");
+        let description = text(props, "GroupDescription").unwrap_or_default();
+        let group = match current.and_then(|c| c.physical_id.as_deref()) {
+            // An update in place changes the inline rules (and the description we keep).
+            Some(id) => self
+                .ec2
+                .replace_inline_rules(id, ingress, egress, Some(description))
+                .map_err(rejected)?,
+            None => self
+                .ec2
+                .create_security_group(CreateSecurityGroup {
+                    name: text(props, "GroupName").unwrap_or_else(|| {
+                        aws_ids::physical_name(req.stack_name, req.logical_id, 255)
+                    }),
+                    description,
+                    vpc_id: text(props, "VpcId"),
+                    ingress,
+                    egress,
+                    tags: tags(req),
+                })
+                .map_err(rejected)?,
         };
-        self.ec2.store.put(GROUPS, &id, &record).map_err(Self::store_err)?;
-        Ok(Provided { modelled: false, ..provided })
+        let mut provided = model(req, current);
+        provided.physical_id = group.id.clone();
+        provided.attributes.insert("GroupId".into(), json!(group.id));
+        provided.attributes.insert("VpcId".into(), json!(group.vpc_id));
+        provided.modelled = false;
+        Ok(provided)
     }
 
     fn add_rule(&self, req: &ResourceRequest<'_>, egress: bool) -> Result<Provided, ProviderError> {
         let props = req.properties;
         let group = text(props, "GroupId").or_else(|| text(props, "GroupName")).unwrap_or_default();
         let provided = model(req, None);
-        if let Some(mut record) = self.ec2.security_group(&group)? {
-            let rule = Rule::from_json(props, Some(&provided.physical_id));
-            if egress {
-                record.egress.push(rule);
-            } else {
-                record.ingress.push(rule);
-            }
-            self.ec2.store.put(GROUPS, &record.id, &record).map_err(Self::store_err)?;
-        }
+        let rule = Rule::from_json(props, Some(&provided.physical_id));
+        self.ec2.add_owned_rule(&group, egress, rule).map_err(rejected)?;
         Ok(Provided { modelled: false, ..provided })
     }
 
@@ -182,12 +148,7 @@ impl Ec2Provider {
         let group = text(&current.properties, "GroupId")
             .or_else(|| text(&current.properties, "GroupName"))
             .unwrap_or_default();
-        if let Some(mut record) = self.ec2.security_group(&group)? {
-            record.ingress.retain(|r| r.owner.as_deref() != Some(id));
-            record.egress.retain(|r| r.owner.as_deref() != Some(id));
-            self.ec2.store.put(GROUPS, &record.id, &record).map_err(Self::store_err)?;
-        }
-        Ok(())
+        Ok(self.ec2.remove_owned_rules(&group, id)?)
     }
 
     fn launch_template(
@@ -314,9 +275,37 @@ pub fn instance_provided(record: &InstanceRecord) -> Provided {
     Provided { physical_id: record.id.clone(), attributes, modelled: false }
 }
 
-/// The zones of a region, as `Fn::GetAZs` gives them.
-fn cfn_zones(region: &str) -> Vec<String> {
-    ["a", "b", "c"].iter().map(|l| format!("{region}{l}")).collect()
+/// A resource's tags as its template gives them, with the tags CloudFormation adds.
+fn tags(req: &ResourceRequest<'_>) -> IndexMap<String, String> {
+    let mut tags: IndexMap<String, String> = [
+        ("aws:cloudformation:stack-name".to_string(), req.stack_name.to_string()),
+        ("aws:cloudformation:stack-id".to_string(), req.stack_id.to_string()),
+        ("aws:cloudformation:logical-id".to_string(), req.logical_id.to_string()),
+    ]
+    .into_iter()
+    .collect();
+    for t in req.properties.get("Tags").and_then(Json::as_array).into_iter().flatten() {
+        if let (Some(k), Some(v)) = (text(t, "Key"), text(t, "Value")) {
+            tags.insert(k, v);
+        }
+    }
+    tags
+}
+
+/// EC2's refusal as a resource's failure reason, in the handler's wording.
+fn rejected(e: crate::Ec2Error) -> ProviderError {
+    match e {
+        crate::Ec2Error::Store(e) => ProviderError::from(crate::Ec2Error::Store(e)),
+        other => err(handler_error(&other.to_string(), 400)),
+    }
+}
+
+/// A delete of what is already gone succeeds (CloudFormation deletes idempotently).
+fn gone_already(e: crate::Ec2Error) -> Result<(), ProviderError> {
+    match e.code() {
+        "InvalidVpcID.NotFound" | "InvalidSubnetID.NotFound" | "InvalidGroup.NotFound" => Ok(()),
+        _ => Err(rejected(e)),
+    }
 }
 
 #[async_trait]
@@ -386,15 +375,8 @@ impl ResourceProvider for Ec2Provider {
                 let group =
                     text(props, "GroupId").or_else(|| text(props, "GroupName")).unwrap_or_default();
                 let id = current.physical_id.clone().unwrap_or_default();
-                if let Some(mut record) = self.ec2.security_group(&group)? {
-                    let rule = Rule::from_json(props, Some(&id));
-                    if egress {
-                        record.egress.push(rule)
-                    } else {
-                        record.ingress.push(rule)
-                    }
-                    self.ec2.store.put(GROUPS, &record.id, &record).map_err(Self::store_err)?;
-                }
+                let rule = Rule::from_json(props, Some(&id));
+                self.ec2.add_owned_rule(&group, egress, rule).map_err(rejected)?;
                 Ok(Provided {
                     physical_id: id,
                     attributes: current.attributes.clone(),
@@ -413,9 +395,11 @@ impl ResourceProvider for Ec2Provider {
         let Some(id) = current.physical_id.as_deref() else { return Ok(()) };
         let store = &self.ec2.store;
         let result = match current.type_name.as_str() {
-            "AWS::EC2::VPC" => store.delete(VPCS, id).map(|_| ()),
-            "AWS::EC2::Subnet" => store.delete(SUBNETS, id).map(|_| ()),
-            "AWS::EC2::SecurityGroup" => store.delete(GROUPS, id).map(|_| ()),
+            "AWS::EC2::VPC" => return self.ec2.delete_vpc(id).or_else(gone_already),
+            "AWS::EC2::Subnet" => return self.ec2.delete_subnet(id).or_else(gone_already),
+            "AWS::EC2::SecurityGroup" => {
+                return self.ec2.delete_security_group(id).or_else(gone_already);
+            }
             "AWS::EC2::SecurityGroupIngress" | "AWS::EC2::SecurityGroupEgress" => {
                 return self.remove_rule(current);
             }

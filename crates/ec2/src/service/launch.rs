@@ -6,37 +6,21 @@ use super::*;
 impl Ec2 {
     // === launching ===
 
-    /// The default VPC and its subnets (one per zone), for instances launched without a
-    /// subnet, as accounts have.
+    /// The default subnet of a zone (the first zone's when none is named), for instances
+    /// launched without a subnet, as accounts have.
     pub(super) fn default_subnet(&self, zone: Option<&str>) -> Result<SubnetRecord, Ec2Error> {
-        if self.store.get::<VpcRecord>(VPCS, DEFAULT_VPC)?.is_none() {
-            self.store.put(
-                VPCS,
-                DEFAULT_VPC,
-                &VpcRecord { id: DEFAULT_VPC.into(), cidr: "172.31.0.0/16".into() },
-            )?;
-        }
-        let region = &self.config.account.region;
-        let zone = zone
-            .filter(|z| !z.is_empty())
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{region}a"));
-        let letter = zone.chars().last().unwrap_or('a');
-        let index = (letter as u32).saturating_sub('a' as u32).min(15);
-        let id = format!("subnet-default{:08x}", index);
-        if let Some(s) = self.subnet(&id)? {
-            return Ok(s);
-        }
-        let subnet = SubnetRecord {
-            id: id.clone(),
-            vpc_id: DEFAULT_VPC.into(),
-            cidr: format!("172.31.{}.0/20", index * 16),
-            zone,
-            map_public_ip: true,
-            used: Vec::new(),
+        let zones = network::zones(&self.config.account.region);
+        let index = match zone.filter(|z| !z.is_empty()) {
+            None => 0,
+            Some(z) => zones.iter().position(|x| x == z).ok_or_else(|| Ec2Error::Rejected {
+                code: "InvalidParameterValue",
+                message: format!("Invalid availability zone: [{z}]"),
+            })?,
         };
-        self.store.put(SUBNETS, &id, &subnet)?;
-        Ok(subnet)
+        self.subnet(&network::default_subnet_id(index))?.ok_or_else(|| Ec2Error::Rejected {
+            code: "VPCIdNotSpecified",
+            message: "No default VPC for this user".into(),
+        })
     }
 
     /// The launch data (LaunchTemplateData shape) and where it came from.
@@ -117,26 +101,15 @@ impl Ec2 {
             Some(id) => self.subnet(id)?,
             None => None,
         };
-        let mut subnet = match known {
-            Some(subnet) => subnet,
-            None => match &subnet_id {
-                // A subnet of a network Cumulo did not create (a parameter): modelled on the fly.
-                Some(id) => {
-                    let z =
-                        zone.clone().unwrap_or_else(|| format!("{}a", self.config.account.region));
-                    let subnet = SubnetRecord {
-                        id: id.clone(),
-                        vpc_id: "vpc-external".into(),
-                        cidr: "10.255.0.0/16".into(),
-                        zone: z,
-                        map_public_ip: false,
-                        used: Vec::new(),
-                    };
-                    self.store.put(SUBNETS, id, &subnet)?;
-                    subnet
-                }
-                None => self.default_subnet(zone.as_deref())?,
-            },
+        let mut subnet = match (known, &subnet_id) {
+            (Some(subnet), _) => subnet,
+            (None, Some(id)) => {
+                return Err(Ec2Error::Rejected {
+                    code: "InvalidSubnetID.NotFound",
+                    message: format!("The subnet ID '{id}' does not exist"),
+                });
+            }
+            (None, None) => self.default_subnet(zone.as_deref())?,
         };
         if self.failed_zones.lock().contains(&subnet.zone) {
             return Err(Ec2Error::Launch(format!(
@@ -157,7 +130,18 @@ impl Ec2 {
         groups.dedup();
         let mut group_ids: Vec<String> = Vec::new();
         for g in &groups {
-            group_ids.push(self.security_group(g)?.map(|r| r.id).unwrap_or_else(|| g.clone()));
+            let group = self.security_group(g)?.ok_or_else(|| Ec2Error::Rejected {
+                code: "InvalidGroup.NotFound",
+                message: format!("The security group '{g}' does not exist"),
+            })?;
+            group_ids.push(group.id);
+        }
+        if group_ids.is_empty()
+            && let Some(vpc) = self.vpc(&subnet.vpc_id)?
+            && let Some(default) = vpc.default_group
+        {
+            // An instance launched with no group gets its VPC's default group.
+            group_ids.push(default);
         }
         let profile = data.get("IamInstanceProfile").and_then(|p| {
             p.as_str().map(str::to_string).or_else(|| {

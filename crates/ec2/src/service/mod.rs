@@ -27,8 +27,11 @@ use crate::network::*;
 
 mod launch;
 mod machine;
+mod network;
 mod ports;
 mod states;
+
+pub use network::{CreateSecurityGroup, CreateSubnet, CreateVpc, zones};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Ec2Error {
@@ -40,6 +43,25 @@ pub enum Ec2Error {
     Store(#[from] store::StoreError),
     #[error("{0}")]
     Launch(String),
+    /// Refused as EC2 refuses it, with EC2's error code.
+    #[error("{message}")]
+    Rejected { code: &'static str, message: String },
+}
+
+impl Ec2Error {
+    /// EC2's error code for it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Ec2Error::Invalid(_) => "InvalidParameterValue",
+            Ec2Error::NoSuchInstance(_) => "InvalidInstanceID.NotFound",
+            Ec2Error::Store(_) => "InternalFailure",
+            Ec2Error::Launch(m) if m.starts_with("InsufficientInstanceCapacity") => {
+                "InsufficientInstanceCapacity"
+            }
+            Ec2Error::Launch(_) => "InvalidParameterValue",
+            Ec2Error::Rejected { code, .. } => code,
+        }
+    }
 }
 
 /// Local changes to what a launch template, launch configuration or instance runs, from the
@@ -202,7 +224,7 @@ impl Ec2 {
             .filter(|p| (low..high).contains(p))
             .unwrap_or_else(|| low + fastrand::u16(..high - low));
         let pool = ports::PortPool::new(INSTANCE_PORTS, config.port_locks.clone(), start);
-        Ok(Arc::new_cyclic(|me| Ec2 {
+        let ec2 = Arc::new_cyclic(|me| Ec2 {
             store,
             clock,
             config,
@@ -214,7 +236,9 @@ impl Ec2 {
             machines_gone: tokio::sync::Notify::new(),
             failed_zones: Mutex::new(std::collections::BTreeSet::new()),
             me: me.clone(),
-        }))
+        });
+        ec2.ensure_default_network()?;
+        Ok(ec2)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<InstanceChange> {
@@ -255,6 +279,16 @@ impl Ec2 {
         }
         let all = self.store.list::<SecurityGroupRecord>(GROUPS, "")?;
         Ok(all.into_iter().map(|(_, g)| g).find(|g| g.name == id_or_name))
+    }
+
+    /// The images the launch templates' versions name.
+    pub fn launch_template_images(&self) -> Result<Vec<String>, Ec2Error> {
+        let all = self.store.list::<LaunchTemplateRecord>(LAUNCH_TEMPLATES, "")?;
+        Ok(all
+            .into_iter()
+            .flat_map(|(_, t)| t.versions.into_values())
+            .filter_map(|data| data.get("ImageId").and_then(Json::as_str).map(str::to_string))
+            .collect())
     }
 
     pub fn launch_template(
@@ -419,5 +453,7 @@ fn chown_tree(dir: &std::path::Path, uid: u32, gid: u32) {
     }
 }
 
+#[cfg(test)]
+mod network_tests;
 #[cfg(test)]
 mod tests;
