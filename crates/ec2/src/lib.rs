@@ -17,6 +17,7 @@ mod service;
 pub use model::{InstanceRecord, InstanceState, LaunchSource, PortMap};
 pub use providers::{Ec2Provider, TYPES, instance_provided};
 pub use service::{
-    CreateSecurityGroup, CreateSubnet, CreateVpc, Ec2, Ec2Config, Ec2Error, InstanceChange,
-    InstanceOverride, InstanceUsage, LaunchRequest, LaunchSpec, free_port, vcpus, zones,
+    CreateRole, CreateSecurityGroup, CreateSubnet, CreateVpc, Ec2, Ec2Config, Ec2Error,
+    InstanceChange, InstanceOverride, InstanceUsage, LaunchRequest, LaunchSpec, free_port, vcpus,
+    zones,
 };

@@ -183,23 +183,64 @@ pub struct LaunchConfigurationRecord {
     pub logical_id: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct KeyPairRecord {
     pub name: String,
     pub id: String,
     pub fingerprint: String,
+    /// `rsa` or `ed25519`.
+    #[serde(default = "rsa")]
+    pub key_type: String,
+    /// The public key as an OpenSSH line (`ssh-ed25519 AAAA...`).
+    #[serde(default)]
+    pub public_key: String,
+    #[serde(default)]
+    pub created: String,
+    #[serde(default)]
+    pub tags: IndexMap<String, String>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+fn rsa() -> String {
+    "rsa".into()
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RoleRecord {
     pub name: String,
     pub arn: String,
+    #[serde(default)]
+    pub id: String,
+    #[serde(default = "root_path")]
+    pub path: String,
+    /// The trust policy, as JSON text.
+    #[serde(default)]
+    pub assume_role_policy: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub created: String,
+    /// Managed policies attached (ARNs).
+    #[serde(default)]
+    pub attached: Vec<String>,
+    /// Inline policies: name → document (JSON text).
+    #[serde(default)]
+    pub inline: BTreeMap<String, String>,
+    #[serde(default)]
+    pub tags: IndexMap<String, String>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct InstanceProfileRecord {
     pub name: String,
     pub arn: String,
     pub id: String,
     pub roles: Vec<String>,
+    #[serde(default = "root_path")]
+    pub path: String,
+    #[serde(default)]
+    pub created: String,
+}
+
+fn root_path() -> String {
+    "/".into()
 }

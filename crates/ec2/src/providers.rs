@@ -13,7 +13,7 @@ use serde_json::{Value as Json, json};
 use crate::model::*;
 use crate::network::*;
 use crate::service::{
-    CreateSecurityGroup, CreateSubnet, CreateVpc, Ec2, LaunchRequest, LaunchSpec,
+    CreateRole, CreateSecurityGroup, CreateSubnet, CreateVpc, Ec2, LaunchRequest, LaunchSpec,
 };
 
 /// Every type this crate provides.
@@ -206,33 +206,65 @@ impl Ec2Provider {
         req: &ResourceRequest<'_>,
         current: Option<&ResourceRecord>,
     ) -> Result<Provided, ProviderError> {
-        let provided = model(req, current);
-        let arn =
-            provided.attributes.get("Arn").and_then(Json::as_str).unwrap_or_default().to_string();
-        if req.type_name == "AWS::IAM::Role" {
-            let record = RoleRecord { name: provided.physical_id.clone(), arn };
-            self.ec2.store.put(ROLES, &record.name, &record).map_err(Self::store_err)?;
+        let props = req.properties;
+        let mut provided = model(req, current);
+        let name = provided.physical_id.clone();
+        let document = |v: Option<&Json>| match v {
+            Some(Json::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => "{}".to_string(),
+        };
+        let arn = if req.type_name == "AWS::IAM::Role" {
+            if current.is_none() {
+                self.ec2
+                    .create_role(CreateRole {
+                        name: name.clone(),
+                        path: text(props, "Path"),
+                        assume_role_policy: document(props.get("AssumeRolePolicyDocument")),
+                        description: text(props, "Description"),
+                        tags: tags(req),
+                    })
+                    .map_err(rejected)?;
+            }
+            let role = self
+                .ec2
+                .change_role(&name, |r| {
+                    r.assume_role_policy = document(props.get("AssumeRolePolicyDocument"));
+                    r.attached = cfn_stacks::props::strings(props, "ManagedPolicyArns");
+                    r.inline = props
+                        .get("Policies")
+                        .and_then(Json::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| {
+                            Some((text(p, "PolicyName")?, document(p.get("PolicyDocument"))))
+                        })
+                        .collect();
+                    Ok(())
+                })
+                .map_err(rejected)?;
+            provided.attributes.insert("RoleId".into(), json!(role.id));
+            role.arn
         } else {
-            let roles: Vec<String> = req
-                .properties
-                .get("Roles")
-                .and_then(Json::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|r| r.as_str().map(str::to_string))
-                .collect();
-            let record = InstanceProfileRecord {
-                name: provided.physical_id.clone(),
-                arn,
-                id: format!("AIPA{}", aws_ids::upper_alnum(17)),
-                roles,
+            let roles = cfn_stacks::props::strings(props, "Roles");
+            if current.is_some() {
+                self.ec2.delete_instance_profile_roles(&name).map_err(rejected)?;
+            }
+            let profile = match self.ec2.instance_profile(&name)? {
+                Some(p) => p,
+                None => self
+                    .ec2
+                    .create_instance_profile(&name, text(props, "Path").as_deref(), Vec::new())
+                    .map_err(rejected)?,
             };
-            self.ec2
-                .store
-                .put(INSTANCE_PROFILES, &record.name, &record)
-                .map_err(Self::store_err)?;
-        }
-        Ok(Provided { modelled: false, ..provided })
+            for role in &roles {
+                self.ec2.add_role_to_instance_profile(&name, role).map_err(rejected)?;
+            }
+            profile.arn
+        };
+        provided.attributes.insert("Arn".into(), json!(arn));
+        provided.modelled = false;
+        Ok(provided)
     }
 
     async fn instance(&self, req: &ResourceRequest<'_>) -> Result<Provided, ProviderError> {
@@ -303,7 +335,10 @@ fn rejected(e: crate::Ec2Error) -> ProviderError {
 /// A delete of what is already gone succeeds (CloudFormation deletes idempotently).
 fn gone_already(e: crate::Ec2Error) -> Result<(), ProviderError> {
     match e.code() {
-        "InvalidVpcID.NotFound" | "InvalidSubnetID.NotFound" | "InvalidGroup.NotFound" => Ok(()),
+        "InvalidVpcID.NotFound"
+        | "InvalidSubnetID.NotFound"
+        | "InvalidGroup.NotFound"
+        | "NoSuchEntity" => Ok(()),
         _ => Err(rejected(e)),
     }
 }
@@ -323,15 +358,15 @@ impl ResourceProvider for Ec2Provider {
             "AWS::EC2::Instance" => self.instance(req).await,
             "AWS::EC2::KeyPair" => {
                 let mut provided = model(req, None);
-                let fingerprint = (0..20).map(|_| aws_ids::hex(2)).collect::<Vec<_>>().join(":");
-                let record = KeyPairRecord {
-                    name: provided.physical_id.clone(),
-                    id: aws_ids::ec2_id("key"),
-                    fingerprint: fingerprint.clone(),
-                };
-                self.ec2.store.put(KEY_PAIRS, &record.name, &record).map_err(Self::store_err)?;
+                let name = text(req.properties, "KeyName").unwrap_or(provided.physical_id.clone());
+                let key_type = text(req.properties, "KeyType");
+                let (record, _material) = self
+                    .ec2
+                    .create_key_pair(&name, key_type.as_deref(), tags(req))
+                    .map_err(rejected)?;
+                provided.physical_id = record.name.clone();
                 provided.attributes.insert("KeyPairId".into(), json!(record.id));
-                provided.attributes.insert("KeyFingerprint".into(), json!(fingerprint));
+                provided.attributes.insert("KeyFingerprint".into(), json!(record.fingerprint));
                 provided.modelled = false;
                 Ok(provided)
             }
@@ -407,9 +442,26 @@ impl ResourceProvider for Ec2Provider {
             "AWS::AutoScaling::LaunchConfiguration" => {
                 store.delete(LAUNCH_CONFIGURATIONS, id).map(|_| ())
             }
-            "AWS::EC2::KeyPair" => store.delete(KEY_PAIRS, id).map(|_| ()),
-            "AWS::IAM::Role" => store.delete(ROLES, id).map(|_| ()),
-            "AWS::IAM::InstanceProfile" => store.delete(INSTANCE_PROFILES, id).map(|_| ()),
+            "AWS::EC2::KeyPair" => return self.ec2.delete_key_pair(id).map_err(rejected),
+            // CloudFormation detaches what the role's own properties attached.
+            "AWS::IAM::Role" => {
+                let detached = self.ec2.change_role(id, |r| {
+                    r.attached.clear();
+                    r.inline.clear();
+                    Ok(())
+                });
+                return match detached {
+                    Ok(_) => self.ec2.delete_role(id).or_else(gone_already),
+                    Err(e) => gone_already(e),
+                };
+            }
+            "AWS::IAM::InstanceProfile" => {
+                return self
+                    .ec2
+                    .delete_instance_profile_roles(id)
+                    .and_then(|_| self.ec2.delete_instance_profile(id))
+                    .or_else(gone_already);
+            }
             "AWS::EC2::Instance" => {
                 return self.ec2.terminate(id).await.map_err(|e| err(e.to_string()));
             }

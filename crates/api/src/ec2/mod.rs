@@ -30,6 +30,9 @@ const ACTIONS: &[&str] = &[
     "StartInstances",
     "ModifyInstanceAttribute",
     "DescribeImages",
+    "CreateKeyPair",
+    "DescribeKeyPairs",
+    "DeleteKeyPair",
 ];
 
 /// EC2 in the endpoint's registry.
@@ -494,8 +497,10 @@ pub async fn handle(
             x.open("groupSet", None).close();
             x.open("instancesSet", None);
             for (index, i) in launched.iter().enumerate() {
+                // As EC2 answers RunInstances: every instance is pending when accepted.
+                let accepted = InstanceRecord { state: InstanceState::Pending, ..i.clone() };
                 x.open("item", None);
-                write_instance(&mut x, ec2, i, index)?;
+                write_instance(&mut x, ec2, &accepted, index)?;
                 x.close();
             }
             x.close();
@@ -640,6 +645,71 @@ pub async fn handle(
                     .close();
             }
             x.close();
+        }
+        "CreateKeyPair" => {
+            let tree = q.tree();
+            let name = q.required("KeyName").map_err(ApiError::validation)?;
+            let (key, material) =
+                ec2.create_key_pair(name, q.get("KeyType"), tag_specifications(&tree, "key-pair"))?;
+            x.text("keyName", &key.name)
+                .text("keyFingerprint", &key.fingerprint)
+                .text("keyMaterial", &material)
+                .text("keyPairId", &key.id);
+            tag_set(&mut x, &key.tags);
+        }
+        "DescribeKeyPairs" => {
+            let names = q.list_flat("KeyName");
+            let ids = q.list_flat("KeyPairId");
+            let all = ec2.key_pairs()?;
+            for want in names.iter().chain(&ids) {
+                if !all.iter().any(|k| &k.name == want || &k.id == want) {
+                    return Err(ApiError::service(
+                        "InvalidKeyPair.NotFound",
+                        format!("The key pair '{want}' does not exist"),
+                    ));
+                }
+            }
+            let filters = Filters::from(q);
+            let public = q.bool("IncludePublicKey");
+            x.open("keySet", None);
+            for k in all {
+                let named = (names.is_empty() || names.contains(&k.name))
+                    && (ids.is_empty() || ids.contains(&k.id));
+                let keep = filters.check(&k.tags, |name| {
+                    Some(match name {
+                        "key-name" => vec![k.name.clone()],
+                        "key-pair-id" => vec![k.id.clone()],
+                        "fingerprint" => vec![k.fingerprint.clone()],
+                        "key-type" => vec![k.key_type.clone()],
+                        _ => return None,
+                    })
+                })?;
+                if !named || !keep {
+                    continue;
+                }
+                x.open("item", None)
+                    .text("keyPairId", &k.id)
+                    .text("keyType", &k.key_type)
+                    .text("keyName", &k.name)
+                    .text("keyFingerprint", &k.fingerprint)
+                    .text("createTime", &k.created);
+                if public {
+                    x.text("publicKey", &k.public_key);
+                }
+                tag_set(&mut x, &k.tags);
+                x.close();
+            }
+            x.close();
+        }
+        "DeleteKeyPair" => {
+            let key = q.get("KeyName").or(q.get("KeyPairId")).ok_or_else(|| {
+                ApiError::service(
+                    "MissingParameter",
+                    "The request must contain the parameter KeyName",
+                )
+            })?;
+            ec2.delete_key_pair(key)?;
+            x.bool("return", true);
         }
         "GetConsoleOutput" => {
             let id = q.required("InstanceId").map_err(ApiError::validation)?;

@@ -385,6 +385,13 @@ fn corpus_init_block_through_an_overrides_file() {
     )
     .unwrap();
     let (mut server, endpoint) = serve(dir.path(), &["--overrides", "cumulo.overrides.yaml"]);
+    // The template's KeyName (default `sample`) must name a key pair, as in AWS.
+    let (ok, out, err) = crate::support::aws(
+        &endpoint,
+        &["ec2", "create-key-pair", "--key-name", "sample", "--key-type", "ed25519"],
+        dir.path(),
+    );
+    assert!(ok, "{out}{err}");
     let (ok, out, err) = run(&["deploy", "cfninit.yaml", "--endpoint-url", &endpoint], dir.path());
     assert!(ok, "{out}{err}");
     let id = instances(&endpoint)[0]["instanceId"].as_str().unwrap().to_string();

@@ -159,6 +159,14 @@ impl Ec2 {
             .or_else(|| self.config.overrides.get("*"))
             .cloned()
             .unwrap_or_default();
+        if let Some(key) = s("KeyName").filter(|k| !k.is_empty())
+            && self.key_pair(&key)?.is_none()
+        {
+            return Err(Ec2Error::Rejected {
+                code: "InvalidKeyPair.NotFound",
+                message: format!("The key pair '{key}' does not exist"),
+            });
+        }
         let ports = self.expected_ports(&override_, &request.ports, &group_ids)?;
         let id = aws_ids::ec2_id("i");
         let dir = self.config.runtime_dir.join("instances").join(&id);

@@ -25,12 +25,15 @@ use cfn_stacks::props;
 use crate::model::*;
 use crate::network::*;
 
+mod iam;
+mod keys;
 mod launch;
 mod machine;
 mod network;
 mod ports;
 mod states;
 
+pub use iam::CreateRole;
 pub use network::{CreateSecurityGroup, CreateSubnet, CreateVpc, zones};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,447 @@
+//! The edX lab done as a user with only the aws CLI (v1) would do it, no template: a VPC with
+//! two public subnets, a security group, an IAM role and instance profile, two instances
+//! running the demo app from UserData, a target group, an ALB and its listener. Traffic
+//! reaches both; one stopped instance leaves the target group and traffic keeps flowing; it
+//! starts again and rejoins.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{Running, aws, eventually, http};
+
+/// Runs `aws ARGS --output json` and returns the parsed answer (`null` for an empty one).
+fn call(endpoint: &str, dir: &Path, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--output", "json"]);
+    let (ok, out, err) = aws(endpoint, &all, dir);
+    assert!(ok, "aws {}: {out}{err}", args.join(" "));
+    if out.trim().is_empty() { Value::Null } else { serde_json::from_str(&out).unwrap() }
+}
+
+/// `aws ARGS` expected to fail; returns what it printed.
+fn refused(endpoint: &str, dir: &Path, args: &[&str]) -> String {
+    let (ok, out, err) = aws(endpoint, args, dir);
+    assert!(!ok, "aws {} should fail: {out}", args.join(" "));
+    err
+}
+
+fn text(v: &Value, pointer: &str) -> String {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no {pointer} in {v}"))
+        .to_string()
+}
+
+/// Where a load balancer's listener on `port` answers (what `cumulo outputs` prints).
+fn listener_url(endpoint: &str, dns_name: &str, port: u16) -> String {
+    let (_, body) = http("GET", &format!("{endpoint}/_cumulo/endpoints"), &[]);
+    let all: Vec<Value> = serde_json::from_str(&body).unwrap();
+    let found = all
+        .iter()
+        .find(|e| e["dnsName"] == dns_name && e["port"] == port)
+        .unwrap_or_else(|| panic!("no endpoint for {dns_name}:{port} in {body}"));
+    format!("http://{}/", found["address"].as_str().unwrap())
+}
+
+/// The instance ids that answered `n` requests to `url`.
+fn answering(url: &str, n: usize) -> BTreeSet<String> {
+    (0..n)
+        .filter_map(|_| {
+            let (status, body) = http("GET", url, &[]);
+            (status == 200).then(|| body.split_whitespace().nth(2).unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+const USER_DATA: &str = "#!/bin/bash\nexec cumulo demo-app --port 80\n";
+
+#[test]
+fn the_edx_lab_by_aws_commands_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("userdata.txt"), USER_DATA).unwrap();
+    std::fs::write(
+        d.join("trust.json"),
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+    )
+    .unwrap();
+    // 5 s health checks at time scale 5: one check a second.
+    let mut server = Running::start(
+        &["serve", "--listen", "127.0.0.1:0", "--ephemeral", "--time-scale", "5"],
+        d,
+    );
+    let ep = server.endpoint();
+    let ep = ep.as_str();
+
+    // Every account has a default VPC with a subnet per zone.
+    let vpcs = call(ep, d, &["ec2", "describe-vpcs", "--filters", "Name=is-default,Values=true"]);
+    assert_eq!(vpcs["Vpcs"][0]["CidrBlock"], "172.31.0.0/16", "{vpcs}");
+    let subnets = call(ep, d, &["ec2", "describe-subnets"]);
+    assert_eq!(subnets["Subnets"].as_array().unwrap().len(), 3, "{subnets}");
+
+    // The lab's network: edx-build-aws-vpc with a public subnet in each of two zones.
+    let vpc = call(ep, d, &["ec2", "create-vpc", "--cidr-block", "10.1.0.0/16"]);
+    let vpc_id = text(&vpc, "/Vpc/VpcId");
+    call(
+        ep,
+        d,
+        &[
+            "ec2",
+            "create-tags",
+            "--resources",
+            &vpc_id,
+            "--tags",
+            "Key=Name,Value=edx-build-aws-vpc",
+        ],
+    );
+    let mut subnet_ids = Vec::new();
+    for (name, cidr, zone) in [
+        ("edx-subnet-public-a", "10.1.1.0/24", "us-east-1a"),
+        ("edx-subnet-public-b", "10.1.2.0/24", "us-east-1b"),
+    ] {
+        let subnet = call(
+            ep,
+            d,
+            &[
+                "ec2",
+                "create-subnet",
+                "--vpc-id",
+                &vpc_id,
+                "--cidr-block",
+                cidr,
+                "--availability-zone",
+                zone,
+                "--tag-specifications",
+                &format!("ResourceType=subnet,Tags=[{{Key=Name,Value={name}}}]"),
+            ],
+        );
+        let id = text(&subnet, "/Subnet/SubnetId");
+        call(
+            ep,
+            d,
+            &["ec2", "modify-subnet-attribute", "--subnet-id", &id, "--map-public-ip-on-launch"],
+        );
+        subnet_ids.push(id);
+    }
+    let err = refused(
+        ep,
+        d,
+        &["ec2", "create-subnet", "--vpc-id", &vpc_id, "--cidr-block", "10.1.1.128/25"],
+    );
+    assert!(err.contains("InvalidSubnet.Conflict"), "{err}");
+    let tagged = call(
+        ep,
+        d,
+        &[
+            "ec2",
+            "describe-subnets",
+            "--filters",
+            "Name=tag:Name,Values=edx-subnet-public-*",
+            &format!("Name=vpc-id,Values={vpc_id}"),
+        ],
+    );
+    assert_eq!(tagged["Subnets"].as_array().unwrap().len(), 2, "{tagged}");
+    assert_eq!(tagged["Subnets"][0]["MapPublicIpOnLaunch"], true, "{tagged}");
+
+    // web-server-sg: HTTP and SSH from anywhere.
+    let sg = call(
+        ep,
+        d,
+        &[
+            "ec2",
+            "create-security-group",
+            "--group-name",
+            "web-server-sg",
+            "--description",
+            "Allow SSH and HTTP traffic",
+            "--vpc-id",
+            &vpc_id,
+        ],
+    );
+    let sg_id = text(&sg, "/GroupId");
+    for port in ["80", "22"] {
+        call(
+            ep,
+            d,
+            &[
+                "ec2",
+                "authorize-security-group-ingress",
+                "--group-id",
+                &sg_id,
+                "--protocol",
+                "tcp",
+                "--port",
+                port,
+                "--cidr",
+                "0.0.0.0/0",
+            ],
+        );
+    }
+    let err = refused(
+        ep,
+        d,
+        &[
+            "ec2",
+            "authorize-security-group-ingress",
+            "--group-id",
+            &sg_id,
+            "--protocol",
+            "tcp",
+            "--port",
+            "80",
+            "--cidr",
+            "0.0.0.0/0",
+        ],
+    );
+    assert!(err.contains("InvalidPermission.Duplicate"), "{err}");
+    let groups = call(
+        ep,
+        d,
+        &["ec2", "describe-security-groups", "--filters", "Name=group-name,Values=web-server-sg"],
+    );
+    let ports: BTreeSet<i64> = groups["SecurityGroups"][0]["IpPermissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["FromPort"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ports, BTreeSet::from([22, 80]), "{groups}");
+
+    // ec2-webserver-role, and the instance profile the console makes with it.
+    call(
+        ep,
+        d,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "ec2-webserver-role",
+            "--assume-role-policy-document",
+            "file://trust.json",
+        ],
+    );
+    for policy in ["AmazonS3FullAccess", "AmazonRekognitionReadOnlyAccess"] {
+        call(
+            ep,
+            d,
+            &[
+                "iam",
+                "attach-role-policy",
+                "--role-name",
+                "ec2-webserver-role",
+                "--policy-arn",
+                &format!("arn:aws:iam::aws:policy/{policy}"),
+            ],
+        );
+    }
+    call(
+        ep,
+        d,
+        &["iam", "create-instance-profile", "--instance-profile-name", "ec2-webserver-role"],
+    );
+    call(
+        ep,
+        d,
+        &[
+            "iam",
+            "add-role-to-instance-profile",
+            "--instance-profile-name",
+            "ec2-webserver-role",
+            "--role-name",
+            "ec2-webserver-role",
+        ],
+    );
+    let role = call(ep, d, &["iam", "get-role", "--role-name", "ec2-webserver-role"]);
+    assert_eq!(
+        role["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"],
+        "ec2.amazonaws.com",
+        "botocore reads the URL-encoded trust policy back: {role}"
+    );
+    let key = call(ep, d, &["ec2", "create-key-pair", "--key-name", "edx-key"]);
+    assert!(text(&key, "/KeyMaterial").contains("PRIVATE KEY"), "{key}");
+
+    // WebServer1 in zone a, WebServer2 in zone b, the demo app from UserData.
+    let mut ids = Vec::new();
+    for (name, subnet) in [("WebServer1", &subnet_ids[0]), ("WebServer2", &subnet_ids[1])] {
+        let run = call(
+            ep,
+            d,
+            &[
+                "ec2",
+                "run-instances",
+                "--image-id",
+                "ami-0abcdef1234567890",
+                "--instance-type",
+                "t2.micro",
+                "--subnet-id",
+                subnet,
+                "--security-group-ids",
+                &sg_id,
+                "--key-name",
+                "edx-key",
+                "--iam-instance-profile",
+                "Name=ec2-webserver-role",
+                "--user-data",
+                "file://userdata.txt",
+                "--tag-specifications",
+                &format!("ResourceType=instance,Tags=[{{Key=Name,Value={name}}}]"),
+            ],
+        );
+        assert_eq!(run["Instances"][0]["State"]["Name"], "pending", "{run}");
+        ids.push(text(&run, "/Instances/0/InstanceId"));
+    }
+    let mut wait = vec!["ec2", "wait", "instance-running", "--instance-ids"];
+    wait.extend(ids.iter().map(String::as_str));
+    call(ep, d, &wait);
+    let described = call(
+        ep,
+        d,
+        &[
+            "ec2",
+            "describe-instances",
+            "--filters",
+            "Name=tag:Name,Values=WebServer*",
+            "Name=instance-state-name,Values=running",
+        ],
+    );
+    let zones: BTreeSet<String> = described["Reservations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| text(r, "/Instances/0/Placement/AvailabilityZone"))
+        .collect();
+    assert_eq!(zones, BTreeSet::from(["us-east-1a".to_string(), "us-east-1b".to_string()]));
+    let first = &described["Reservations"][0]["Instances"][0];
+    assert!(text(first, "/PrivateIpAddress").starts_with("10.1."), "{first}");
+    assert!(
+        first["PublicIpAddress"].is_string(),
+        "a public subnet gives a public address: {first}"
+    );
+    assert!(
+        text(first, "/IamInstanceProfile/Arn").ends_with("instance-profile/ec2-webserver-role")
+    );
+    let status = call(ep, d, &["ec2", "describe-instance-status", "--instance-ids", &ids[0]]);
+    assert_eq!(status["InstanceStatuses"][0]["InstanceStatus"]["Status"], "ok", "{status}");
+
+    // webserver-target, photos-alb over the two subnets, a listener on 80.
+    let tg = call(
+        ep,
+        d,
+        &[
+            "elbv2",
+            "create-target-group",
+            "--name",
+            "webserver-target",
+            "--protocol",
+            "HTTP",
+            "--port",
+            "80",
+            "--vpc-id",
+            &vpc_id,
+            "--health-check-path",
+            "/health",
+            "--health-check-interval-seconds",
+            "5",
+            "--healthy-threshold-count",
+            "2",
+            "--unhealthy-threshold-count",
+            "2",
+        ],
+    );
+    let tg_arn = text(&tg, "/TargetGroups/0/TargetGroupArn");
+    let lb = call(
+        ep,
+        d,
+        &[
+            "elbv2",
+            "create-load-balancer",
+            "--name",
+            "photos-alb",
+            "--subnets",
+            &subnet_ids[0],
+            &subnet_ids[1],
+            "--security-groups",
+            &sg_id,
+        ],
+    );
+    let lb_arn = text(&lb, "/LoadBalancers/0/LoadBalancerArn");
+    let dns_name = text(&lb, "/LoadBalancers/0/DNSName");
+    call(
+        ep,
+        d,
+        &[
+            "elbv2",
+            "create-listener",
+            "--load-balancer-arn",
+            &lb_arn,
+            "--protocol",
+            "HTTP",
+            "--port",
+            "80",
+            "--default-actions",
+            &format!("Type=forward,TargetGroupArn={tg_arn}"),
+        ],
+    );
+    call(
+        ep,
+        d,
+        &[
+            "elbv2",
+            "register-targets",
+            "--target-group-arn",
+            &tg_arn,
+            "--targets",
+            &format!("Id={}", ids[0]),
+            &format!("Id={}", ids[1]),
+        ],
+    );
+    call(ep, d, &["elbv2", "wait", "target-in-service", "--target-group-arn", &tg_arn]);
+
+    // Traffic reaches both.
+    let url = listener_url(ep, &dns_name, 80);
+    let both: BTreeSet<String> = ids.iter().cloned().collect();
+    eventually("both instances to answer through the ALB", Duration::from_secs(30), || {
+        answering(&url, 8) == both
+    });
+
+    // WebServer2 stops: the target group shows it, traffic keeps flowing to WebServer1.
+    call(ep, d, &["ec2", "stop-instances", "--instance-ids", &ids[1]]);
+    for _ in 0..20 {
+        let (status, body) = http("GET", &url, &[]);
+        assert_eq!(status, 200, "every request is answered while WebServer2 stops: {body}");
+    }
+    call(ep, d, &["ec2", "wait", "instance-stopped", "--instance-ids", &ids[1]]);
+    let health = call(
+        ep,
+        d,
+        &[
+            "elbv2",
+            "describe-target-health",
+            "--target-group-arn",
+            &tg_arn,
+            "--targets",
+            &format!("Id={}", ids[1]),
+        ],
+    );
+    let state = text(&health, "/TargetHealthDescriptions/0/TargetHealth/State");
+    assert!(state == "unused" || state == "unhealthy", "a stopped target: {health}");
+    assert_eq!(answering(&url, 10), BTreeSet::from([ids[0].clone()]));
+
+    // It starts again and rejoins.
+    call(ep, d, &["ec2", "start-instances", "--instance-ids", &ids[1]]);
+    eventually("WebServer2 to rejoin", Duration::from_secs(40), || answering(&url, 8) == both);
+
+    // Cleaning up as the lab does: instances, then the load balancer.
+    let mut terminate = vec!["ec2", "terminate-instances", "--instance-ids"];
+    terminate.extend(ids.iter().map(String::as_str));
+    call(ep, d, &terminate);
+    call(ep, d, &["elbv2", "delete-load-balancer", "--load-balancer-arn", &lb_arn]);
+    let err = refused(ep, d, &["ec2", "delete-vpc", "--vpc-id", &vpc_id]);
+    assert!(err.contains("DependencyViolation"), "{err}");
+
+    server.signal("TERM");
+    server.wait_exit(Duration::from_secs(30));
+}
