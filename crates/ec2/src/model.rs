@@ -14,6 +14,30 @@ pub(crate) const LAUNCH_CONFIGURATIONS: &str = "autoscaling/launch-configuration
 pub(crate) const KEY_PAIRS: &str = "ec2/key-pair";
 pub(crate) const ROLES: &str = "iam/role";
 pub(crate) const INSTANCE_PROFILES: &str = "iam/instance-profile";
+pub(crate) const IMAGES: &str = "ec2/image";
+
+/// An image made from an instance (CreateImage): its launch data and a copy of its files,
+/// which instances launched from it start from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageRecord {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub source_instance: String,
+    /// The source instance's user data (base64), run by instances launched with none.
+    #[serde(default)]
+    pub user_data: Option<String>,
+    /// The ports the source instance's app answered on.
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    /// The copy of the instance's files.
+    pub files: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub tags: IndexMap<String, String>,
+}
 
 /// EC2 instance states and their codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +176,11 @@ impl InstanceRecord {
 pub struct LaunchTemplateRecord {
     pub id: String,
     pub name: String,
+    /// When each version was made, and its description.
+    #[serde(default)]
+    pub created: BTreeMap<u32, (String, Option<String>)>,
+    #[serde(default)]
+    pub tags: IndexMap<String, String>,
     /// LaunchTemplateData by version number.
     pub versions: BTreeMap<u32, Json>,
     pub default_version: u32,

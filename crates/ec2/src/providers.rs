@@ -161,22 +161,10 @@ impl Ec2Provider {
         let id = provided.physical_id.clone();
         let name = text(req.properties, "LaunchTemplateName")
             .unwrap_or_else(|| aws_ids::physical_name(req.stack_name, req.logical_id, 128));
-        let mut record = self.ec2.launch_template(&id)?.unwrap_or(LaunchTemplateRecord {
-            id: id.clone(),
-            name: name.clone(),
-            versions: Default::default(),
-            default_version: 1,
-            logical_id: None,
-        });
-        record.logical_id = Some(req.logical_id.to_string());
-        // A change of LaunchTemplateData is a new version, which becomes the default.
-        if record.versions.get(&record.latest()) != Some(&data) {
-            let next = if record.versions.is_empty() { 1 } else { record.latest() + 1 };
-            record.versions.insert(next, data);
-            record.default_version = next;
-        }
-        record.name = name.clone();
-        self.ec2.store.put(LAUNCH_TEMPLATES, &id, &record).map_err(Self::store_err)?;
+        let record = self
+            .ec2
+            .put_launch_template_data(&id, &name, data, Some(req.logical_id.to_string()))
+            .map_err(rejected)?;
         provided
             .attributes
             .insert("LatestVersionNumber".into(), json!(record.latest().to_string()));
@@ -438,7 +426,13 @@ impl ResourceProvider for Ec2Provider {
             "AWS::EC2::SecurityGroupIngress" | "AWS::EC2::SecurityGroupEgress" => {
                 return self.remove_rule(current);
             }
-            "AWS::EC2::LaunchTemplate" => store.delete(LAUNCH_TEMPLATES, id).map(|_| ()),
+            "AWS::EC2::LaunchTemplate" => {
+                return match self.ec2.delete_launch_template(id) {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.code().ends_with("NotFound") => Ok(()),
+                    Err(e) => Err(rejected(e)),
+                };
+            }
             "AWS::AutoScaling::LaunchConfiguration" => {
                 store.delete(LAUNCH_CONFIGURATIONS, id).map(|_| ())
             }

@@ -14,6 +14,7 @@ use crate::query::QueryInput;
 use crate::xml::XmlOut;
 
 mod network;
+mod templates;
 
 pub const XMLNS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 pub const VERSION: &str = "2016-11-15";
@@ -45,12 +46,14 @@ crate::registry::query_service!(
 );
 
 pub fn handles(action: &str) -> bool {
-    ACTIONS.contains(&action) || network::ACTIONS.contains(&action)
+    ACTIONS.contains(&action)
+        || network::ACTIONS.contains(&action)
+        || templates::ACTIONS.contains(&action)
 }
 
 /// Every action EC2 answers (for COVERAGE.md's check).
 pub fn actions() -> Vec<&'static str> {
-    ACTIONS.iter().chain(network::ACTIONS).copied().collect()
+    ACTIONS.iter().chain(network::ACTIONS).chain(templates::ACTIONS).copied().collect()
 }
 
 /// A zone's id (`us-east-1b` → `use1-az2`).
@@ -375,7 +378,9 @@ pub async fn handle(
     x.open(&format!("{action}Response"), Some(XMLNS));
     x.text("requestId", request_id);
     let region = &ec2.account().region;
-    if let Some(result) = network::handle(ec2, action, q, &mut x) {
+    if let Some(result) = network::handle(ec2, action, q, &mut x)
+        .or_else(|| templates::handle(ec2, action, q, &mut x))
+    {
         result?;
         return Ok(x.finish());
     }
@@ -593,8 +598,14 @@ pub async fn handle(
                     ));
                 }
             }
+            let owners = q.list_flat("Owner");
+            let account = ec2.account().account_id.clone();
+            let created = ec2.images()?;
+            // The catalogue: images made here, and the local Linux image every other
+            // well-formed id stands for (the ids templates and parameters name).
             let mut known: Vec<String> = ids.clone();
             if ids.is_empty() {
+                known.extend(created.iter().map(|i| i.id.clone()));
                 known.extend(ec2.instances()?.into_iter().map(|i| i.image_id));
                 known.extend(ec2.launch_template_images()?);
             }
@@ -603,46 +614,80 @@ pub async fn handle(
             let filters = Filters::from(q);
             x.open("imagesSet", None);
             for id in known.iter().filter(|id| well_formed_image(id)) {
-                let keep = filters.check(&IndexMap::new(), |name| {
-                    Some(match name {
+                let own = created.iter().find(|i| &i.id == id);
+                let owner_ok = owners.is_empty()
+                    || owners.iter().any(|o| match o.as_str() {
+                        "self" => own.is_some(),
+                        "amazon" => own.is_none(),
+                        other => {
+                            (own.is_some() && other == account)
+                                || (own.is_none() && other == "137112412989")
+                        }
+                    });
+                let name = own.map_or(LOCAL_IMAGE.to_string(), |i| i.name.clone());
+                let empty = IndexMap::new();
+                let keep = filters.check(own.map_or(&empty, |i| &i.tags), |f| {
+                    Some(match f {
                         "image-id" => vec![id.clone()],
                         "state" => vec!["available".into()],
                         "architecture" => vec!["x86_64".into()],
-                        "name" => vec![LOCAL_IMAGE.into()],
-                        "owner-alias" => vec!["amazon".into()],
-                        "is-public" => vec!["true".into()],
+                        "name" => vec![name.clone()],
+                        "owner-alias" => {
+                            own.is_none().then(|| "amazon".to_string()).into_iter().collect()
+                        }
+                        "owner-id" => vec![if own.is_some() {
+                            account.clone()
+                        } else {
+                            "137112412989".into()
+                        }],
+                        "is-public" => vec![own.is_none().to_string()],
                         "root-device-type" => vec!["ebs".into()],
                         "virtualization-type" => vec!["hvm".into()],
                         "platform-details" => vec!["Linux/UNIX".into()],
                         _ => return None,
                     })
                 })?;
-                if !keep {
+                if !keep || !owner_ok {
                     continue;
                 }
-                x.open("item", None)
-                    .text("imageId", id)
-                    .text("imageLocation", &format!("amazon/{LOCAL_IMAGE}"))
-                    .text("imageState", "available")
-                    .text("imageOwnerId", "137112412989")
-                    .text("creationDate", "2026-01-01T00:00:00.000Z")
-                    .bool("isPublic", true)
-                    .text("architecture", "x86_64")
+                x.open("item", None).text("imageId", id);
+                match own {
+                    Some(i) => {
+                        x.text("imageLocation", &format!("{account}/{}", i.name))
+                            .text("imageState", "available")
+                            .text("imageOwnerId", &account)
+                            .text("creationDate", &i.created)
+                            .bool("isPublic", false);
+                    }
+                    None => {
+                        x.text("imageLocation", &format!("amazon/{LOCAL_IMAGE}"))
+                            .text("imageState", "available")
+                            .text("imageOwnerId", "137112412989")
+                            .text("creationDate", "2026-01-01T00:00:00.000Z")
+                            .bool("isPublic", true)
+                            .text("imageOwnerAlias", "amazon");
+                    }
+                }
+                x.text("architecture", "x86_64")
                     .text("imageType", "machine")
                     .text("platformDetails", "Linux/UNIX")
                     .text("usageOperation", "RunInstances")
-                    .text("imageOwnerAlias", "amazon")
-                    .text("name", LOCAL_IMAGE)
+                    .text("name", &name)
                     .text(
                         "description",
-                        "The local Linux image: instances run as processes of this machine",
+                        own.and_then(|i| i.description.as_deref()).unwrap_or(
+                            "The local Linux image: instances run as processes of this machine",
+                        ),
                     )
                     .text("rootDeviceType", "ebs")
                     .text("rootDeviceName", "/dev/xvda")
                     .text("virtualizationType", "hvm")
                     .text("hypervisor", "xen")
-                    .bool("enaSupport", true)
-                    .close();
+                    .bool("enaSupport", true);
+                if let Some(i) = own {
+                    tag_set(&mut x, &i.tags);
+                }
+                x.close();
             }
             x.close();
         }

@@ -75,6 +75,8 @@ impl Fleet {
             versions,
             default_version: default,
             logical_id: None,
+            created: Default::default(),
+            tags: Default::default(),
         });
     }
 

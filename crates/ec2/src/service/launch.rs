@@ -167,7 +167,13 @@ impl Ec2 {
                 message: format!("The key pair '{key}' does not exist"),
             });
         }
-        let ports = self.expected_ports(&override_, &request.ports, &group_ids)?;
+        let image = match s("ImageId") {
+            Some(id) => self.image(&id)?,
+            None => None,
+        };
+        let mut wanted = request.ports.clone();
+        wanted.extend(image.iter().flat_map(|i| i.ports.iter().copied()));
+        let ports = self.expected_ports(&override_, &wanted, &group_ids)?;
         let id = aws_ids::ec2_id("i");
         let dir = self.config.runtime_dir.join("instances").join(&id);
         std::fs::create_dir_all(&dir)
@@ -194,9 +200,12 @@ impl Ec2 {
                 tags.insert(k.into(), v.into());
             }
         }
+        if let Some(image) = &image {
+            self.unpack_image(image, &dir)?;
+        }
         let user_data = match &override_.user_data {
             Some(script) => Some(base64::engine::general_purpose::STANDARD.encode(script)),
-            None => s("UserData"),
+            None => s("UserData").or_else(|| image.as_ref().and_then(|i| i.user_data.clone())),
         };
         let mut record = InstanceRecord {
             id: id.clone(),

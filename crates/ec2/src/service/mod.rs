@@ -32,6 +32,7 @@ mod machine;
 mod network;
 mod ports;
 mod states;
+mod templates;
 
 pub use iam::CreateRole;
 pub use network::{CreateSecurityGroup, CreateSubnet, CreateVpc, zones};
