@@ -10,6 +10,78 @@ use serde_json::Value as Json;
 pub(crate) const VPCS: &str = "ec2/vpc";
 pub(crate) const SUBNETS: &str = "ec2/subnet";
 pub(crate) const GROUPS: &str = "ec2/sg";
+pub(crate) const GATEWAYS: &str = "ec2/igw";
+pub(crate) const ROUTE_TABLES: &str = "ec2/rtb";
+pub(crate) const NAT_GATEWAYS: &str = "ec2/nat";
+pub(crate) const ADDRESSES: &str = "ec2/eip";
+
+/// An internet gateway and the VPC it is attached to.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct GatewayRecord {
+    pub id: String,
+    #[serde(default)]
+    pub vpc_id: Option<String>,
+    #[serde(default)]
+    pub tags: IndexMap<String, String>,
+}
+
+/// A route: a destination and where it goes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub destination: String,
+    /// `local`, an internet gateway, a NAT gateway, or an instance.
+    pub target: String,
+}
+
+/// A route table, its routes and the subnets associated with it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RouteTableRecord {
+    pub id: String,
+    pub vpc_id: String,
+    /// The VPC's main table (subnets with no association use it).
+    #[serde(default)]
+    pub main: bool,
+    pub routes: Vec<Route>,
+    /// (association id, subnet id).
+    #[serde(default)]
+    pub associations: Vec<(String, String)>,
+    #[serde(default)]
+    pub tags: IndexMap<String, String>,
+}
+
+/// A NAT gateway in a subnet, with its Elastic IP.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct NatGatewayRecord {
+    pub id: String,
+    pub subnet_id: String,
+    pub vpc_id: String,
+    #[serde(default)]
+    pub allocation_id: Option<String>,
+    #[serde(default)]
+    pub public_ip: Option<String>,
+    pub private_ip: String,
+    /// `public` or `private`.
+    pub connectivity: String,
+    /// `available` or `deleted`.
+    pub state: String,
+    pub created: String,
+    #[serde(default)]
+    pub tags: IndexMap<String, String>,
+}
+
+/// An Elastic IP address and what it is associated with.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AddressRecord {
+    pub allocation_id: String,
+    pub public_ip: String,
+    #[serde(default)]
+    pub association_id: Option<String>,
+    /// An instance or a NAT gateway.
+    #[serde(default)]
+    pub associated_with: Option<String>,
+    #[serde(default)]
+    pub tags: IndexMap<String, String>,
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VpcRecord {

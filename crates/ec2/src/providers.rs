@@ -24,6 +24,13 @@ pub const TYPES: &[&str] = &[
     "AWS::EC2::SecurityGroupIngress",
     "AWS::EC2::SecurityGroupEgress",
     "AWS::EC2::KeyPair",
+    "AWS::EC2::InternetGateway",
+    "AWS::EC2::VPCGatewayAttachment",
+    "AWS::EC2::RouteTable",
+    "AWS::EC2::Route",
+    "AWS::EC2::SubnetRouteTableAssociation",
+    "AWS::EC2::NatGateway",
+    "AWS::EC2::EIP",
     "AWS::EC2::LaunchTemplate",
     "AWS::AutoScaling::LaunchConfiguration",
     "AWS::EC2::Instance",
@@ -149,6 +156,105 @@ impl Ec2Provider {
             .or_else(|| text(&current.properties, "GroupName"))
             .unwrap_or_default();
         Ok(self.ec2.remove_owned_rules(&group, id)?)
+    }
+
+    /// Internet gateways, route tables, routes, NAT gateways and Elastic IPs.
+    fn routing(&self, req: &ResourceRequest<'_>) -> Result<Provided, ProviderError> {
+        let props = req.properties;
+        let t = |k: &str| text(props, k).unwrap_or_default();
+        let mut provided = model(req, None);
+        match req.type_name {
+            "AWS::EC2::InternetGateway" => {
+                let g = self.ec2.create_internet_gateway(tags(req)).map_err(rejected)?;
+                provided.physical_id = g.id.clone();
+                provided.attributes.insert("InternetGatewayId".into(), json!(g.id));
+            }
+            "AWS::EC2::VPCGatewayAttachment" => {
+                if let Some(g) = text(props, "InternetGatewayId") {
+                    self.ec2.attach_internet_gateway(&g, &t("VpcId")).map_err(rejected)?;
+                }
+            }
+            "AWS::EC2::RouteTable" => {
+                let r = self.ec2.create_route_table(&t("VpcId"), tags(req)).map_err(rejected)?;
+                provided.physical_id = r.id.clone();
+                provided.attributes.insert("RouteTableId".into(), json!(r.id));
+            }
+            "AWS::EC2::Route" => {
+                let target = ["GatewayId", "NatGatewayId", "InstanceId"]
+                    .iter()
+                    .find_map(|k| text(props, k))
+                    .unwrap_or_default();
+                let destination = text(props, "DestinationCidrBlock").unwrap_or_default();
+                if !target.is_empty() && !destination.is_empty() {
+                    self.ec2
+                        .create_route(&t("RouteTableId"), &destination, &target)
+                        .map_err(rejected)?;
+                }
+            }
+            "AWS::EC2::SubnetRouteTableAssociation" => {
+                let id = self
+                    .ec2
+                    .associate_route_table(&t("RouteTableId"), &t("SubnetId"))
+                    .map_err(rejected)?;
+                provided.physical_id = id.clone();
+                provided.attributes.insert("Id".into(), json!(id));
+            }
+            "AWS::EC2::NatGateway" => {
+                let private = text(props, "ConnectivityType").as_deref() == Some("private");
+                let n = self
+                    .ec2
+                    .create_nat_gateway(
+                        &t("SubnetId"),
+                        text(props, "AllocationId").as_deref(),
+                        private,
+                        tags(req),
+                    )
+                    .map_err(rejected)?;
+                provided.physical_id = n.id.clone();
+                provided.attributes.insert("NatGatewayId".into(), json!(n.id));
+            }
+            "AWS::EC2::EIP" => {
+                let a = self.ec2.allocate_address(tags(req)).map_err(rejected)?;
+                provided.physical_id = a.public_ip.clone();
+                provided.attributes.insert("PublicIp".into(), json!(a.public_ip));
+                provided.attributes.insert("AllocationId".into(), json!(a.allocation_id));
+            }
+            _ => {}
+        }
+        provided.modelled = false;
+        Ok(provided)
+    }
+
+    /// Undoes what `routing` made (what is already gone is fine).
+    fn remove_routing(&self, current: &ResourceRecord) -> Result<(), ProviderError> {
+        let Some(id) = current.physical_id.as_deref() else { return Ok(()) };
+        let props = &current.properties;
+        let t = |k: &str| text(props, k).unwrap_or_default();
+        let result = match current.type_name.as_str() {
+            "AWS::EC2::InternetGateway" => self.ec2.delete_internet_gateway(id),
+            "AWS::EC2::VPCGatewayAttachment" => match text(props, "InternetGatewayId") {
+                Some(g) => self.ec2.detach_internet_gateway(&g, &t("VpcId")),
+                None => Ok(()),
+            },
+            "AWS::EC2::RouteTable" => self.ec2.delete_route_table(id),
+            "AWS::EC2::Route" => {
+                self.ec2.delete_route(&t("RouteTableId"), &t("DestinationCidrBlock"))
+            }
+            "AWS::EC2::SubnetRouteTableAssociation" => self.ec2.disassociate_route_table(id),
+            "AWS::EC2::NatGateway" => self.ec2.delete_nat_gateway(id),
+            "AWS::EC2::EIP" => {
+                let allocation = current.attributes.get("AllocationId").and_then(Json::as_str);
+                match allocation {
+                    Some(a) => self.ec2.release_address(a),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        };
+        match result {
+            Err(e) if e.code().contains("NotFound") || e.code() == "Gateway.NotAttached" => Ok(()),
+            other => other.map_err(rejected),
+        }
     }
 
     fn launch_template(
@@ -344,6 +450,13 @@ impl ResourceProvider for Ec2Provider {
             "AWS::AutoScaling::LaunchConfiguration" => self.launch_configuration(req),
             "AWS::IAM::Role" | "AWS::IAM::InstanceProfile" => self.iam(req, None),
             "AWS::EC2::Instance" => self.instance(req).await,
+            "AWS::EC2::InternetGateway"
+            | "AWS::EC2::VPCGatewayAttachment"
+            | "AWS::EC2::RouteTable"
+            | "AWS::EC2::Route"
+            | "AWS::EC2::SubnetRouteTableAssociation"
+            | "AWS::EC2::NatGateway"
+            | "AWS::EC2::EIP" => self.routing(req),
             "AWS::EC2::KeyPair" => {
                 let mut provided = model(req, None);
                 let name = text(req.properties, "KeyName").unwrap_or(provided.physical_id.clone());
@@ -437,6 +550,13 @@ impl ResourceProvider for Ec2Provider {
                 store.delete(LAUNCH_CONFIGURATIONS, id).map(|_| ())
             }
             "AWS::EC2::KeyPair" => return self.ec2.delete_key_pair(id).map_err(rejected),
+            "AWS::EC2::InternetGateway"
+            | "AWS::EC2::VPCGatewayAttachment"
+            | "AWS::EC2::RouteTable"
+            | "AWS::EC2::Route"
+            | "AWS::EC2::SubnetRouteTableAssociation"
+            | "AWS::EC2::NatGateway"
+            | "AWS::EC2::EIP" => return self.remove_routing(current),
             // CloudFormation detaches what the role's own properties attached.
             "AWS::IAM::Role" => {
                 let detached = self.ec2.change_role(id, |r| {

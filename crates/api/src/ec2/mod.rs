@@ -14,6 +14,7 @@ use crate::query::QueryInput;
 use crate::xml::XmlOut;
 
 mod network;
+mod routing;
 mod templates;
 
 pub const XMLNS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
@@ -49,11 +50,18 @@ pub fn handles(action: &str) -> bool {
     ACTIONS.contains(&action)
         || network::ACTIONS.contains(&action)
         || templates::ACTIONS.contains(&action)
+        || routing::ACTIONS.contains(&action)
 }
 
 /// Every action EC2 answers (for COVERAGE.md's check).
 pub fn actions() -> Vec<&'static str> {
-    ACTIONS.iter().chain(network::ACTIONS).chain(templates::ACTIONS).copied().collect()
+    ACTIONS
+        .iter()
+        .chain(network::ACTIONS)
+        .chain(templates::ACTIONS)
+        .chain(routing::ACTIONS)
+        .copied()
+        .collect()
 }
 
 /// A zone's id (`us-east-1b` → `use1-az2`).
@@ -380,6 +388,7 @@ pub async fn handle(
     let region = &ec2.account().region;
     if let Some(result) = network::handle(ec2, action, q, &mut x)
         .or_else(|| templates::handle(ec2, action, q, &mut x))
+        .or_else(|| routing::handle(ec2, action, q, &mut x))
     {
         result?;
         return Ok(x.finish());

@@ -31,6 +31,7 @@ mod launch;
 mod machine;
 mod network;
 mod ports;
+mod routing;
 mod states;
 mod templates;
 

@@ -101,6 +101,25 @@ impl Ec2 {
             let group = self.default_group_for(DEFAULT_VPC, "sg-default00000000")?;
             let vpc = VpcRecord { is_default: true, default_group: Some(group), ..vpc };
             self.store.put(VPCS, DEFAULT_VPC, &vpc)?;
+            // Its internet gateway, and a main table that routes to it.
+            let gateway = GatewayRecord {
+                id: "igw-default00000000".into(),
+                vpc_id: Some(DEFAULT_VPC.into()),
+                tags: IndexMap::new(),
+            };
+            self.store.put(GATEWAYS, &gateway.id, &gateway)?;
+            let table = RouteTableRecord {
+                id: "rtb-default00000000".into(),
+                vpc_id: DEFAULT_VPC.into(),
+                main: true,
+                routes: vec![
+                    Route { destination: vpc.cidr.clone(), target: "local".into() },
+                    Route { destination: "0.0.0.0/0".into(), target: gateway.id.clone() },
+                ],
+                associations: Vec::new(),
+                tags: IndexMap::new(),
+            };
+            self.store.put(ROUTE_TABLES, &table.id, &table)?;
         }
         for (index, zone) in zones(&self.config.account.region).into_iter().enumerate() {
             let id = default_subnet_id(index);
@@ -188,6 +207,7 @@ impl Ec2 {
             tags: request.tags,
         };
         self.store.put(VPCS, &id, &record)?;
+        self.create_main_table(&record)?;
         Ok(record)
     }
 
@@ -201,11 +221,17 @@ impl Ec2 {
             .security_groups()?
             .into_iter()
             .any(|g| g.vpc_id.as_deref() == Some(id) && Some(&g.id) != vpc.default_group.as_ref());
-        if subnets || groups {
+        let gateways = self.gateways()?.iter().any(|g| g.vpc_id.as_deref() == Some(id));
+        let tables =
+            self.route_tables()?.into_iter().filter(|t| t.vpc_id == id).collect::<Vec<_>>();
+        if subnets || groups || gateways || tables.iter().any(|t| !t.main) {
             return Err(rejected(
                 "DependencyViolation",
                 format!("The vpc '{id}' has dependencies and cannot be deleted."),
             ));
+        }
+        for t in tables {
+            self.store.delete(ROUTE_TABLES, &t.id)?;
         }
         if let Some(g) = &vpc.default_group {
             self.store.delete(GROUPS, g)?;
@@ -281,6 +307,12 @@ impl Ec2 {
                 "DependencyViolation",
                 format!("The subnet '{id}' has dependencies and cannot be deleted."),
             ));
+        }
+        for mut t in self.route_tables()? {
+            if t.associations.iter().any(|(_, s)| s == id) {
+                t.associations.retain(|(_, s)| s != id);
+                self.store.put(ROUTE_TABLES, &t.id.clone(), &t)?;
+            }
         }
         self.store.delete(SUBNETS, id)?;
         Ok(())
@@ -539,9 +571,40 @@ impl Ec2 {
                     change(&mut r.tags);
                     self.store.put(INSTANCES, id, &r)?;
                 }
+                "igw" => {
+                    self.change_tags_of::<GatewayRecord>(GATEWAYS, id, |r| &mut r.tags, &change)?
+                }
+                "rtb" => self.change_tags_of::<RouteTableRecord>(
+                    ROUTE_TABLES,
+                    id,
+                    |r| &mut r.tags,
+                    &change,
+                )?,
+                "nat" => self.change_tags_of::<NatGatewayRecord>(
+                    NAT_GATEWAYS,
+                    id,
+                    |r| &mut r.tags,
+                    &change,
+                )?,
+                "eipalloc" => {
+                    self.change_tags_of::<AddressRecord>(ADDRESSES, id, |r| &mut r.tags, &change)?
+                }
                 _ => return Err(not_found_id(id)),
             }
         }
+        Ok(())
+    }
+
+    fn change_tags_of<T: serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        namespace: &str,
+        id: &str,
+        tags: impl Fn(&mut T) -> &mut IndexMap<String, String>,
+        change: &impl Fn(&mut IndexMap<String, String>),
+    ) -> Result<(), Ec2Error> {
+        let mut r = self.store.get::<T>(namespace, id)?.ok_or_else(|| not_found_id(id))?;
+        change(tags(&mut r));
+        self.store.put(namespace, id, &r)?;
         Ok(())
     }
 
@@ -552,6 +615,10 @@ impl Ec2 {
             "subnet" => self.subnet(id)?.map(|r| r.tags),
             "sg" => self.store.get::<SecurityGroupRecord>(GROUPS, id)?.map(|r| r.tags),
             "i" => self.instance(id)?.map(|r| r.tags),
+            "igw" => self.store.get::<GatewayRecord>(GATEWAYS, id)?.map(|r| r.tags),
+            "rtb" => self.store.get::<RouteTableRecord>(ROUTE_TABLES, id)?.map(|r| r.tags),
+            "nat" => self.store.get::<NatGatewayRecord>(NAT_GATEWAYS, id)?.map(|r| r.tags),
+            "eipalloc" => self.store.get::<AddressRecord>(ADDRESSES, id)?.map(|r| r.tags),
             _ => None,
         })
     }

@@ -236,3 +236,68 @@ fn tags_go_on_every_resource_named_or_on_none() {
     ec2.delete_tags(&["vpc-default0000000".into()], &[("Name".into(), None)]).unwrap();
     assert!(ec2.tags_of("vpc-default0000000").unwrap().unwrap().is_empty());
 }
+
+#[test]
+fn a_vpc_reaches_out_through_gateways_and_route_tables_as_ec2_records_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let ec2 = ec2(dir.path());
+    let vpc =
+        ec2.create_vpc(CreateVpc { cidr: "10.0.0.0/16".into(), ..Default::default() }).unwrap();
+    let public = ec2
+        .create_subnet(CreateSubnet {
+            vpc_id: vpc.id.clone(),
+            cidr: "10.0.1.0/24".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let main: Vec<_> =
+        ec2.route_tables().unwrap().into_iter().filter(|t| t.vpc_id == vpc.id).collect();
+    assert_eq!(
+        (main.len(), main[0].main, main[0].routes.len()),
+        (1, true, 1),
+        "a main table with its local route"
+    );
+    let igw = ec2.create_internet_gateway(IndexMap::new()).unwrap();
+    let table = ec2.create_route_table(&vpc.id, IndexMap::new()).unwrap();
+    let eip = ec2.allocate_address(IndexMap::new()).unwrap();
+    let lines = [
+        line(ec2.attach_internet_gateway(&igw.id, &vpc.id), |_| "attached".into()),
+        line(ec2.attach_internet_gateway(&igw.id, &vpc.id), |_| "attached".into()),
+        line(ec2.create_route(&table.id, "0.0.0.0/0", &igw.id), |_| "route".into()),
+        line(ec2.create_route(&table.id, "0.0.0.0/0", &igw.id), |_| "route".into()),
+        line(ec2.create_route(&table.id, "10.9.0.0/16", "nat-0000000000000dead"), |_| {
+            "route".into()
+        }),
+        line(ec2.associate_route_table(&table.id, &public.id), |_| "associated".into()),
+        line(ec2.associate_route_table(&table.id, &public.id), |_| "associated".into()),
+        line(
+            ec2.create_nat_gateway(&public.id, Some(&eip.allocation_id), false, IndexMap::new()),
+            |n| format!("nat {} at {}", n.state, n.private_ip),
+        ),
+        line(ec2.release_address(&eip.allocation_id), |_| "released".into()),
+        line(ec2.delete_internet_gateway(&igw.id), |_| "deleted".into()),
+        line(ec2.delete_route_table(&table.id), |_| "deleted".into()),
+        line(ec2.delete_vpc(&vpc.id), |_| "deleted".into()),
+    ];
+    expect_test::expect![[r#"
+        attached
+        Resource.AlreadyAssociated: resource {igw} is already attached to network {vpc}
+        route
+        RouteAlreadyExists: The route identified by 0.0.0.0/0 already exists.
+        InvalidNatGatewayID.NotFound: The natGateway ID 'nat-0000000000000dead' does not exist
+        associated
+        Resource.AlreadyAssociated: the specified association for route table {rtb} conflicts with an existing association
+        nat available at 10.0.1.4
+        InvalidIPAddress.InUse: Address {ip} is in use.
+        DependencyViolation: The internetGateway '{igw}' has dependencies and cannot be deleted.
+        DependencyViolation: The routeTable '{rtb}' has dependencies and cannot be deleted.
+        DependencyViolation: The vpc '{vpc}' has dependencies and cannot be deleted."#]]
+    .assert_eq(
+        &lines
+            .join("\n")
+            .replace(&igw.id, "{igw}")
+            .replace(&vpc.id, "{vpc}")
+            .replace(&table.id, "{rtb}")
+            .replace(&eip.public_ip, "{ip}"),
+    );
+}
