@@ -333,7 +333,8 @@ mod tests {
     #[test]
     fn adjustments_compute_capacity_as_aws_does() {
         // (current, type, adjustment, min magnitude, min, max) -> new capacity
-        let cases: &[(u32, &str, i32, Option<i32>, u32, u32, u32)] = &[
+        type Case = (u32, &'static str, i32, Option<i32>, u32, u32, u32);
+        let cases: &[Case] = &[
             (2, "ChangeInCapacity", 2, None, 0, 10, 4),
             (2, "ChangeInCapacity", -5, None, 1, 10, 1),
             (2, "ChangeInCapacity", 20, None, 0, 10, 10),

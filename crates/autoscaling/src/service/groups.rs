@@ -144,6 +144,14 @@ impl AutoScaling {
         Ok(())
     }
 
+    /// The id and name of a launch template named by either (`None` when it is gone).
+    pub fn launch_template_names(
+        &self,
+        id_or_name: &str,
+    ) -> Result<Option<(String, String)>, AsgError> {
+        Ok(self.ec2.launch_template(id_or_name)?.map(|t| (t.id, t.name)))
+    }
+
     /// What an instance launched now from `launch` is launched from (`lt-...:N`, `lc:NAME`).
     pub fn launch_key(&self, launch: &Launch) -> Result<String, AsgError> {
         match launch {
