@@ -12,6 +12,7 @@ use clock::Clock;
 use store::Store;
 
 mod fake;
+mod policies;
 mod reconciler;
 
 /// A service over a fake fleet; AWS time starts at 10:00:30 UTC.
