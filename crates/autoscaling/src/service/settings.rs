@@ -165,10 +165,9 @@ impl AutoScaling {
     pub fn delete_warm_pool(&self, group: &str) -> Result<(), AsgError> {
         let g = self.group_or_err(group)?;
         if g.warm_pool.is_none() {
-            return Err(AsgError::Api {
-                code: "ObjectNotFound",
-                message: format!("No warm pool found for AutoScalingGroup {group}"),
-            });
+            return Err(AsgError::validation(format!(
+                "No warm pool found for AutoScalingGroup {group}"
+            )));
         }
         self.update(group, |g| g.warm_pool = None)?;
         Ok(())
