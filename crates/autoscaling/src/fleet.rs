@@ -70,6 +70,14 @@ pub trait Compute: Send + Sync {
         &self,
         name: &str,
     ) -> Result<Option<LaunchConfigurationRecord>, FleetError>;
+    fn launch_configurations(&self) -> Result<Vec<LaunchConfigurationRecord>, FleetError>;
+    /// Stores a launch configuration (its properties in CloudFormation's shape).
+    fn put_launch_configuration(
+        &self,
+        name: &str,
+        data: serde_json::Value,
+    ) -> Result<LaunchConfigurationRecord, FleetError>;
+    fn delete_launch_configuration(&self, name: &str) -> Result<(), FleetError>;
     /// Launches one instance.
     async fn launch(&self, request: LaunchRequest) -> Result<InstanceView, FleetError>;
     /// Terminates an instance and waits until it is terminated.
@@ -128,6 +136,22 @@ impl Compute for ec2::Ec2 {
         name: &str,
     ) -> Result<Option<LaunchConfigurationRecord>, FleetError> {
         Ok(ec2::Ec2::launch_configuration(self, name)?)
+    }
+
+    fn launch_configurations(&self) -> Result<Vec<LaunchConfigurationRecord>, FleetError> {
+        Ok(ec2::Ec2::launch_configurations(self)?)
+    }
+
+    fn put_launch_configuration(
+        &self,
+        name: &str,
+        data: serde_json::Value,
+    ) -> Result<LaunchConfigurationRecord, FleetError> {
+        Ok(ec2::Ec2::put_launch_configuration(self, name, data, None)?)
+    }
+
+    fn delete_launch_configuration(&self, name: &str) -> Result<(), FleetError> {
+        Ok(ec2::Ec2::delete_launch_configuration(self, name)?)
     }
 
     async fn launch(&self, request: LaunchRequest) -> Result<InstanceView, FleetError> {

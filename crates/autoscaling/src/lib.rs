@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod model;
 pub mod policy;
 pub mod providers;
+pub mod request;
 pub mod schedule;
 pub mod service;
 

@@ -9,6 +9,7 @@ pub const SCHEDULES: &str = "asg_scheduled_actions";
 pub const ACTIVITIES: &str = "asg_activities";
 /// Why an instance was found unhealthy (the cause of its replacement), by instance id.
 pub const CAUSES: &str = "asg_causes";
+pub const POLICIES: &str = "asg_policies";
 
 /// Where a group's instances come from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,7 +102,42 @@ pub struct GroupRecord {
     pub instances: Vec<Member>,
     pub created: String,
     /// Recorded until SNS exists.
-    pub notifications: serde_json::Value,
+    #[serde(default)]
+    pub notifications: Vec<Notification>,
+    /// `Delete in progress` while a forced deletion runs.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Recorded (no warmed instances are kept).
+    #[serde(default)]
+    pub warm_pool: Option<WarmPool>,
+    /// Metrics collection (EnableMetricsCollection), recorded.
+    #[serde(default)]
+    pub metrics: Vec<String>,
+    /// The last simple-scaling policy run: when (AWS seconds) and the cooldown it started.
+    #[serde(default)]
+    pub scaled: Option<Scaled>,
+}
+
+/// A notification configuration: an SNS topic and the event types it is told of.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    pub topic: String,
+    pub types: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WarmPool {
+    pub max_prepared: Option<i32>,
+    pub min_size: u32,
+    /// `Stopped` (default), `Running` or `Hibernated`.
+    pub state: String,
+    pub reuse_on_scale_in: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scaled {
+    pub at: i64,
+    pub cooldown: u64,
 }
 
 impl GroupRecord {
@@ -124,6 +160,12 @@ pub struct HookRecord {
     pub heartbeat_timeout: u64,
     /// `CONTINUE` or `ABANDON`.
     pub default_result: String,
+    #[serde(default)]
+    pub notification_target: Option<String>,
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<String>,
 }
 
 impl HookRecord {
@@ -216,4 +258,62 @@ impl Default for RefreshPreferences {
             auto_rollback: false,
         }
     }
+}
+
+/// A scaling policy (PutScalingPolicy, AWS::AutoScaling::ScalingPolicy), with AWS's defaults
+/// filled in as DescribePolicies shows them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PolicyRecord {
+    pub group: String,
+    pub name: String,
+    pub arn: String,
+    /// `SimpleScaling`, `StepScaling`, `TargetTrackingScaling` (or `PredictiveScaling`).
+    pub policy_type: String,
+    pub adjustment_type: Option<String>,
+    pub scaling_adjustment: Option<i32>,
+    pub min_adjustment_magnitude: Option<i32>,
+    pub cooldown: Option<u64>,
+    pub metric_aggregation_type: Option<String>,
+    pub steps: Vec<Step>,
+    pub estimated_instance_warmup: Option<u64>,
+    pub target_tracking: Option<TargetTracking>,
+    pub enabled: bool,
+    /// The alarms that invoke it (named by AWS for target tracking; CloudWatch is not here yet).
+    pub alarms: Vec<AlarmRef>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+    pub adjustment: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetTracking {
+    pub predefined: Option<PredefinedMetric>,
+    pub customized: Option<CustomizedMetric>,
+    pub target_value: f64,
+    pub disable_scale_in: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PredefinedMetric {
+    pub metric_type: String,
+    pub resource_label: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomizedMetric {
+    pub metric_name: String,
+    pub namespace: String,
+    pub dimensions: Vec<(String, String)>,
+    pub statistic: String,
+    pub unit: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmRef {
+    pub name: String,
+    pub arn: String,
 }

@@ -2,7 +2,7 @@
 //! instance a scale-in terminates (zone balance first, then the termination policies), and
 //! how to rebalance zones.
 
-use crate::model::Member;
+use crate::model::{Member, Step};
 
 /// The zone for the next launch: the enabled zone with the fewest instances (ties: the
 /// first in the group's order), skipping zones in `avoid` (launches failing there).
@@ -140,6 +140,106 @@ pub fn imbalance<'z>(
     (count(high) > count(low) + 1).then_some((*low, high))
 }
 
+/// The capacity a simple or step adjustment asks for, as AWS computes it: `ChangeInCapacity`
+/// adds, `ExactCapacity` sets, `PercentChangeInCapacity` adds a percentage of `current` rounded
+/// as AWS rounds it (above 1 down, 12.7 -> 12; between 0 and 1 up to 1; between -1 and 0 down
+/// to -1; below -1 toward zero, -6.67 -> -6), at least `min_magnitude` away when given. The
+/// result stays within [min, max]. `None` for an adjustment type AWS does not have.
+pub fn adjusted_capacity(
+    current: u32,
+    adjustment_type: &str,
+    adjustment: i32,
+    min_magnitude: Option<i32>,
+    min: u32,
+    max: u32,
+) -> Option<u32> {
+    let current_i = i64::from(current);
+    let target = match adjustment_type {
+        "ChangeInCapacity" => current_i + i64::from(adjustment),
+        "ExactCapacity" => i64::from(adjustment),
+        "PercentChangeInCapacity" => {
+            let raw = current as f64 * f64::from(adjustment) / 100.0;
+            let mut change = if raw >= 1.0 {
+                raw.floor() as i64
+            } else if raw > 0.0 {
+                1
+            } else if raw == 0.0 {
+                0
+            } else if raw > -1.0 {
+                -1
+            } else {
+                raw.trunc() as i64
+            };
+            if let Some(m) = min_magnitude.map(i64::from)
+                && change != 0
+                && change.abs() < m
+            {
+                change = m * change.signum();
+            }
+            current_i + change
+        }
+        _ => return None,
+    };
+    Some(target.clamp(i64::from(min), i64::from(max.max(min))) as u32)
+}
+
+/// The step of a step scaling policy that a metric value chooses, its bounds relative to the
+/// alarm's threshold: above the threshold a step's lower bound is inclusive and its upper
+/// exclusive; below it the other way round. A missing bound is infinite.
+pub fn step_for(steps: &[Step], metric: f64, threshold: f64) -> Option<&Step> {
+    let d = metric - threshold;
+    let (lo, hi) = (f64::NEG_INFINITY, f64::INFINITY);
+    steps.iter().find(|s| {
+        let (l, u) = (s.lower.unwrap_or(lo), s.upper.unwrap_or(hi));
+        if d >= 0.0 { l <= d && d < u } else { l < d && d <= u }
+    })
+}
+
+/// Checks step adjustments as AWS does: no gaps, no overlaps, at most one step without a
+/// lower bound and one without an upper bound, never a step without both.
+pub fn check_steps(steps: &[Step]) -> Result<(), String> {
+    if steps.is_empty() {
+        return Err("StepAdjustments must be specified for a StepScaling policy".into());
+    }
+    if steps.len() > 20 {
+        return Err("The maximum number of step adjustments (20) has been exceeded".into());
+    }
+    if steps.iter().any(|s| s.lower.is_none() && s.upper.is_none()) {
+        return Err("A step adjustment cannot have both MetricIntervalLowerBound and MetricIntervalUpperBound null".into());
+    }
+    for s in steps {
+        if let (Some(l), Some(u)) = (s.lower, s.upper)
+            && l >= u
+        {
+            return Err(format!(
+                "MetricIntervalLowerBound ({l}) must be less than MetricIntervalUpperBound ({u})"
+            ));
+        }
+    }
+    let mut sorted: Vec<&Step> = steps.iter().collect();
+    sorted.sort_by(|a, b| {
+        a.lower.unwrap_or(f64::NEG_INFINITY).total_cmp(&b.lower.unwrap_or(f64::NEG_INFINITY))
+    });
+    if sorted.iter().skip(1).any(|s| s.lower.is_none()) {
+        return Err("Only one step adjustment can have a null MetricIntervalLowerBound".into());
+    }
+    for pair in sorted.windows(2) {
+        match (pair[0].upper, pair[1].lower) {
+            (Some(u), Some(l)) if u == l => {}
+            (Some(u), Some(l)) if u > l => {
+                return Err("Step adjustments must not overlap".into());
+            }
+            (None, _) => {
+                return Err(
+                    "Only one step adjustment can have a null MetricIntervalUpperBound".into()
+                );
+            }
+            _ => return Err("Step adjustments must not have gaps between them".into()),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +328,68 @@ mod tests {
             None,
             "the short zone is failing"
         );
+    }
+
+    #[test]
+    fn adjustments_compute_capacity_as_aws_does() {
+        // (current, type, adjustment, min magnitude, min, max) -> new capacity
+        type Case = (u32, &'static str, i32, Option<i32>, u32, u32, u32);
+        let cases: &[Case] = &[
+            (2, "ChangeInCapacity", 2, None, 0, 10, 4),
+            (2, "ChangeInCapacity", -5, None, 1, 10, 1),
+            (2, "ChangeInCapacity", 20, None, 0, 10, 10),
+            (2, "ExactCapacity", 7, None, 0, 10, 7),
+            (2, "ExactCapacity", 0, None, 1, 10, 1),
+            (10, "PercentChangeInCapacity", 127, None, 0, 100, 22), // 12.7 -> 12
+            (10, "PercentChangeInCapacity", 5, None, 0, 100, 11),   // 0.5 -> 1
+            (10, "PercentChangeInCapacity", -5, None, 0, 100, 9),   // -0.5 -> -1
+            (15, "PercentChangeInCapacity", -45, None, 0, 100, 9),  // -6.75 -> -6
+            (4, "PercentChangeInCapacity", 25, Some(2), 0, 100, 6), // 1, at least 2
+            (4, "PercentChangeInCapacity", -25, Some(2), 0, 100, 2),
+            (0, "PercentChangeInCapacity", 50, Some(2), 0, 100, 0), // 0 stays 0
+            (10, "PercentChangeInCapacity", 100, None, 0, 15, 15),
+        ];
+        for &(current, kind, adj, mag, min, max, want) in cases {
+            assert_eq!(
+                adjusted_capacity(current, kind, adj, mag, min, max),
+                Some(want),
+                "{current} {kind} {adj} {mag:?} [{min},{max}]"
+            );
+        }
+        assert_eq!(adjusted_capacity(2, "Doubling", 2, None, 0, 10), None);
+    }
+
+    #[test]
+    fn a_metric_value_chooses_its_step() {
+        let step =
+            |lower: Option<f64>, upper: Option<f64>, adjustment| Step { lower, upper, adjustment };
+        // The guide's example: threshold 50; [0,10) -> 0, [10,20) -> +10 %, [20,inf) -> +30 %.
+        let up = [
+            step(Some(0.0), Some(10.0), 0),
+            step(Some(10.0), Some(20.0), 10),
+            step(Some(20.0), None, 30),
+        ];
+        check_steps(&up).unwrap();
+        let chosen = |steps: &[Step], metric| step_for(steps, metric, 50.0).map(|s| s.adjustment);
+        assert_eq!(chosen(&up, 50.0), Some(0));
+        assert_eq!(chosen(&up, 60.0), Some(10), "the lower bound is inclusive above");
+        assert_eq!(chosen(&up, 75.0), Some(30));
+        assert_eq!(chosen(&up, 40.0), None);
+        let down = [step(None, Some(-10.0), -2), step(Some(-10.0), Some(0.0), -1)];
+        check_steps(&down).unwrap();
+        assert_eq!(chosen(&down, 40.0), Some(-2), "the upper bound is inclusive below");
+        assert_eq!(chosen(&down, 45.0), Some(-1));
+        for (steps, error) in [
+            (vec![step(Some(0.0), Some(10.0), 1), step(Some(20.0), None, 2)], "gaps"),
+            (vec![step(Some(0.0), Some(20.0), 1), step(Some(10.0), None, 2)], "overlap"),
+            (vec![step(None, None, 1)], "both"),
+            (
+                vec![step(None, Some(0.0), 1), step(None, Some(5.0), 2)],
+                "null MetricIntervalLowerBound",
+            ),
+        ] {
+            let e = check_steps(&steps).unwrap_err();
+            assert!(e.contains(error), "{e}");
+        }
     }
 }

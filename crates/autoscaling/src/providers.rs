@@ -12,6 +12,7 @@ use cfn_stacks::{Provided, ProviderError, ResourceProvider, ResourceRequest};
 use serde_json::{Value as Json, json};
 
 use crate::model::*;
+use crate::request::{CreateGroup, HookSpec, UpdateGroup};
 use crate::service::{AsgError, AutoScaling, Replace, SignalGate};
 use cfn_stacks::signals::{SignalOutcome, Signals};
 
@@ -118,70 +119,87 @@ pub async fn batch_signals(
     }
 }
 
-impl AsgProvider {
-    fn record(&self, req: &ResourceRequest<'_>, name: &str) -> Result<GroupRecord, ProviderError> {
-        let props = req.properties;
-        let launch = launch_of(props).ok_or_else(|| {
-            err(AsgError::validation("Valid requests must contain either LaunchTemplate, LaunchConfigurationName, InstanceId or MixedInstancesPolicy parameter."))
-        })?;
-        let min = number(props, "MinSize").unwrap_or(0) as u32;
-        let max = number(props, "MaxSize").unwrap_or(0) as u32;
-        let desired = number(props, "DesiredCapacity").map_or(min, |d| d as u32);
-        let tags = props
-            .get("Tags")
-            .and_then(Json::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|t| {
-                Some(Tag {
-                    key: text(t, "Key")?,
-                    value: text(t, "Value").unwrap_or_default(),
-                    propagate: flag(t, "PropagateAtLaunch"),
-                })
+/// The CreateAutoScalingGroup request a group's properties make (the same one the API's
+/// parameters make); CloudFormation adds its stack tags, propagated to the instances (which
+/// find their stack through them: `cfn-signal --stack $CUMULO_STACK_NAME`).
+pub fn group_request(props: &Json, name: &str, stack: Option<(&str, &str, &str)>) -> CreateGroup {
+    let mut tags: Vec<Tag> = props
+        .get("Tags")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            Some(Tag {
+                key: text(t, "Key")?,
+                value: text(t, "Value").unwrap_or_default(),
+                propagate: flag(t, "PropagateAtLaunch"),
             })
-            .collect::<Vec<Tag>>();
-        // CloudFormation tags the group with its stack, propagated to the instances (which
-        // find their stack through them: `cfn-signal --stack $CUMULO_STACK_NAME`).
-        let mut tags = tags;
+        })
+        .collect();
+    if let Some((logical_id, stack_id, stack_name)) = stack {
         for (key, value) in [
-            ("aws:cloudformation:logical-id", req.logical_id),
-            ("aws:cloudformation:stack-id", req.stack_id),
-            ("aws:cloudformation:stack-name", req.stack_name),
+            ("aws:cloudformation:logical-id", logical_id),
+            ("aws:cloudformation:stack-id", stack_id),
+            ("aws:cloudformation:stack-name", stack_name),
         ] {
             tags.push(Tag { key: key.into(), value: value.into(), propagate: true });
         }
-        Ok(GroupRecord {
-            name: name.to_string(),
-            arn: self.asg.account().arn(
-                "autoscaling",
-                &format!("autoScalingGroup:{}:autoScalingGroupName/{name}", aws_ids::uuid()),
-            ),
-            min,
-            max,
-            desired,
-            launch,
-            subnets: strings(props, "VPCZoneIdentifier"),
-            zones: strings(props, "AvailabilityZones"),
-            target_groups: strings(props, "TargetGroupARNs"),
-            load_balancers: strings(props, "LoadBalancerNames"),
-            health_check_type: text(props, "HealthCheckType").unwrap_or_else(|| "EC2".into()),
-            grace: number(props, "HealthCheckGracePeriod").unwrap_or(0),
-            cooldown: number(props, "Cooldown").unwrap_or(300),
-            termination_policies: strings(props, "TerminationPolicies"),
-            suspended: Vec::new(),
-            tags,
-            protect_new: flag(props, "NewInstancesProtectedFromScaleIn"),
-            instances: Vec::new(),
-            created: clock::iso8601(self.asg.clock().now()),
-            notifications: props.get("NotificationConfigurations").cloned().unwrap_or(Json::Null),
+    }
+    let list = |key: &str| props.get(key).and_then(Json::as_array).cloned().unwrap_or_default();
+    let hooks = list("LifecycleHookSpecificationList")
+        .iter()
+        .map(|h| HookSpec {
+            name: text(h, "LifecycleHookName").unwrap_or_default(),
+            transition: text(h, "LifecycleTransition").unwrap_or_default(),
+            heartbeat_timeout: number(h, "HeartbeatTimeout"),
+            default_result: text(h, "DefaultResult"),
+            notification_target: text(h, "NotificationTargetARN"),
+            role: text(h, "RoleARN"),
+            metadata: text(h, "NotificationMetadata"),
         })
+        .collect();
+    let mut notifications: Vec<Json> = list("NotificationConfigurations");
+    notifications.extend(props.get("NotificationConfiguration").cloned());
+    let notifications = notifications
+        .iter()
+        .filter_map(|n| {
+            Some(Notification {
+                topic: text(n, "TopicARN")?,
+                types: strings(n, "NotificationTypes"),
+            })
+        })
+        .collect();
+    CreateGroup {
+        name: name.to_string(),
+        launch: launch_of(props),
+        min: number(props, "MinSize").unwrap_or(0) as u32,
+        max: number(props, "MaxSize").unwrap_or(0) as u32,
+        desired: number(props, "DesiredCapacity").map(|d| d as u32),
+        subnets: strings(props, "VPCZoneIdentifier"),
+        zones: strings(props, "AvailabilityZones"),
+        target_groups: strings(props, "TargetGroupARNs"),
+        load_balancers: strings(props, "LoadBalancerNames"),
+        health_check_type: text(props, "HealthCheckType"),
+        grace: number(props, "HealthCheckGracePeriod"),
+        cooldown: number(props, "Cooldown"),
+        termination_policies: strings(props, "TerminationPolicies"),
+        protect_new: flag(props, "NewInstancesProtectedFromScaleIn"),
+        tags,
+        hooks,
+        notifications,
+    }
+}
+
+impl AsgProvider {
+    fn request(&self, req: &ResourceRequest<'_>, name: &str) -> CreateGroup {
+        group_request(req.properties, name, Some((req.logical_id, req.stack_id, req.stack_name)))
     }
 
     async fn create_group(&self, req: &ResourceRequest<'_>) -> Result<Provided, ProviderError> {
         let mut provided = model(req, None);
         provided.modelled = false;
-        let record = self.record(req, &provided.physical_id)?;
-        let record = self.asg.create_group(record).map_err(err)?;
+        let request = self.request(req, &provided.physical_id);
+        let record = self.asg.create_group(request).map_err(err)?;
         // Without a CreationPolicy, CloudFormation waits until the desired instances are in
         // service; with one, the engine waits for the signals.
         if req.creation_policy.and_then(|p| p.get("ResourceSignal")).is_none() {
@@ -204,10 +222,7 @@ impl AsgProvider {
             .group(&name)
             .map_err(err)?
             .ok_or_else(|| ProviderError::new(format!("Auto Scaling group {name} is gone")))?;
-        let mut record = self.record(req, &name)?;
-        record.arn = existing.arn.clone();
-        record.created = existing.created.clone();
-        record.suspended = existing.suspended.clone();
+        let mut update = UpdateGroup::from(self.request(req, &name));
         let old = &current.properties;
         let ignore_sizes = req
             .update_policy
@@ -218,20 +233,17 @@ impl AsgProvider {
         let unchanged = |k: &str| old.get(k) == req.properties.get(k);
         if ignore_sizes {
             if unchanged("MinSize") {
-                record.min = existing.min;
+                update.min = None;
             }
             if unchanged("MaxSize") {
-                record.max = existing.max;
+                update.max = None;
             }
             if unchanged("DesiredCapacity") {
-                record.desired = existing.desired;
+                update.desired = None;
             }
         }
-        if req.properties.get("DesiredCapacity").is_none() {
-            record.desired = existing.desired.clamp(record.min, record.max);
-        }
         let before = self.asg.launch_key(&existing.launch).unwrap_or_default();
-        self.asg.update_group(record.clone()).map_err(err)?;
+        let record = self.asg.update_group(update).map_err(err)?;
         let after = self.asg.launch_key(&record.launch).map_err(err)?;
         let rolling = req.update_policy.and_then(|p| p.get("AutoScalingRollingUpdate"));
         let zones_changed = existing.subnets != record.subnets;
@@ -275,14 +287,17 @@ impl AsgProvider {
         let props = req.properties;
         let mut provided = model(req, current);
         provided.modelled = false;
-        let hook = HookRecord {
-            group: text(props, "AutoScalingGroupName").unwrap_or_default(),
+        let group = text(props, "AutoScalingGroupName").unwrap_or_default();
+        let hook = HookSpec {
             name: provided.physical_id.clone(),
             transition: text(props, "LifecycleTransition").unwrap_or_default(),
-            heartbeat_timeout: number(props, "HeartbeatTimeout").unwrap_or(3600),
-            default_result: text(props, "DefaultResult").unwrap_or_else(|| "ABANDON".into()),
+            heartbeat_timeout: number(props, "HeartbeatTimeout"),
+            default_result: text(props, "DefaultResult"),
+            notification_target: text(props, "NotificationTargetARN"),
+            role: text(props, "RoleARN"),
+            metadata: text(props, "NotificationMetadata"),
         };
-        self.asg.put_hook(hook).map_err(err)?;
+        self.asg.put_hook(&group, hook).map_err(err)?;
         Ok(provided)
     }
 

@@ -207,9 +207,15 @@ impl LaunchTemplateRecord {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LaunchConfigurationRecord {
     pub name: String,
+    /// The properties in CloudFormation's shape (ImageId, InstanceType, UserData, ...), which
+    /// CreateLaunchConfiguration's parameters are too.
     pub data: Json,
     #[serde(default)]
     pub logical_id: Option<String>,
+    #[serde(default)]
+    pub arn: String,
+    #[serde(default)]
+    pub created: String,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -283,15 +283,16 @@ impl Ec2Provider {
 
     fn launch_configuration(&self, req: &ResourceRequest<'_>) -> Result<Provided, ProviderError> {
         let provided = model(req, None);
-        let record = LaunchConfigurationRecord {
-            name: provided.physical_id.clone(),
-            data: req.properties.clone(),
-            logical_id: Some(req.logical_id.to_string()),
-        };
         self.ec2
-            .store
-            .put(LAUNCH_CONFIGURATIONS, &record.name, &record)
-            .map_err(Self::store_err)?;
+            .put_launch_configuration(
+                &provided.physical_id,
+                req.properties.clone(),
+                Some(req.logical_id.to_string()),
+            )
+            .map_err(|e| match e {
+                crate::Ec2Error::Store(e) => Self::store_err(e),
+                other => ProviderError::new(other.to_string()),
+            })?;
         Ok(Provided { modelled: false, ..provided })
     }
 

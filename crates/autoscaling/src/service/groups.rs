@@ -8,6 +8,7 @@ use ec2::InstanceState;
 use tokio::sync::Notify;
 
 use super::*;
+use crate::request::{CreateGroup, UpdateGroup};
 
 impl AutoScaling {
     // ---- groups ----
@@ -27,44 +28,128 @@ impl AutoScaling {
         Ok(())
     }
 
-    /// Creates a group and starts keeping it.
-    pub fn create_group(&self, mut record: GroupRecord) -> Result<GroupRecord, AsgError> {
-        if self.group(&record.name)?.is_some() {
+    /// Creates a group and starts keeping it (CreateAutoScalingGroup, and CloudFormation's
+    /// create): AWS's defaults filled in, its checks made, then its lifecycle hooks put.
+    pub fn create_group(&self, req: CreateGroup) -> Result<GroupRecord, AsgError> {
+        if self.group(&req.name)?.is_some() {
             return Err(AsgError::Api {
                 code: "AlreadyExists",
                 message: format!(
                     "AutoScalingGroup by this name already exists - A group with the name {} already exists",
-                    record.name
+                    req.name
                 ),
             });
         }
-        AutoScaling::check_sizes(record.min, record.max, record.desired)?;
-        if record.zones.is_empty() {
-            record.zones = self.zones_of(&record.subnets)?;
+        let launch = req.launch.clone().ok_or_else(|| {
+            AsgError::validation("Valid requests must contain either LaunchTemplate, LaunchConfigurationName, InstanceId or MixedInstancesPolicy parameter.")
+        })?;
+        let desired = req.desired.unwrap_or(req.min);
+        AutoScaling::check_sizes(req.min, req.max, desired)?;
+        self.launch_key(&launch)?;
+        let zones = self.zones_for(&req.subnets, &req.zones)?;
+        self.check_load_balancing(&req.target_groups, &req.load_balancers)?;
+        for h in &req.hooks {
+            AutoScaling::hook_record(&req.name, h.clone())?;
         }
-        if record.zones.is_empty() {
-            return Err(AsgError::validation(
-                "At least one Availability Zone or VPC Subnet is required.",
-            ));
-        }
-        self.launch_key(&record.launch)?;
-        record.instances.clear();
-        self.store.put(GROUPS, &record.name, &record)?;
+        let name = req.name.clone();
+        let record = GroupRecord {
+            arn: self.account.arn(
+                "autoscaling",
+                &format!("autoScalingGroup:{}:autoScalingGroupName/{name}", aws_ids::uuid()),
+            ),
+            name,
+            min: req.min,
+            max: req.max,
+            desired,
+            launch,
+            subnets: req.subnets,
+            zones,
+            target_groups: req.target_groups,
+            load_balancers: req.load_balancers,
+            health_check_type: req.health_check_type.unwrap_or_else(|| "EC2".into()),
+            grace: req.grace.unwrap_or(0),
+            cooldown: req.cooldown.unwrap_or(300),
+            termination_policies: req.termination_policies,
+            suspended: Vec::new(),
+            tags: req.tags,
+            protect_new: req.protect_new,
+            instances: Vec::new(),
+            created: clock::iso8601(self.clock.now()),
+            notifications: req.notifications,
+            status: None,
+            warm_pool: None,
+            metrics: Vec::new(),
+            scaled: None,
+        };
+        // The group and its hooks are stored together: a launch never misses a hook.
+        let hooks: Vec<HookRecord> = req
+            .hooks
+            .into_iter()
+            .map(|h| AutoScaling::hook_record(&record.name, h))
+            .collect::<Result<_, _>>()?;
+        self.store.batch(|b| {
+            b.put(GROUPS, &record.name, &record)?;
+            for h in &hooks {
+                b.put(HOOKS, &format!("{}/{}", h.group, h.name), h)?;
+            }
+            Ok(())
+        })?;
         let _ = self.changes.send(record.name.clone());
         self.start_group(&record.name)?;
         Ok(record)
     }
 
-    pub(super) fn zones_of(&self, subnets: &[String]) -> Result<Vec<String>, AsgError> {
-        let mut zones = Vec::new();
+    /// The zones of a group: those of its subnets (each must exist), else the ones named.
+    fn zones_for(&self, subnets: &[String], zones: &[String]) -> Result<Vec<String>, AsgError> {
+        let mut out = Vec::new();
         for s in subnets {
-            let zone =
-                self.ec2.subnet_zone(s)?.unwrap_or_else(|| format!("{}a", self.account.region));
-            if !zones.contains(&zone) {
-                zones.push(zone);
+            let zone = self.ec2.subnet_zone(s)?.ok_or_else(|| {
+                AsgError::validation(format!("The subnet ID '{s}' does not exist"))
+            })?;
+            if !out.contains(&zone) {
+                out.push(zone);
             }
         }
-        Ok(zones)
+        if subnets.is_empty() {
+            out = zones.to_vec();
+        }
+        if out.is_empty() {
+            return Err(AsgError::validation(
+                "At least one Availability Zone or VPC Subnet is required.",
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Target groups and Classic load balancers must exist, as AWS checks them.
+    fn check_load_balancing(
+        &self,
+        target_groups: &[String],
+        load_balancers: &[String],
+    ) -> Result<(), AsgError> {
+        for tg in target_groups {
+            if self.elb.ports(tg)?.is_none() {
+                return Err(AsgError::validation(format!(
+                    "Provided Target Groups may not be valid. Please ensure they exist and try again. The target group {tg} does not exist."
+                )));
+            }
+        }
+        for lb in load_balancers {
+            if self.elb.classic_target_groups(lb)?.is_empty() {
+                return Err(AsgError::validation(format!(
+                    "Provided Load Balancers may not be valid. Please ensure they exist and try again. The load balancer {lb} does not exist."
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The id and name of a launch template named by either (`None` when it is gone).
+    pub fn launch_template_names(
+        &self,
+        id_or_name: &str,
+    ) -> Result<Option<(String, String)>, AsgError> {
+        Ok(self.ec2.launch_template(id_or_name)?.map(|t| (t.id, t.name)))
     }
 
     /// What an instance launched now from `launch` is launched from (`lt-...:N`, `lc:NAME`).
@@ -88,20 +173,66 @@ impl AutoScaling {
         }
     }
 
-    /// Changes a group's settings (sizes, launch source, zones, target groups, ...).
-    pub fn update_group(&self, record: GroupRecord) -> Result<(), AsgError> {
-        AutoScaling::check_sizes(record.min, record.max, record.desired)?;
-        self.launch_key(&record.launch)?;
-        let old = self.group_or_err(&record.name)?;
-        let zones = if record.zones.is_empty() {
-            self.zones_of(&record.subnets)?
-        } else {
-            record.zones.clone()
+    /// Changes a group's settings (UpdateAutoScalingGroup, and CloudFormation's update): what
+    /// the request leaves out stays; a desired capacity left out moves into the new bounds.
+    pub fn update_group(&self, req: UpdateGroup) -> Result<GroupRecord, AsgError> {
+        let old = self.group_or_err(&req.name)?;
+        let mut record = old.clone();
+        if let Some(v) = req.min {
+            record.min = v;
+        }
+        if let Some(v) = req.max {
+            record.max = v;
+        }
+        record.desired = match req.desired {
+            Some(d) => d,
+            None => old.desired.clamp(record.min, record.max.max(record.min)),
         };
-        self.update(&record.name, |g| {
+        AutoScaling::check_sizes(record.min, record.max, record.desired)?;
+        if let Some(l) = req.launch {
+            record.launch = l;
+        }
+        self.launch_key(&record.launch)?;
+        if req.subnets.is_some() || req.zones.is_some() {
+            let subnets = req.subnets.unwrap_or_default();
+            let zones = req.zones.unwrap_or_else(|| old.zones.clone());
+            record.zones = self.zones_for(&subnets, &zones)?;
+            record.subnets = subnets;
+        }
+        if let Some(v) = req.target_groups {
+            record.target_groups = v;
+        }
+        if let Some(v) = req.load_balancers {
+            record.load_balancers = v;
+        }
+        self.check_load_balancing(&record.target_groups, &record.load_balancers)?;
+        if let Some(v) = req.health_check_type {
+            record.health_check_type = v;
+        }
+        if let Some(v) = req.grace {
+            record.grace = v;
+        }
+        if let Some(v) = req.cooldown {
+            record.cooldown = v;
+        }
+        if let Some(v) = req.termination_policies {
+            record.termination_policies = v;
+        }
+        if let Some(v) = req.protect_new {
+            record.protect_new = v;
+        }
+        if let Some(v) = req.tags {
+            record.tags = v;
+        }
+        if let Some(v) = req.notifications {
+            record.notifications = v;
+        }
+        let stored = self.update(&record.name, |g| {
             let instances = std::mem::take(&mut g.instances);
-            *g = GroupRecord { instances, zones, ..record.clone() };
+            *g = GroupRecord { instances, ..record.clone() };
+            g.clone()
         })?;
+        let record = stored.unwrap_or(record);
         // Target groups added or removed: register or deregister the instances in service.
         let in_service: Vec<String> = old
             .instances
@@ -118,7 +249,7 @@ impl AutoScaling {
             }
         }
         self.wake(&record.name);
-        Ok(())
+        Ok(record)
     }
 
     pub(super) fn start_group(&self, name: &str) -> Result<(), AsgError> {
@@ -452,11 +583,20 @@ impl AutoScaling {
         if let Ok(result) = gone {
             result?;
         }
+        // Its hooks, policies and scheduled actions go with it, as AWS deletes them.
         let hooks = self.hooks_of(name)?;
+        let policies = self.policies(Some(name))?;
+        let schedules = self.schedules_of(name)?;
         self.store.batch(|b| {
             b.delete(GROUPS, name)?;
             for h in &hooks {
                 b.delete(HOOKS, &format!("{name}/{}", h.name))?;
+            }
+            for p in &policies {
+                b.delete(POLICIES, &format!("{name}/{}", p.name))?;
+            }
+            for s in &schedules {
+                b.delete(SCHEDULES, &format!("{name}/{}", s.name))?;
             }
             Ok(())
         })?;

@@ -6,12 +6,24 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::*;
+use crate::request::HookSpec;
 
 impl AutoScaling {
     // ---- lifecycle hooks ----
 
-    pub fn put_hook(&self, hook: HookRecord) -> Result<(), AsgError> {
-        self.group_or_err(&hook.group)?;
+    /// A hook as AWS keeps it: defaults filled in (HeartbeatTimeout 3600, DefaultResult
+    /// ABANDON), timeouts and transitions checked.
+    pub(super) fn hook_record(group: &str, spec: HookSpec) -> Result<HookRecord, AsgError> {
+        let hook = HookRecord {
+            group: group.to_string(),
+            name: spec.name,
+            transition: spec.transition,
+            heartbeat_timeout: spec.heartbeat_timeout.unwrap_or(3600),
+            default_result: spec.default_result.unwrap_or_else(|| "ABANDON".into()),
+            notification_target: spec.notification_target,
+            role: spec.role,
+            metadata: spec.metadata,
+        };
         if !(30..=7200).contains(&hook.heartbeat_timeout) {
             return Err(AsgError::validation(
                 "HeartbeatTimeout must be between 30 and 7200 seconds",
@@ -26,8 +38,30 @@ impl AutoScaling {
                 hook.transition
             )));
         }
+        if !matches!(hook.default_result.as_str(), "CONTINUE" | "ABANDON") {
+            return Err(AsgError::validation(format!(
+                "Invalid value for DefaultResult: {}. Valid values are CONTINUE and ABANDON",
+                hook.default_result
+            )));
+        }
+        Ok(hook)
+    }
+
+    /// PutLifecycleHook (creates or replaces the hook).
+    pub fn put_hook(&self, group: &str, spec: HookSpec) -> Result<HookRecord, AsgError> {
+        self.group_or_err(group)?;
+        let hook = AutoScaling::hook_record(group, spec)?;
+        let others = self.hooks_of(group)?;
+        if others.len() >= 50 && !others.iter().any(|h| h.name == hook.name) {
+            return Err(AsgError::Api {
+                code: "LimitExceeded",
+                message: format!(
+                    "Maximum number of lifecycle hooks (50) reached for AutoScalingGroup {group}"
+                ),
+            });
+        }
         self.store.put(HOOKS, &format!("{}/{}", hook.group, hook.name), &hook)?;
-        Ok(())
+        Ok(hook)
     }
 
     pub fn delete_hook(&self, group: &str, name: &str) -> Result<(), AsgError> {

@@ -21,11 +21,14 @@ use crate::model::*;
 mod groups;
 mod hooks;
 mod lifecycle;
+mod policies;
 mod reconcile;
 mod refresh;
 mod rolling;
 mod scheduled;
+mod settings;
 pub use refresh::refresh_batches;
+pub use settings::{METRICS, NOTIFICATION_TYPES};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AsgError {

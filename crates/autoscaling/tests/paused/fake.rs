@@ -32,6 +32,7 @@ struct World {
     /// Instances whose health checks fail.
     sick: BTreeSet<String>,
     template: Option<LaunchTemplateRecord>,
+    configurations: BTreeMap<String, LaunchConfigurationRecord>,
     timeline: Vec<String>,
     /// The fewest healthy targets seen since `watch_healthy` was called.
     fewest_healthy: Option<usize>,
@@ -222,9 +223,36 @@ impl Compute for Fleet {
 
     fn launch_configuration(
         &self,
-        _name: &str,
+        name: &str,
     ) -> Result<Option<LaunchConfigurationRecord>, FleetError> {
-        Ok(None)
+        Ok(self.world.lock().configurations.get(name).cloned())
+    }
+
+    fn launch_configurations(&self) -> Result<Vec<LaunchConfigurationRecord>, FleetError> {
+        Ok(self.world.lock().configurations.values().cloned().collect())
+    }
+
+    fn put_launch_configuration(
+        &self,
+        name: &str,
+        data: serde_json::Value,
+    ) -> Result<LaunchConfigurationRecord, FleetError> {
+        let record = LaunchConfigurationRecord {
+            name: name.into(),
+            data,
+            logical_id: None,
+            arn: format!(
+                "arn:aws:autoscaling:us-east-1:000000000000:launchConfiguration:x:launchConfigurationName/{name}"
+            ),
+            created: clock::iso8601(self.clock.now()),
+        };
+        self.world.lock().configurations.insert(name.into(), record.clone());
+        Ok(record)
+    }
+
+    fn delete_launch_configuration(&self, name: &str) -> Result<(), FleetError> {
+        self.world.lock().configurations.remove(name);
+        Ok(())
     }
 
     async fn launch(&self, request: LaunchRequest) -> Result<InstanceView, FleetError> {
@@ -235,9 +263,11 @@ impl Compute for Fleet {
             (None, Some(z)) => z.clone(),
             (None, None) => "us-east-1a".into(),
         };
-        let LaunchSpec::Template { .. } = request.spec else {
-            return Err(FleetError::refused("only launch templates here"));
-        };
+        if let LaunchSpec::Configuration { name } = &request.spec
+            && !self.world.lock().configurations.contains_key(name)
+        {
+            return Err(FleetError::refused(format!("no launch configuration {name}")));
+        }
         let mut world = self.world.lock();
         if world.failed_zones.contains(&zone) {
             let line = format!("launch failed in {zone}");

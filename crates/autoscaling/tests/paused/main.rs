@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use autoscaling::AutoScaling;
-use autoscaling::model::{GroupRecord, HookRecord, Launch, ScheduleRecord};
+use autoscaling::model::{Launch, ScheduleRecord};
+use autoscaling::request::{CreateGroup, HookSpec};
 use clock::Clock;
 use store::Store;
 
 mod fake;
+mod policies;
 mod reconciler;
 
 /// A service over a fake fleet; AWS time starts at 10:00:30 UTC.
@@ -23,30 +25,14 @@ fn service_with_fleet() -> (Arc<AutoScaling>, Arc<fake::Fleet>, Arc<Store>) {
     (asg, fleet, store)
 }
 
-fn group(name: &str) -> GroupRecord {
-    GroupRecord {
+fn group(name: &str) -> CreateGroup {
+    CreateGroup {
         name: name.into(),
-        arn: format!(
-            "arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:x:autoScalingGroupName/{name}"
-        ),
         min: 0,
         max: 10,
-        desired: 0,
-        launch: Launch::Template { id: fake::TEMPLATE.into(), version: None },
-        subnets: Vec::new(),
+        launch: Some(Launch::Template { id: fake::TEMPLATE.into(), version: None }),
         zones: vec!["us-east-1a".into(), "us-east-1b".into()],
-        target_groups: Vec::new(),
-        load_balancers: Vec::new(),
-        health_check_type: "EC2".into(),
-        grace: 0,
-        cooldown: 300,
-        termination_policies: Vec::new(),
-        suspended: Vec::new(),
-        tags: Vec::new(),
-        protect_new: false,
-        instances: Vec::new(),
-        created: String::new(),
-        notifications: serde_json::Value::Null,
+        ..CreateGroup::default()
     }
 }
 
@@ -54,9 +40,8 @@ fn group(name: &str) -> GroupRecord {
 async fn a_cron_recurrence_fires_on_schedule_twice() {
     let (asg, _fleet, _store) = service_with_fleet();
     // Launches are suspended: only the sizes matter here.
-    let mut g = group("web");
-    g.suspended = vec!["Launch".into()];
-    asg.create_group(g).unwrap();
+    asg.create_group(group("web")).unwrap();
+    asg.suspend("web", &["Launch".into()], true).unwrap();
     asg.put_schedule(ScheduleRecord {
         group: "web".into(),
         name: "every-five-minutes".into(),
@@ -96,21 +81,21 @@ async fn a_cron_recurrence_fires_on_schedule_twice() {
 async fn lifecycle_hooks_validate_and_unknown_actions_are_refused() {
     let (asg, _fleet, _store) = service_with_fleet();
     asg.create_group(group("web")).unwrap();
-    let hook = |timeout: u64, transition: &str| HookRecord {
-        group: "web".into(),
+    let hook = |timeout: u64, transition: &str| HookSpec {
         name: "drain".into(),
         transition: transition.into(),
-        heartbeat_timeout: timeout,
-        default_result: "CONTINUE".into(),
+        heartbeat_timeout: Some(timeout),
+        default_result: Some("CONTINUE".into()),
+        ..HookSpec::default()
     };
     assert!(
-        asg.put_hook(hook(10, "autoscaling:EC2_INSTANCE_LAUNCHING"))
+        asg.put_hook("web", hook(10, "autoscaling:EC2_INSTANCE_LAUNCHING"))
             .unwrap_err()
             .to_string()
             .contains("between 30 and 7200")
     );
-    assert!(asg.put_hook(hook(60, "autoscaling:EC2_INSTANCE_REBOOTING")).is_err());
-    asg.put_hook(hook(60, "autoscaling:EC2_INSTANCE_TERMINATING")).unwrap();
+    assert!(asg.put_hook("web", hook(60, "autoscaling:EC2_INSTANCE_REBOOTING")).is_err());
+    asg.put_hook("web", hook(60, "autoscaling:EC2_INSTANCE_TERMINATING")).unwrap();
     let e = asg.complete_lifecycle_action("web", "drain", "i-0123", "CONTINUE").unwrap_err();
     assert!(e.to_string().contains("No active Lifecycle Action"), "{e}");
     assert!(asg.complete_lifecycle_action("web", "drain", "i-0123", "MAYBE").is_err());
@@ -120,20 +105,19 @@ async fn lifecycle_hooks_validate_and_unknown_actions_are_refused() {
 async fn sizes_are_validated_as_aws_does() {
     let (asg, _fleet, _store) = service_with_fleet();
     let mut g = group("web");
-    g.desired = 11;
+    g.desired = Some(11);
     let e = asg.create_group(g).unwrap_err();
     assert_eq!(
         e.to_string(),
         "Desired capacity:11 must be between the specified min size:0 and max size:10"
     );
-    let mut g = group("web");
-    g.suspended = vec!["Launch".into()];
-    asg.create_group(g).unwrap();
+    asg.create_group(group("web")).unwrap();
+    asg.suspend("web", &["Launch".into()], true).unwrap();
     assert_eq!(
         asg.set_desired("web", 12).unwrap_err().to_string(),
         "New SetDesiredCapacity value 12 is above max value 10 for the AutoScalingGroup."
     );
     let mut g = group("other");
-    g.launch = Launch::Template { id: "lt-missing".into(), version: None };
+    g.launch = Some(Launch::Template { id: "lt-missing".into(), version: None });
     assert!(asg.create_group(g).unwrap_err().to_string().contains("does not exist"));
 }

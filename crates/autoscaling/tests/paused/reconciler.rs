@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use autoscaling::model::{GroupRecord, Lifecycle};
+use autoscaling::model::Lifecycle;
+use autoscaling::request::CreateGroup;
 use expect_test::expect;
 use store::Faults;
 
@@ -11,16 +12,17 @@ use super::*;
 
 /// A group of `desired` over us-east-1a and us-east-1b behind the fake target group, with
 /// ELB health checks.
-fn web(desired: u32, max: u32) -> GroupRecord {
-    let mut g = group("web");
-    g.min = 1;
-    g.max = max;
-    g.desired = desired;
-    g.subnets = vec!["subnet-a".into(), "subnet-b".into()];
-    g.zones = Vec::new();
-    g.target_groups = vec![fake::TARGET_GROUP.into()];
-    g.health_check_type = "ELB".into();
-    g
+fn web(desired: u32, max: u32) -> CreateGroup {
+    CreateGroup {
+        min: 1,
+        max,
+        desired: Some(desired),
+        subnets: vec!["subnet-a".into(), "subnet-b".into()],
+        zones: Vec::new(),
+        target_groups: vec![fake::TARGET_GROUP.into()],
+        health_check_type: Some("ELB".into()),
+        ..group("web")
+    }
 }
 
 fn in_service(asg: &AutoScaling) -> Vec<(String, String)> {

@@ -974,3 +974,150 @@ fn aws_in_action_chapter_14_load_balancer_through_an_overrides_file() {
     server.signal("TERM");
     server.wait_exit(Duration::from_secs(60));
 }
+
+/// The network, target group, ALB and launch template of a template; the group by
+/// `aws autoscaling` alone, as the HA blog makes it.
+const NETWORK: &str = r##"
+Resources:
+  Vpc:
+    Type: AWS::EC2::VPC
+    Properties: {CidrBlock: 10.0.0.0/16}
+  SubnetA:
+    Type: AWS::EC2::Subnet
+    Properties: {VpcId: !Ref Vpc, CidrBlock: 10.0.1.0/24, AvailabilityZone: !Select [0, !GetAZs ""]}
+  SubnetB:
+    Type: AWS::EC2::Subnet
+    Properties: {VpcId: !Ref Vpc, CidrBlock: 10.0.2.0/24, AvailabilityZone: !Select [1, !GetAZs ""]}
+  Alb:
+    Type: AWS::ElasticLoadBalancingV2::LoadBalancer
+    Properties: {Subnets: [!Ref SubnetA, !Ref SubnetB]}
+  Tg:
+    Type: AWS::ElasticLoadBalancingV2::TargetGroup
+    Properties:
+      VpcId: !Ref Vpc
+      Port: 80
+      Protocol: HTTP
+      HealthCheckPath: /health
+      HealthCheckIntervalSeconds: 5
+      HealthyThresholdCount: 2
+  Listener:
+    Type: AWS::ElasticLoadBalancingV2::Listener
+    Properties:
+      LoadBalancerArn: !Ref Alb
+      Port: 80
+      Protocol: HTTP
+      DefaultActions: [{Type: forward, TargetGroupArn: !Ref Tg}]
+  Lt:
+    Type: AWS::EC2::LaunchTemplate
+    Properties:
+      LaunchTemplateData:
+        ImageId: ami-12345678
+        UserData: {"Fn::Base64": "#!/bin/bash\nexec cumulo demo-app --port 80 --version v1\n"}
+Outputs:
+  SubnetA: {Value: !Ref SubnetA}
+  SubnetB: {Value: !Ref SubnetB}
+  Lt: {Value: !Ref Lt}
+  Tg: {Value: !Ref Tg}
+  Url: {Value: !Sub "http://${Alb.DNSName}/"}
+"##;
+
+#[test]
+fn a_group_made_with_the_aws_cli_serves_behind_its_alb_and_force_deletes() {
+    let region = Region::start("10");
+    region.deploy(NETWORK, &[]);
+    let cli = |args: &[&str]| {
+        let (ok, out, err) = aws(&region.endpoint, args, region.path());
+        assert!(ok, "aws {args:?}: {out}{err}");
+        out
+    };
+    let stacks: serde_json::Value =
+        serde_json::from_str(&cli(&["cloudformation", "describe-stacks", "--stack-name", "web"]))
+            .unwrap();
+    let output = |key: &str| {
+        stacks["Stacks"][0]["Outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["OutputKey"] == key)
+            .unwrap_or_else(|| panic!("no output {key}: {stacks}"))["OutputValue"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (lt, tg) = (output("Lt"), output("Tg"));
+    let subnets = format!("{},{}", output("SubnetA"), output("SubnetB"));
+    let spec = format!("LaunchTemplateId={lt},Version=$Latest");
+    let create = [
+        "autoscaling",
+        "create-auto-scaling-group",
+        "--auto-scaling-group-name",
+        "web",
+        "--launch-template",
+        &spec,
+        "--min-size",
+        "2",
+        "--max-size",
+        "4",
+        "--vpc-zone-identifier",
+        &subnets,
+        "--target-group-arns",
+        &tg,
+        "--health-check-type",
+        "ELB",
+        "--health-check-grace-period",
+        "10",
+    ];
+    cli(&create);
+    let (ok, _, err) = aws(&region.endpoint, &create, region.path());
+    assert!(!ok && err.contains("AlreadyExists"), "{err}");
+    eventually("two instances in service", Duration::from_secs(60), || region.in_service() == 2);
+    assert_eq!(region.per_zone(), (1, 1), "one per zone");
+    let g = region.group();
+    assert_eq!(g["LaunchTemplate"]["LaunchTemplateId"], lt.as_str(), "{g}");
+    assert_eq!(g["VPCZoneIdentifier"], subnets.as_str(), "{g}");
+    // `cumulo outputs` gives the load balancer's DNS name as an address that answers.
+    let url = region.url();
+    eventually("the ALB to answer from the group", Duration::from_secs(60), || {
+        http("GET", &url, &[]).0 == 200
+    });
+    // A policy run through the CLI scales out.
+    cli(&[
+        "autoscaling",
+        "put-scaling-policy",
+        "--auto-scaling-group-name",
+        "web",
+        "--policy-name",
+        "plus-one",
+        "--adjustment-type",
+        "ChangeInCapacity",
+        "--scaling-adjustment",
+        "1",
+    ]);
+    cli(&[
+        "autoscaling",
+        "execute-policy",
+        "--auto-scaling-group-name",
+        "web",
+        "--policy-name",
+        "plus-one",
+    ]);
+    eventually("three instances in service", Duration::from_secs(60), || region.in_service() == 3);
+    let (ok, _, err) = aws(
+        &region.endpoint,
+        &["autoscaling", "delete-auto-scaling-group", "--auto-scaling-group-name", "web"],
+        region.path(),
+    );
+    assert!(!ok && err.contains("ResourceInUse"), "{err}");
+    cli(&[
+        "autoscaling",
+        "delete-auto-scaling-group",
+        "--auto-scaling-group-name",
+        "web",
+        "--force-delete",
+    ]);
+    eventually("the group and its instances to be gone", Duration::from_secs(90), || {
+        let out = cli(&["autoscaling", "describe-auto-scaling-groups"]);
+        !out.contains("\"web\"") && region.running().is_empty()
+    });
+    region.stop();
+}

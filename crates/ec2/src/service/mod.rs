@@ -314,6 +314,37 @@ impl Ec2 {
         Ok(self.store.get(LAUNCH_CONFIGURATIONS, name)?)
     }
 
+    pub fn launch_configurations(&self) -> Result<Vec<LaunchConfigurationRecord>, Ec2Error> {
+        Ok(self.store.list(LAUNCH_CONFIGURATIONS, "")?.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Stores a launch configuration (CreateLaunchConfiguration and CloudFormation's), giving
+    /// it its ARN and creation time.
+    pub fn put_launch_configuration(
+        &self,
+        name: &str,
+        data: serde_json::Value,
+        logical_id: Option<String>,
+    ) -> Result<LaunchConfigurationRecord, Ec2Error> {
+        let record = LaunchConfigurationRecord {
+            name: name.to_string(),
+            data,
+            logical_id,
+            arn: self.account().arn(
+                "autoscaling",
+                &format!("launchConfiguration:{}:launchConfigurationName/{name}", aws_ids::uuid()),
+            ),
+            created: clock::iso8601(self.clock.now()),
+        };
+        self.store.put(LAUNCH_CONFIGURATIONS, name, &record)?;
+        Ok(record)
+    }
+
+    pub fn delete_launch_configuration(&self, name: &str) -> Result<(), Ec2Error> {
+        self.store.delete(LAUNCH_CONFIGURATIONS, name)?;
+        Ok(())
+    }
+
     /// The loopback address where `instance` answers for `port` (what target groups route to).
     pub fn target_address(
         &self,
