@@ -56,6 +56,8 @@ impl Compute for Fleet {
             versions: [(1, serde_json::json!({"ImageId": "ami-00000001"}))].into(),
             default_version: 1,
             logical_id: None,
+            created: Default::default(),
+            tags: Default::default(),
         }))
     }
     fn launch_configuration(
