@@ -445,3 +445,165 @@ fn the_edx_lab_by_aws_commands_alone() {
     server.signal("TERM");
     server.wait_exit(Duration::from_secs(30));
 }
+
+/// An instance's directory (its home: where its files live), found under the region's
+/// runtime directory in the temporary directory.
+fn instance_dir(id: &str) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(std::env::temp_dir())
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("cumulo-run-"))
+        .map(|e| e.path().join("instances").join(id))
+        .find(|p| p.is_dir())
+}
+
+/// The HA blog post by aws commands: a VPC with public and private subnets in two zones, an
+/// internet gateway and a NAT gateway with their route tables; a reference server set up by
+/// its UserData, cloned with `create-image`; a launch template from that image and an Auto
+/// Scaling group over the two private subnets behind an ALB in the public ones.
+#[test]
+fn the_ha_blog_by_aws_commands_clones_a_server_into_a_group_over_two_zones() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("reference.sh"),
+        "#!/bin/bash\nmkdir -p \"$HOME/root/var/www/html\"\necho 'photos v1' > \"$HOME/root/var/www/html/index.html\"\nexec cumulo demo-app --port 80\n",
+    )
+    .unwrap();
+    let mut server = Running::start(
+        &["serve", "--listen", "127.0.0.1:0", "--ephemeral", "--time-scale", "5"],
+        d,
+    );
+    let ep = server.endpoint();
+    let ep = ep.as_str();
+
+    // The network.
+    let vpc_id = text(&call(ep, d, &["ec2", "create-vpc", "--cidr-block", "10.0.0.0/16"]), "/Vpc/VpcId");
+    let igw = text(&call(ep, d, &["ec2", "create-internet-gateway"]), "/InternetGateway/InternetGatewayId");
+    call(ep, d, &["ec2", "attach-internet-gateway", "--internet-gateway-id", &igw, "--vpc-id", &vpc_id]);
+    let subnet = |cidr: &str, zone: &str| {
+        text(
+            &call(ep, d, &["ec2", "create-subnet", "--vpc-id", &vpc_id, "--cidr-block", cidr, "--availability-zone", zone]),
+            "/Subnet/SubnetId",
+        )
+    };
+    let public = [subnet("10.0.0.0/24", "us-east-1a"), subnet("10.0.1.0/24", "us-east-1b")];
+    let private = [subnet("10.0.2.0/23", "us-east-1a"), subnet("10.0.4.0/23", "us-east-1b")];
+    let public_rt = text(&call(ep, d, &["ec2", "create-route-table", "--vpc-id", &vpc_id]), "/RouteTable/RouteTableId");
+    call(ep, d, &["ec2", "create-route", "--route-table-id", &public_rt, "--destination-cidr-block", "0.0.0.0/0", "--gateway-id", &igw]);
+    for s in &public {
+        call(ep, d, &["ec2", "associate-route-table", "--route-table-id", &public_rt, "--subnet-id", s]);
+        call(ep, d, &["ec2", "modify-subnet-attribute", "--subnet-id", s, "--map-public-ip-on-launch"]);
+    }
+    let eip = text(&call(ep, d, &["ec2", "allocate-address", "--domain", "vpc"]), "/AllocationId");
+    let nat = call(ep, d, &["ec2", "create-nat-gateway", "--subnet-id", &public[0], "--allocation-id", &eip]);
+    let nat = text(&nat, "/NatGateway/NatGatewayId");
+    call(ep, d, &["ec2", "wait", "nat-gateway-available", "--nat-gateway-ids", &nat]);
+    let private_rt = text(&call(ep, d, &["ec2", "create-route-table", "--vpc-id", &vpc_id]), "/RouteTable/RouteTableId");
+    call(ep, d, &["ec2", "create-route", "--route-table-id", &private_rt, "--destination-cidr-block", "0.0.0.0/0", "--nat-gateway-id", &nat]);
+    for s in &private {
+        call(ep, d, &["ec2", "associate-route-table", "--route-table-id", &private_rt, "--subnet-id", s]);
+    }
+    let tables = call(ep, d, &["ec2", "describe-route-tables", "--filters", &format!("Name=vpc-id,Values={vpc_id}")]);
+    assert_eq!(tables["RouteTables"].as_array().unwrap().len(), 3, "main, public, private: {tables}");
+    let sg = text(
+        &call(ep, d, &["ec2", "create-security-group", "--group-name", "web", "--description", "web", "--vpc-id", &vpc_id]),
+        "/GroupId",
+    );
+    call(ep, d, &["ec2", "authorize-security-group-ingress", "--group-id", &sg, "--protocol", "tcp", "--port", "80", "--cidr", "0.0.0.0/0"]);
+
+    // The reference server, set up by its UserData, then cloned.
+    let reference = call(
+        ep,
+        d,
+        &["ec2", "run-instances", "--image-id", "ami-0abcdef1234567890", "--instance-type", "t3.micro", "--subnet-id", &public[0], "--security-group-ids", &sg, "--user-data", "file://reference.sh"],
+    );
+    let reference = text(&reference, "/Instances/0/InstanceId");
+    call(ep, d, &["ec2", "wait", "instance-running", "--instance-ids", &reference]);
+    let page = |id: &str| instance_dir(id).map(|p| p.join("root/var/www/html/index.html"));
+    eventually("the reference server to set itself up", Duration::from_secs(20), || {
+        page(&reference).is_some_and(|p| p.exists())
+    });
+    let image = text(
+        &call(ep, d, &["ec2", "create-image", "--instance-id", &reference, "--name", "photos-web-v1"]),
+        "/ImageId",
+    );
+    let images = call(ep, d, &["ec2", "describe-images", "--owners", "self"]);
+    assert_eq!(images["Images"][0]["Name"], "photos-web-v1", "{images}");
+    let template = call(
+        ep,
+        d,
+        &[
+            "ec2", "create-launch-template", "--launch-template-name", "photos-web",
+            "--launch-template-data",
+            &format!(r#"{{"ImageId":"{image}","InstanceType":"t3.micro","SecurityGroupIds":["{sg}"]}}"#),
+        ],
+    );
+    let template = text(&template, "/LaunchTemplate/LaunchTemplateId");
+
+    // The ALB in the public subnets, the group in the private ones.
+    let tg = call(
+        ep,
+        d,
+        &["elbv2", "create-target-group", "--name", "photos-web", "--protocol", "HTTP", "--port", "80", "--vpc-id", &vpc_id, "--health-check-path", "/health", "--health-check-interval-seconds", "5", "--healthy-threshold-count", "2"],
+    );
+    let tg_arn = text(&tg, "/TargetGroups/0/TargetGroupArn");
+    let lb = call(
+        ep,
+        d,
+        &["elbv2", "create-load-balancer", "--name", "photos", "--subnets", &public[0], &public[1], "--security-groups", &sg],
+    );
+    let lb_arn = text(&lb, "/LoadBalancers/0/LoadBalancerArn");
+    let dns_name = text(&lb, "/LoadBalancers/0/DNSName");
+    call(
+        ep,
+        d,
+        &["elbv2", "create-listener", "--load-balancer-arn", &lb_arn, "--protocol", "HTTP", "--port", "80", "--default-actions", &format!("Type=forward,TargetGroupArn={tg_arn}")],
+    );
+    call(
+        ep,
+        d,
+        &[
+            "autoscaling", "create-auto-scaling-group", "--auto-scaling-group-name", "photos-web",
+            "--launch-template", &format!("LaunchTemplateId={template},Version=$Latest"),
+            "--min-size", "2", "--max-size", "4", "--desired-capacity", "2",
+            "--vpc-zone-identifier", &format!("{},{}", private[0], private[1]),
+            "--target-group-arns", &tg_arn, "--health-check-type", "ELB", "--health-check-grace-period", "30",
+        ],
+    );
+    let mut members = Vec::new();
+    eventually("two instances in service", Duration::from_secs(60), || {
+        let groups = call(ep, d, &["autoscaling", "describe-auto-scaling-groups", "--auto-scaling-group-names", "photos-web"]);
+        members = groups["AutoScalingGroups"][0]["Instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["LifecycleState"] == "InService")
+            .map(|i| (text(i, "/InstanceId"), text(i, "/AvailabilityZone")))
+            .collect();
+        members.len() == 2
+    });
+    let zones: BTreeSet<&str> = members.iter().map(|(_, z)| z.as_str()).collect();
+    assert_eq!(zones, BTreeSet::from(["us-east-1a", "us-east-1b"]));
+    for (id, _) in &members {
+        let copied = page(id).and_then(|p| std::fs::read_to_string(p).ok());
+        assert_eq!(copied.as_deref(), Some("photos v1\n"), "{id} starts from the image's files");
+    }
+    let described = call(ep, d, &["ec2", "describe-instances", "--instance-ids", &members[0].0]);
+    let first = &described["Reservations"][0]["Instances"][0];
+    assert_eq!(first["ImageId"], image.as_str(), "{first}");
+    assert!(first["PublicIpAddress"].is_null(), "a private subnet gives no public address: {first}");
+
+    // Serving from both clones; the reference server can go.
+    let url = listener_url(ep, &dns_name, 80);
+    let clones: BTreeSet<String> = members.iter().map(|(id, _)| id.clone()).collect();
+    eventually("both clones to answer through the ALB", Duration::from_secs(30), || {
+        answering(&url, 8) == clones
+    });
+    call(ep, d, &["ec2", "terminate-instances", "--instance-ids", &reference]);
+    assert_eq!(answering(&url, 8), clones);
+
+    call(ep, d, &["autoscaling", "delete-auto-scaling-group", "--auto-scaling-group-name", "photos-web", "--force-delete"]);
+    server.signal("TERM");
+    server.wait_exit(Duration::from_secs(30));
+}
