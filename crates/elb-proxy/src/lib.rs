@@ -9,6 +9,7 @@
 pub mod access_log;
 pub mod balance;
 pub mod config;
+pub mod front;
 pub mod h1;
 pub mod matcher;
 pub mod metered;
