@@ -62,8 +62,19 @@ pub type CfnResult<T> = Result<T, CfnError>;
 /// Reads a nested stack's `TemplateURL` (local files, and URLs the overrides file maps).
 pub type TemplateLoader = Arc<dyn Fn(&str) -> Result<String, String> + Send + Sync>;
 
+/// What exists in the account: CloudFormation checks the values of AWS-specific parameter
+/// types (`AWS::EC2::Subnet::Id`, `List<AWS::EC2::SecurityGroup::Id>`, ...) against it before
+/// a stack operation starts.
+pub trait AccountResources: Send + Sync {
+    /// Whether `value` names an existing resource of the parameter type `ty` (the element
+    /// type for lists); `Ok(None)` for a type it does not keep.
+    fn exists(&self, ty: &str, value: &str) -> Result<Option<bool>, StoreError>;
+}
+
 pub struct EngineConfig {
     pub account: Account,
+    /// The account's resources, for AWS-specific parameter types (`None`: not checked).
+    pub account_resources: Option<Arc<dyn AccountResources>>,
     /// Where the API listens (wait-condition handle URLs point there).
     pub api_endpoint: String,
     pub template_loader: TemplateLoader,
@@ -73,6 +84,7 @@ impl Default for EngineConfig {
     fn default() -> EngineConfig {
         EngineConfig {
             account: Account::default(),
+            account_resources: None,
             api_endpoint: "http://127.0.0.1:4566".into(),
             template_loader: Arc::new(crate::nested::load_local_template),
         }
@@ -362,7 +374,46 @@ impl Engine {
         if let Some(e) = resolver.store_error.take() {
             return Err(e.into());
         }
-        into_prepared(analysis)
+        let prepared = into_prepared(analysis)?;
+        self.check_account_parameters(&prepared)?;
+        Ok(prepared)
+    }
+
+    /// AWS-specific parameter values must name what exists, as CloudFormation checks them.
+    fn check_account_parameters(&self, prepared: &Prepared) -> CfnResult<()> {
+        let Some(account) = &self.config.account_resources else { return Ok(()) };
+        for (name, param) in &prepared.template.parameters {
+            let (ty, list) = match &param.ty {
+                cfn_template::ParamType::Aws(t) => (*t, false),
+                cfn_template::ParamType::AwsList(t) => (*t, true),
+                cfn_template::ParamType::Ssm(inner) => match inner.as_ref() {
+                    cfn_template::ParamType::Aws(t) => (*t, false),
+                    cfn_template::ParamType::AwsList(t) => (*t, true),
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            let text = prepared
+                .parameters
+                .resolved
+                .get(name)
+                .or_else(|| prepared.parameters.given.get(name))
+                .cloned()
+                .unwrap_or_default();
+            let values: Vec<&str> = if list {
+                text.split(',').map(str::trim).filter(|v| !v.is_empty()).collect()
+            } else {
+                vec![text.as_str()].into_iter().filter(|v| !v.is_empty()).collect()
+            };
+            for value in values {
+                if account.exists(ty, value)? == Some(false) {
+                    return Err(CfnError::Validation(format!(
+                        "Parameter validation failed: parameter value {value} for parameter name {name} does not exist"
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// ValidateTemplate.

@@ -22,8 +22,8 @@ pub mod provider;
 pub mod signals;
 
 pub use engine::{
-    CfnError, CfnResult, ChangeSetInput, Engine, EngineConfig, ParamInput, StackInput,
-    TemplateLoader, TemplateSummary,
+    AccountResources, CfnError, CfnResult, ChangeSetInput, Engine, EngineConfig, ParamInput,
+    StackInput, TemplateLoader, TemplateSummary,
 };
 pub use nested::{NestedStacks, load_local_template};
 pub use provider::{Provided, ProviderError, Providers, ResourceProvider, ResourceRequest};

@@ -730,3 +730,42 @@ async fn a_property_that_cannot_be_known_fails_its_resource() {
         "Sub CREATE_FAILED Properties of Sub could not be resolved: TopicArn is not known yet\n"
     ));
 }
+
+/// An account that has subnets `subnet-a` and `subnet-b`, and keeps no other type.
+struct TwoSubnets;
+
+impl crate::AccountResources for TwoSubnets {
+    fn exists(&self, ty: &str, value: &str) -> Result<Option<bool>, store::StoreError> {
+        Ok((ty == "AWS::EC2::Subnet::Id").then(|| value == "subnet-a" || value == "subnet-b"))
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn aws_typed_parameters_must_name_what_the_account_has() {
+    let engine = Engine::new(
+        Arc::new(Store::in_memory().unwrap()),
+        Clock::new(1.0),
+        EngineConfig { account_resources: Some(Arc::new(TwoSubnets)), ..EngineConfig::default() },
+        Providers::default(),
+        Arc::new(cfn_template::public_parameters()),
+    );
+    let body = r#"
+Parameters:
+  Subnets: {Type: "List<AWS::EC2::Subnet::Id>"}
+  Key: {Type: "AWS::EC2::KeyPair::KeyName", Default: anything}
+Resources:
+  Topic: {Type: AWS::SNS::Topic}
+"#;
+    let outcome = |subnets: &str| match engine.create_stack(input(
+        &format!("s{}", subnets.len()),
+        body,
+        &[("Subnets", subnets)],
+    )) {
+        Ok(_) => "accepted".to_string(),
+        Err(e) => format!("{}: {e}", e.code()),
+    };
+    expect_test::expect![[r#"
+        accepted
+        ValidationError: Parameter validation failed: parameter value subnet-0123456789abcdef0 for parameter name Subnets does not exist"#]]
+    .assert_eq(&[outcome("subnet-a,subnet-b"), outcome("subnet-a, subnet-0123456789abcdef0")].join("\n"));
+}

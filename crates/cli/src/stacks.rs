@@ -204,13 +204,40 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
                 );
                 print_outputs(&stack, &endpoints(&client).await);
             } else {
-                let reason = stack.status_reason.as_deref().unwrap_or_default();
+                let reason = match stack.status_reason.as_deref().filter(|r| !r.is_empty()) {
+                    Some(r) => r.to_string(),
+                    None => first_failure(&client, &stack_id).await,
+                };
                 eprintln!("Stack {name} ended in {status}: {reason}");
             }
         }
         OutputFormat::Json => say!("{}", stack_json(&stack, &endpoints(&client).await)),
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// What made an operation fail: the first resource that failed, and why (a rolled-back
+/// stack's own status carries no reason).
+async fn first_failure(client: &api::Client, stack_id: &str) -> String {
+    let Ok(events) = client.stack_events(stack_id).await else { return String::new() };
+    events
+        .iter()
+        .rev()
+        .find(|e| {
+            e.status.as_str().ends_with("_FAILED")
+                && e.reason
+                    .as_deref()
+                    .is_some_and(|r| !r.is_empty() && r != "Resource creation cancelled")
+        })
+        .map(|e| {
+            format!(
+                "{} ({}) failed: {}",
+                e.logical_id,
+                e.resource_type,
+                e.reason.as_deref().unwrap_or_default()
+            )
+        })
+        .unwrap_or_default()
 }
 
 pub async fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {

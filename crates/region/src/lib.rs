@@ -175,6 +175,7 @@ impl Region {
         let ssm = Arc::new(ssm::Ssm::new(store.clone()));
         let engine_config = EngineConfig {
             account: config.account.clone(),
+            account_resources: Some(ec2.clone()),
             api_endpoint: endpoint.clone(),
             template_loader: config.overrides.template_loader(),
         };

@@ -642,3 +642,33 @@ fn not_found_id(id: &str) -> Ec2Error {
     }
     rejected(code, format!("The {what} '{id}' does not exist"))
 }
+
+/// The EC2 parameter types CloudFormation checks before a stack operation starts.
+impl cfn_stacks::AccountResources for Ec2 {
+    fn exists(&self, ty: &str, value: &str) -> Result<Option<bool>, store::StoreError> {
+        let found = |r: Result<bool, Ec2Error>| match r {
+            Ok(b) => Ok(Some(b)),
+            Err(Ec2Error::Store(e)) => Err(e),
+            Err(_) => Ok(Some(false)),
+        };
+        match ty {
+            "AWS::EC2::Subnet::Id" => found(self.subnet(value).map(|s| s.is_some())),
+            "AWS::EC2::VPC::Id" => found(self.vpc(value).map(|v| v.is_some())),
+            "AWS::EC2::SecurityGroup::Id" => found(
+                self.store
+                    .get::<SecurityGroupRecord>(GROUPS, value)
+                    .map(|g| g.is_some())
+                    .map_err(Ec2Error::from),
+            ),
+            "AWS::EC2::SecurityGroup::GroupName" => {
+                found(self.security_groups().map(|all| all.iter().any(|g| g.name == value)))
+            }
+            "AWS::EC2::KeyPair::KeyName" => found(self.key_pair(value).map(|k| k.is_some())),
+            "AWS::EC2::Instance::Id" => found(self.instance(value).map(|i| i.is_some())),
+            "AWS::EC2::AvailabilityZone::Name" => {
+                Ok(Some(zones(&self.config.account.region).iter().any(|z| z == value)))
+            }
+            _ => Ok(None),
+        }
+    }
+}
