@@ -777,13 +777,18 @@ pub async fn handle(
                 .iter()
                 .map(|id| ec2.instance(id)?.ok_or_else(|| not_found(id)))
                 .collect::<Result<_, _>>()?;
+            // Stops and terminations answer at once (`stopping`, `shutting-down`), as EC2's
+            // do; the instance gets there when its machine is gone.
             for id in &ids {
                 let result = match action {
-                    "TerminateInstances" => ec2.terminate(id).await,
-                    "StopInstances" => ec2.stop(id).await,
+                    "TerminateInstances" => ec2.begin_terminate(id).map(|_| ()),
+                    "StopInstances" => ec2.begin_stop(id).map(|_| ()),
                     _ => ec2.start(id).await,
                 };
-                result.map_err(|e| ApiError::new("IncorrectInstanceState", e.to_string(), 400))?;
+                result.map_err(|e| match e {
+                    ec2::Ec2Error::Store(_) => ApiError::from(e),
+                    other => ApiError::new("IncorrectInstanceState", other.to_string(), 400),
+                })?;
             }
             state_changes(&mut x, &before, ec2)?;
         }

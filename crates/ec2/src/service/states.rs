@@ -35,35 +35,54 @@ impl Ec2 {
 
     /// TerminateInstances: shutting-down, then terminated once its processes are gone.
     pub async fn terminate(&self, id: &str) -> Result<(), Ec2Error> {
+        let mut changes = self.subscribe();
+        if self.begin_terminate(id)? {
+            self.wait_for(&mut changes, id, InstanceState::Terminated).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts a termination and returns at once (what the API answers, `shutting-down`):
+    /// the instance is terminated when its machine is gone. Whether one began.
+    pub fn begin_terminate(&self, id: &str) -> Result<bool, Ec2Error> {
         let mut record = self.instance(id)?.ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
         match record.state {
-            InstanceState::Terminated => return Ok(()),
+            InstanceState::Terminated => return Ok(false),
             InstanceState::Stopped => {
                 let reason = "Client.UserInitiatedShutdown: User initiated shutdown";
-                return self.set_terminated(&mut record, Some(reason.into()));
+                self.set_terminated(&mut record, Some(reason.into()))?;
+                return Ok(false);
             }
             _ => {}
         }
-        let mut changes = self.subscribe();
         self.set_state(&mut record, InstanceState::ShuttingDown, None)?;
         if !self.ask(id, 2) {
             self.machine_gone(id, 2);
         }
-        self.wait_for(&mut changes, id, InstanceState::Terminated).await
+        Ok(true)
     }
 
     /// StopInstances.
     pub async fn stop(&self, id: &str) -> Result<(), Ec2Error> {
+        let mut changes = self.subscribe();
+        if self.begin_stop(id)? {
+            self.wait_for(&mut changes, id, InstanceState::Stopped).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts a stop and returns at once (`stopping`): the instance is stopped when its
+    /// machine is gone. Whether one began.
+    pub fn begin_stop(&self, id: &str) -> Result<bool, Ec2Error> {
         let mut record = self.instance(id)?.ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
         if record.state != InstanceState::Running && record.state != InstanceState::Pending {
-            return Ok(());
+            return Ok(false);
         }
-        let mut changes = self.subscribe();
         self.set_state(&mut record, InstanceState::Stopping, None)?;
         if !self.ask(id, 1) {
             self.machine_gone(id, 1);
         }
-        self.wait_for(&mut changes, id, InstanceState::Stopped).await
+        Ok(true)
     }
 
     /// StartInstances (a stopped instance boots again; new public address).
