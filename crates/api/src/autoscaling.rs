@@ -123,6 +123,11 @@ crate::registry::query_service!("autoscaling", |api, action, q, request_id| hand
 )
 .await);
 
+/// Every action it answers (COVERAGE.md).
+pub fn actions() -> &'static [&'static str] {
+    ACTIONS
+}
+
 pub fn handles(action: &str) -> bool {
     ACTIONS.contains(&action)
 }

@@ -19,6 +19,11 @@ crate::registry::query_service!("cloudformation", |api, action, q, request_id| h
     &api.0, action, q, request_id
 ));
 
+/// Every action it answers (COVERAGE.md).
+pub fn actions() -> &'static [&'static str] {
+    ACTIONS
+}
+
 pub fn handles(action: &str) -> bool {
     ACTIONS.contains(&action)
 }

@@ -34,6 +34,11 @@ crate::registry::query_service!("elasticloadbalancing", |api, action, q, request
     &api.0, action, q, request_id
 ));
 
+/// Every action it answers (COVERAGE.md).
+pub fn actions() -> &'static [&'static str] {
+    ACTIONS
+}
+
 pub fn handles(action: &str) -> bool {
     ACTIONS.contains(&action)
 }

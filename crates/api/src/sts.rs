@@ -12,6 +12,11 @@ pub const VERSION: &str = "2011-06-15";
 
 const ACTIONS: &[&str] = &["GetCallerIdentity"];
 
+/// Every action it answers (COVERAGE.md).
+pub fn actions() -> &'static [&'static str] {
+    ACTIONS
+}
+
 pub fn handles(action: &str) -> bool {
     ACTIONS.contains(&action)
 }

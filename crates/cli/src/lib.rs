@@ -59,6 +59,9 @@ enum Command {
     /// (internal) Supervise an instance's processes.
     #[command(name = "__supervise", hide = true)]
     Supervise { spec: std::path::PathBuf },
+    /// (internal) The AWS operations the endpoint answers, as JSON (scripts/coverage.py).
+    #[command(name = "__api-actions", hide = true)]
+    ApiActions,
 }
 
 /// Output format for commands that print results.
@@ -78,6 +81,14 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Supervise { spec } = &cli.command {
         return supervisor::run_shim(spec);
+    }
+    if let Command::ApiActions = &cli.command {
+        let all: serde_json::Map<String, serde_json::Value> = api::coverage::implemented()
+            .into_iter()
+            .map(|(service, actions)| (service.to_string(), actions.into()))
+            .collect();
+        render::say!("{}", serde_json::Value::Object(all));
+        return ExitCode::SUCCESS;
     }
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -105,7 +116,7 @@ pub fn main() -> ExitCode {
             Command::DemoApp(args) => {
                 instance_tools::demo::run(args).await.map(|()| ExitCode::SUCCESS)
             }
-            Command::Supervise { .. } => Ok(ExitCode::SUCCESS),
+            Command::Supervise { .. } | Command::ApiActions => Ok(ExitCode::SUCCESS),
         }
     });
     // Background tasks (a closing server, a timer) must not keep the process alive. Real time:
