@@ -28,7 +28,8 @@ async fn main() {
     .unwrap();
     let ca = Arc::new(elb::Ca::load_or_create(None).unwrap());
     let elb = elb::Elb::new(store, clock, ec2, account, ca);
-    let arn = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/big/0123456789abcdef";
+    let arn =
+        "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/big/0123456789abcdef";
     elb.put_target_group(TargetGroupRecord {
         arn: arn.into(),
         name: "big".into(),
@@ -41,6 +42,7 @@ async fn main() {
         health_check: HealthCheck::default(),
         attributes: Default::default(),
         targets: Vec::new(),
+        tags: Vec::new(),
     })
     .unwrap();
     let ip = |i: usize| format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255);
@@ -53,7 +55,7 @@ async fn main() {
         targets.push((format!("Targets.member.{}.Port", i + 1), "8080".into()));
     }
     let started = Instant::now();
-    api::elbv2::handle(&elb, "RegisterTargets", &q(targets.clone()), "r").unwrap();
+    api::elbv2::handle(&elb, "RegisterTargets", &q(targets.clone()), "r").await.unwrap();
     println!("RegisterTargets of {n} targets: {:?}", started.elapsed());
 
     let all = vec![
@@ -61,7 +63,7 @@ async fn main() {
         ("TargetGroupArn".to_string(), arn.to_string()),
     ];
     let started = Instant::now();
-    let body = api::elbv2::handle(&elb, "DescribeTargetHealth", &q(all), "r").unwrap();
+    let body = api::elbv2::handle(&elb, "DescribeTargetHealth", &q(all), "r").await.unwrap();
     println!(
         "DescribeTargetHealth, every target ({n}, {} bytes): {:?}",
         body.len(),
@@ -70,7 +72,7 @@ async fn main() {
     let mut asked = targets;
     asked[0].1 = "DescribeTargetHealth".into();
     let started = Instant::now();
-    let body = api::elbv2::handle(&elb, "DescribeTargetHealth", &q(asked), "r").unwrap();
+    let body = api::elbv2::handle(&elb, "DescribeTargetHealth", &q(asked), "r").await.unwrap();
     println!(
         "DescribeTargetHealth, each of the {n} targets named: {} bytes, {:?}",
         body.len(),

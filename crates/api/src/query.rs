@@ -102,6 +102,32 @@ impl QueryInput {
         by_index.into_values().collect()
     }
 
+    /// A list of structures of any depth (`Key.member.N.A.B.member.M.C=...`) as JSON: every
+    /// `member.N` level an array in N order, every other level an object, values strings.
+    /// What ELBv2's actions and conditions are sent as.
+    pub fn tree_list(&self, key: &str) -> Vec<serde_json::Value> {
+        let prefix = format!("{key}.");
+        let mut root = Node::Object(BTreeMap::new());
+        for (k, v) in &self.params {
+            let Some(rest) = k.strip_prefix(&prefix) else { continue };
+            let path: Vec<&str> = rest.split('.').collect();
+            if path.len() > 16 {
+                continue;
+            }
+            root.insert(&path, v);
+        }
+        match root {
+            Node::List(items) => items.into_values().map(Node::into_json).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether any parameter starts with `key.` or is `key` (a list given, even empty).
+    pub fn has(&self, key: &str) -> bool {
+        let prefix = format!("{key}.");
+        self.params.keys().any(|k| k == key || k.starts_with(&prefix))
+    }
+
     /// `Key.entry.N.key` / `Key.entry.N.value` maps (Query's map encoding).
     pub fn map(&self, key: &str) -> IndexMap<String, String> {
         let prefix = format!("{key}.entry.");
@@ -118,6 +144,54 @@ impl QueryInput {
             }
         }
         by_index.into_values().filter_map(|(k, v)| Some((k?, v.unwrap_or_default()))).collect()
+    }
+}
+
+/// A node of [`QueryInput::tree`] while it is built.
+enum Node {
+    Leaf(String),
+    Object(BTreeMap<String, Node>),
+    List(BTreeMap<u32, Node>),
+}
+
+impl Node {
+    fn insert(&mut self, path: &[&str], value: &str) {
+        let Some((first, rest)) = path.split_first() else {
+            *self = Node::Leaf(value.to_string());
+            return;
+        };
+        if *first == "member"
+            && let Some((n, rest)) = rest.split_first()
+            && let Ok(n) = n.parse::<u32>()
+        {
+            if !matches!(self, Node::List(_)) {
+                *self = Node::List(BTreeMap::new());
+            }
+            if let Node::List(items) = self {
+                items.entry(n).or_insert_with(|| Node::Object(BTreeMap::new())).insert(rest, value);
+            }
+            return;
+        }
+        if !matches!(self, Node::Object(_)) {
+            *self = Node::Object(BTreeMap::new());
+        }
+        if let Node::Object(map) = self {
+            map.entry(first.to_string())
+                .or_insert_with(|| Node::Object(BTreeMap::new()))
+                .insert(rest, value);
+        }
+    }
+
+    fn into_json(self) -> serde_json::Value {
+        match self {
+            Node::Leaf(s) => serde_json::Value::String(s),
+            Node::Object(map) => serde_json::Value::Object(
+                map.into_iter().map(|(k, v)| (k, v.into_json())).collect(),
+            ),
+            Node::List(items) => {
+                serde_json::Value::Array(items.into_values().map(Node::into_json).collect())
+            }
+        }
     }
 }
 
@@ -162,6 +236,16 @@ mod tests {
             q.required("TemplateBody").unwrap_err(),
             "1 validation error detected: Value null at 'templateBody' failed to satisfy constraint: Member must not be null"
         );
+        let actions = QueryInput::parse(
+            "",
+            b"DefaultActions.member.1.Type=forward&DefaultActions.member.1.ForwardConfig.TargetGroups.member.2.TargetGroupArn=b&DefaultActions.member.1.ForwardConfig.TargetGroups.member.1.TargetGroupArn=a&DefaultActions.member.1.ForwardConfig.TargetGroups.member.1.Weight=3&Conditions.member.1.Values.member.1=%2Fimg%2F*",
+        );
+        assert_eq!(
+            serde_json::Value::Array(actions.tree_list("DefaultActions")),
+            serde_json::json!([{"Type": "forward", "ForwardConfig": {"TargetGroups": [
+                {"TargetGroupArn": "a", "Weight": "3"}, {"TargetGroupArn": "b"}]}}])
+        );
+        assert_eq!(actions.tree_list("Conditions"), [serde_json::json!({"Values": ["/img/*"]})]);
         let body = encode(&[("A".into(), "x y&z".into())]);
         assert_eq!(QueryInput::parse("", body.as_bytes()).get("A"), Some("x y&z"));
     }

@@ -181,7 +181,6 @@ impl TargetGroupRecord {
     }
 }
 
-
 /// A resource's tag.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tag {
@@ -246,7 +245,12 @@ pub struct ClassicAttributes {
 impl Default for ClassicAttributes {
     /// The API's defaults (CloudFormation's are the same but for cross-zone).
     fn default() -> ClassicAttributes {
-        ClassicAttributes { cross_zone: false, draining: false, draining_timeout: 300, idle_timeout: 60 }
+        ClassicAttributes {
+            cross_zone: false,
+            draining: false,
+            draining_timeout: 300,
+            idle_timeout: 60,
+        }
     }
 }
 

@@ -103,12 +103,18 @@ fn health_check_settings(props: &Json) -> HealthCheckSettings {
         timeout: number(props, "HealthCheckTimeoutSeconds"),
         healthy: number(props, "HealthyThresholdCount").map(|n| n as u32),
         unhealthy: number(props, "UnhealthyThresholdCount").map(|n| n as u32),
-        matcher: props.get("Matcher").and_then(|m| text(m, "HttpCode").or_else(|| text(m, "GrpcCode"))),
+        matcher: props
+            .get("Matcher")
+            .and_then(|m| text(m, "HttpCode").or_else(|| text(m, "GrpcCode"))),
     }
 }
 
 /// The request a `AWS::ElasticLoadBalancing::LoadBalancer`'s properties make.
-pub fn create_classic_request(name: &str, dns_name: Option<String>, props: &Json) -> CreateClassicLoadBalancer {
+pub fn create_classic_request(
+    name: &str,
+    dns_name: Option<String>,
+    props: &Json,
+) -> CreateClassicLoadBalancer {
     let listeners = props
         .get("Listeners")
         .and_then(Json::as_array)
@@ -116,7 +122,8 @@ pub fn create_classic_request(name: &str, dns_name: Option<String>, props: &Json
         .flatten()
         .map(|l| {
             let lb_port = port(l, "LoadBalancerPort").unwrap_or(80);
-            let protocol = text(l, "Protocol").unwrap_or_else(|| "HTTP".into()).to_ascii_uppercase();
+            let protocol =
+                text(l, "Protocol").unwrap_or_else(|| "HTTP".into()).to_ascii_uppercase();
             ClassicListener {
                 instance_protocol: text(l, "InstanceProtocol")
                     .map_or_else(|| protocol.clone(), |p| p.to_ascii_uppercase()),

@@ -27,7 +27,10 @@ pub struct InstanceHealth {
 }
 
 fn not_found(name: &str) -> ElbError {
-    ElbError::api("LoadBalancerNotFound", format!("There is no ACTIVE Load Balancer named '{name}'"))
+    ElbError::api(
+        "LoadBalancerNotFound",
+        format!("There is no ACTIVE Load Balancer named '{name}'"),
+    )
 }
 
 /// `HTTP:80/path`, `TCP:80`, ... into ELB's health check (Classic matches `200` only).
@@ -121,7 +124,10 @@ impl Elb {
     ) -> Result<LoadBalancerRecord, ElbError> {
         super::load_balancers::check_name("load balancer", &req.name)?;
         if req.listeners.is_empty() {
-            return Err(ElbError::api("ValidationError", "At least one listener must be specified"));
+            return Err(ElbError::api(
+                "ValidationError",
+                "At least one listener must be specified",
+            ));
         }
         for l in &req.listeners {
             check_listener(l)?;
@@ -331,10 +337,9 @@ impl Elb {
     fn check_instance(&self, id: &str) -> Result<(), ElbError> {
         match self.ec2.instance(id)? {
             Some(_) => Ok(()),
-            None => Err(ElbError::api(
-                "InvalidInstance",
-                format!("Could not find EC2 instance {id}."),
-            )),
+            None => {
+                Err(ElbError::api("InvalidInstance", format!("Could not find EC2 instance {id}.")))
+            }
         }
     }
 
@@ -359,8 +364,10 @@ impl Elb {
         settings.instances.extend(fresh.iter().cloned());
         record.classic = Some(settings.clone());
         self.store.put(LOAD_BALANCERS, &record.arn, &record)?;
-        let regs: Vec<Registration> =
-            fresh.iter().map(|id| Registration { id: id.clone(), port: None, zone: None }).collect();
+        let regs: Vec<Registration> = fresh
+            .iter()
+            .map(|id| Registration { id: id.clone(), port: None, zone: None })
+            .collect();
         if !regs.is_empty() {
             for g in self.classic_groups(name)? {
                 self.register_targets(&g.arn, &regs)?;
@@ -405,7 +412,8 @@ impl Elb {
     ) -> Result<Vec<InstanceHealth>, ElbError> {
         let record = self.classic_load_balancer(name)?;
         let settings = Self::settings(&record);
-        let asked: Vec<String> = if ids.is_empty() { settings.instances.clone() } else { ids.to_vec() };
+        let asked: Vec<String> =
+            if ids.is_empty() { settings.instances.clone() } else { ids.to_vec() };
         let mut states: std::collections::HashMap<String, Vec<crate::Health>> = Default::default();
         for g in self.classic_groups(name)? {
             for h in self.target_health(&g.arn)? {
@@ -425,9 +433,8 @@ impl Elb {
                 continue;
             }
             let healths = states.get(&id).cloned().unwrap_or_default();
-            let stopped = healths
-                .iter()
-                .any(|h| h.reason.as_deref() == Some("Target.InvalidState"));
+            let stopped =
+                healths.iter().any(|h| h.reason.as_deref() == Some("Target.InvalidState"));
             let (state, reason_code, description) = if stopped {
                 ("OutOfService", "Instance", "Instance is in stopped state.")
             } else if healths.iter().any(|h| h.state == State::Unhealthy) {
@@ -478,8 +485,9 @@ impl Elb {
             check_listener(l)?;
             if let Some(existing) =
                 settings.listeners.iter().find(|e| e.load_balancer_port == l.load_balancer_port)
+                && existing != l
             {
-                if existing != l {
+                {
                     return Err(ElbError::api(
                         "DuplicateListener",
                         format!(
@@ -550,16 +558,14 @@ impl Elb {
             a.idle_timeout = v;
         }
         let attributes = a.clone();
-        record.attributes.insert(
-            "idle_timeout.timeout_seconds".into(),
-            attributes.idle_timeout.to_string(),
-        );
+        record
+            .attributes
+            .insert("idle_timeout.timeout_seconds".into(), attributes.idle_timeout.to_string());
         record.classic = Some(settings);
         self.update_load_balancer(&record)?;
         let delay = if attributes.draining { attributes.draining_timeout } else { 0 };
         for mut g in self.classic_groups(name)? {
-            g.attributes
-                .insert("deregistration_delay.timeout_seconds".into(), delay.to_string());
+            g.attributes.insert("deregistration_delay.timeout_seconds".into(), delay.to_string());
             self.put_target_group(g)?;
         }
         Ok(attributes)

@@ -24,11 +24,8 @@ impl Elb {
         let mut record = self.existing_group(tg_arn)?;
         let keys: HashSet<(String, u16)> =
             targets.iter().map(|t| (t.id.clone(), t.port.unwrap_or(record.port))).collect();
-        let registered: HashSet<(String, u16)> = record
-            .targets
-            .iter()
-            .map(|r| (r.id.clone(), r.port.unwrap_or(record.port)))
-            .collect();
+        let registered: HashSet<(String, u16)> =
+            record.targets.iter().map(|r| (r.id.clone(), r.port.unwrap_or(record.port))).collect();
         for (id, port) in &keys {
             if !registered.contains(&(id.clone(), *port)) {
                 return Err(ElbError::api(

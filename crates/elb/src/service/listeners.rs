@@ -11,9 +11,7 @@ use crate::ca::SniResolver;
 use serde_json::Value as Json;
 
 use crate::model::*;
-use crate::requests::{
-    CreateListener, CreateRule, ModifyListener, ModifyRule, normalize_actions,
-};
+use crate::requests::{CreateListener, CreateRule, ModifyListener, ModifyRule, normalize_actions};
 use crate::snapshot;
 
 fn io_error(e: std::io::Error, what: &str) -> ElbError {
@@ -44,7 +42,9 @@ pub(crate) fn check_action_shapes(actions: &[Json]) -> Result<(), ElbError> {
             Some("fixed-response") => {
                 let code = a.pointer("/FixedResponseConfig/StatusCode").and_then(Json::as_str);
                 let ok = code.is_some_and(|c| {
-                    c.len() == 3 && c.starts_with(['2', '4', '5']) && c.chars().all(|d| d.is_ascii_digit())
+                    c.len() == 3
+                        && c.starts_with(['2', '4', '5'])
+                        && c.chars().all(|d| d.is_ascii_digit())
                 });
                 if !ok {
                     return bad("A fixed-response action needs a StatusCode of 2XX, 4XX or 5XX");
@@ -56,9 +56,7 @@ pub(crate) fn check_action_shapes(actions: &[Json]) -> Result<(), ElbError> {
                     return bad("A redirect action needs a StatusCode of HTTP_301 or HTTP_302");
                 }
             }
-            Some(
-                "authenticate-oidc" | "authenticate-cognito",
-            ) => {}
+            Some("authenticate-oidc" | "authenticate-cognito") => {}
             Some(other) => {
                 return bad(&format!(
                     "Action type '{other}' must be one of [forward, redirect, fixed-response, authenticate-oidc, authenticate-cognito]"
@@ -105,7 +103,8 @@ impl Elb {
         check_action_shapes(&default_actions)?;
         let arn = req.arn.unwrap_or_else(|| {
             let tail = lb.full_name.clone();
-            self.account.arn("elasticloadbalancing", &format!("listener/{tail}/{}", aws_ids::hex(16)))
+            self.account
+                .arn("elasticloadbalancing", &format!("listener/{tail}/{}", aws_ids::hex(16)))
         });
         let ssl_policy = match (&req.ssl_policy, protocol.as_str()) {
             (Some(p), _) => Some(p.clone()),
@@ -194,7 +193,10 @@ impl Elb {
     pub fn create_rule(&self, req: CreateRule) -> Result<RuleRecord, ElbError> {
         let listener = self.listener(&req.listener_arn)?.ok_or_else(listener_not_found)?;
         if req.conditions.is_empty() {
-            return Err(ElbError::api("ValidationError", "A rule must have at least one condition"));
+            return Err(ElbError::api(
+                "ValidationError",
+                "A rule must have at least one condition",
+            ));
         }
         let actions = normalize_actions(&req.actions);
         check_action_shapes(&actions)?;
@@ -241,7 +243,10 @@ impl Elb {
         for (arn, priority) in priorities {
             let mut r = rules.iter().find(|r| &r.arn == arn).cloned().ok_or_else(rule_not_found)?;
             if !(1..=50_000).contains(priority) {
-                return Err(ElbError::api("ValidationError", "Priority must be between 1 and 50000"));
+                return Err(ElbError::api(
+                    "ValidationError",
+                    "Priority must be between 1 and 50000",
+                ));
             }
             r.priority = *priority;
             changed.push(r);
@@ -288,7 +293,10 @@ impl Elb {
         {
             return Err(ElbError::api(
                 "DuplicateListener",
-                format!("A listener already exists on this port for this load balancer '{}'", record.lb_arn),
+                format!(
+                    "A listener already exists on this port for this load balancer '{}'",
+                    record.lb_arn
+                ),
             ));
         }
         if record.protocol == "HTTPS"

@@ -70,7 +70,8 @@ impl Elb {
             ));
         }
         let ip_address_type = req.ip_address_type.unwrap_or_else(|| "ipv4".into());
-        if !["ipv4", "dualstack", "dualstack-without-public-ipv4"].contains(&ip_address_type.as_str())
+        if !["ipv4", "dualstack", "dualstack-without-public-ipv4"]
+            .contains(&ip_address_type.as_str())
         {
             return Err(ElbError::api(
                 "ValidationError",
@@ -221,7 +222,9 @@ impl Elb {
         if lb.flag("deletion_protection.enabled", false) {
             return Err(ElbError::api(
                 "OperationNotPermitted",
-                format!("Load balancer '{arn}' cannot be deleted because deletion protection is enabled"),
+                format!(
+                    "Load balancer '{arn}' cannot be deleted because deletion protection is enabled"
+                ),
             ));
         }
         self.delete_load_balancer(arn)

@@ -56,16 +56,24 @@ pub(crate) fn merge_tags(current: &mut Vec<Tag>, tags: &[Tag]) -> Result<(), Elb
         }
     }
     if current.len() > 50 {
-        return Err(ElbError::api("TooManyTags", "The quota for the number of tags (50) was reached"));
+        return Err(ElbError::api(
+            "TooManyTags",
+            "The quota for the number of tags (50) was reached",
+        ));
     }
     Ok(())
 }
 
 impl Elb {
     fn tagged(&self, arn: &str) -> Result<Tagged, ElbError> {
-        let found = if arn.contains(":loadbalancer/") {
+        if arn.contains(":loadbalancer/") {
             self.load_balancer(arn)?.filter(|l| l.arn == arn).map(Tagged::LoadBalancer).ok_or_else(
-                || ElbError::api("LoadBalancerNotFound", format!("Load balancers '[{arn}]' not found")),
+                || {
+                    ElbError::api(
+                        "LoadBalancerNotFound",
+                        format!("Load balancers '[{arn}]' not found"),
+                    )
+                },
             )
         } else if arn.contains(":targetgroup/") {
             self.target_group(arn)?.map(Tagged::TargetGroup).ok_or_else(|| {
@@ -81,8 +89,7 @@ impl Elb {
                 .ok_or_else(|| ElbError::api("RuleNotFound", "One or more rules not found"))
         } else {
             Err(ElbError::api("ValidationError", format!("'{arn}' is not a valid resource ARN")))
-        };
-        found
+        }
     }
 
     fn store_tagged(&self, t: &Tagged) -> Result<(), ElbError> {

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use elb_proxy::{Algorithm, Stickiness, Target, TargetGroup};
 
+use super::load_balancers::check_name;
 use super::publish::publish_group;
 use super::{Elb, ElbError, Group, TargetHealth, Tgt};
 use crate::health::{Health, State};
 use crate::model::*;
 use crate::requests::{CreateTargetGroup, HealthCheckSettings, ModifyTargetGroup};
-use super::load_balancers::check_name;
 
 /// A health check from what was asked over `base` (AWS's defaults, or the group's current
 /// check), with ELB's ranges. Left out on creation, the timeout is 5 s, kept below a shorter
@@ -53,7 +53,9 @@ pub(crate) fn resolve_health_check(
             _ => {
                 return Err(ElbError::api(
                     "ValidationError",
-                    format!("Health check port '{p}' must be 'traffic-port' or a port from 1 to 65535"),
+                    format!(
+                        "Health check port '{p}' must be 'traffic-port' or a port from 1 to 65535"
+                    ),
                 ));
             }
         },
@@ -62,7 +64,9 @@ pub(crate) fn resolve_health_check(
     if !path.starts_with('/') || path.len() > 1024 {
         return Err(ElbError::api(
             "ValidationError",
-            format!("Health check path '{path}' must begin with '/' and be at most 1024 characters"),
+            format!(
+                "Health check path '{path}' must begin with '/' and be at most 1024 characters"
+            ),
         ));
     }
     Ok(HealthCheck {
@@ -127,11 +131,17 @@ impl Elb {
         req: CreateTargetGroup,
     ) -> Result<TargetGroupRecord, ElbError> {
         check_name("target group", &req.name)?;
-        if self.target_groups()?.iter().any(|t| t.name == req.name && !t.arn.starts_with("classic/"))
+        if self
+            .target_groups()?
+            .iter()
+            .any(|t| t.name == req.name && !t.arn.starts_with("classic/"))
         {
             return Err(ElbError::api(
                 "DuplicateTargetGroupName",
-                format!("A target group with the same name '{}' exists, but with different settings", req.name),
+                format!(
+                    "A target group with the same name '{}' exists, but with different settings",
+                    req.name
+                ),
             ));
         }
         let target_type = req.target_type.unwrap_or_else(|| "instance".into());
@@ -142,17 +152,22 @@ impl Elb {
             ));
         }
         let protocol = req.protocol.unwrap_or_else(|| "HTTP".into()).to_ascii_uppercase();
-        if !["HTTP", "HTTPS", "TCP", "TLS", "UDP", "TCP_UDP", "GENEVE"].contains(&protocol.as_str()) {
+        if !["HTTP", "HTTPS", "TCP", "TLS", "UDP", "TCP_UDP", "GENEVE"].contains(&protocol.as_str())
+        {
             return Err(ElbError::api(
                 "ValidationError",
-                format!("Protocol '{protocol}' must be one of [HTTP, HTTPS, TCP, TLS, UDP, TCP_UDP, GENEVE]"),
+                format!(
+                    "Protocol '{protocol}' must be one of [HTTP, HTTPS, TCP, TLS, UDP, TCP_UDP, GENEVE]"
+                ),
             ));
         }
         let protocol_version = req.protocol_version.unwrap_or_else(|| "HTTP1".into());
         if !["HTTP1", "HTTP2", "GRPC"].contains(&protocol_version.as_str()) {
             return Err(ElbError::api(
                 "ValidationError",
-                format!("Protocol version '{protocol_version}' must be one of [HTTP1, HTTP2, GRPC]"),
+                format!(
+                    "Protocol version '{protocol_version}' must be one of [HTTP1, HTTP2, GRPC]"
+                ),
             ));
         }
         let mut base = HealthCheck { protocol: protocol.clone(), ..HealthCheck::default() };
@@ -167,11 +182,10 @@ impl Elb {
                 &format!("targetgroup/{}/{}", req.name, aws_ids::hex(16)),
             )
         });
-        let full_name = arn
-            .split_once(":targetgroup/")
-            .map_or_else(|| format!("targetgroup/{}/0000000000000000", req.name), |(_, t)| {
-                format!("targetgroup/{t}")
-            });
+        let full_name = arn.split_once(":targetgroup/").map_or_else(
+            || format!("targetgroup/{}/0000000000000000", req.name),
+            |(_, t)| format!("targetgroup/{t}"),
+        );
         let record = TargetGroupRecord {
             arn,
             name: req.name,
@@ -327,11 +341,8 @@ impl Elb {
             }
         }
         // Linear in the registrations: a set of what is there already.
-        let mut known: HashSet<(String, u16)> = record
-            .targets
-            .iter()
-            .map(|r| (r.id.clone(), r.port.unwrap_or(record.port)))
-            .collect();
+        let mut known: HashSet<(String, u16)> =
+            record.targets.iter().map(|r| (r.id.clone(), r.port.unwrap_or(record.port))).collect();
         let mut fresh = Vec::new();
         for t in targets {
             let port = t.port.unwrap_or(record.port);
