@@ -12,6 +12,7 @@ pub mod client;
 pub mod cloudformation;
 pub mod ec2;
 pub mod ec2_client;
+pub mod elb_classic;
 pub mod elbv2;
 pub mod error;
 pub mod guard;
