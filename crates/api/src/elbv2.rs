@@ -744,7 +744,7 @@ pub async fn handle(
             if let Some(lb) = lb {
                 load_balancer(elb, lb)?;
             }
-            let chosen: Vec<ListenerRecord> = elb
+            let mut chosen: Vec<ListenerRecord> = elb
                 .listeners()?
                 .into_iter()
                 .filter(|l| {
@@ -759,6 +759,7 @@ pub async fn handle(
                     400,
                 ));
             }
+            chosen.sort_by(|a, b| (&a.lb_arn, a.port).cmp(&(&b.lb_arn, b.port)));
             let (chosen, next) = page(q, chosen, |l| l.arn.as_str())?;
             x.members("Listeners", &chosen, write_listener);
             next_marker(&mut x, next);
