@@ -8,6 +8,7 @@ pub fn implemented() -> Vec<(&'static str, Vec<&'static str>)> {
         ("autoscaling", crate::autoscaling::actions().to_vec()),
         ("cloudformation", crate::cloudformation::actions().to_vec()),
         ("ec2", crate::ec2::actions()),
+        ("elb", crate::elb_classic::actions().to_vec()),
         ("elbv2", crate::elbv2::actions().to_vec()),
         ("iam", crate::iam::actions().to_vec()),
         ("sts", crate::sts::actions().to_vec()),

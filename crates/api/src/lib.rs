@@ -13,6 +13,7 @@ pub mod cloudformation;
 pub mod coverage;
 pub mod ec2;
 pub mod ec2_client;
+pub mod elb_classic;
 pub mod elbv2;
 pub mod error;
 pub mod guard;

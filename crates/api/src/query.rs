@@ -102,6 +102,19 @@ impl QueryInput {
         by_index.into_values().collect()
     }
 
+    /// A list of structures of any depth (`Key.member.N.A.B.member.M.C=...`) as JSON: every
+    /// `member.N` level an array in N order, every other level an object, values strings.
+    /// What ELBv2's actions and conditions are sent as.
+    pub fn tree_list(&self, key: &str) -> Vec<serde_json::Value> {
+        self.tree().get(key).and_then(serde_json::Value::as_array).cloned().unwrap_or_default()
+    }
+
+    /// Whether any parameter starts with `key.` or is `key` (a list given, even empty).
+    pub fn has(&self, key: &str) -> bool {
+        let prefix = format!("{key}.");
+        self.params.keys().any(|k| k == key || k.starts_with(&prefix))
+    }
+
     /// `Key.entry.N.key` / `Key.entry.N.value` maps (Query's map encoding).
     pub fn map(&self, key: &str) -> IndexMap<String, String> {
         let prefix = format!("{key}.entry.");
@@ -129,11 +142,18 @@ impl QueryInput {
     pub fn tree(&self) -> serde_json::Value {
         let mut root = Node::Branch(BTreeMap::new());
         for (key, value) in &self.params {
-            root.insert(&key.split('.').collect::<Vec<_>>(), value);
+            let path: Vec<&str> = key.split('.').collect();
+            // Bounded depth: no AWS shape nests this deep, and the tree is built recursively.
+            if path.len() <= MAX_DEPTH {
+                root.insert(&path, value);
+            }
         }
         root.into_json()
     }
 }
+
+/// The deepest parameter name [`QueryInput::tree`] reads (segments).
+const MAX_DEPTH: usize = 32;
 
 enum Node {
     Leaf(String),

@@ -162,6 +162,7 @@ mod tests {
         let mut registry = Registry::default();
         registry
             .add(Arc::new(Fake("elasticloadbalancing", "2015-12-01", &["DescribeTargetGroups"])))
+            .add(Arc::new(Fake("elasticloadbalancing", "2012-06-01", &["DescribeInstanceHealth"])))
             .add(Arc::new(Fake("ec2", "2016-11-15", &["DescribeInstances"])))
             .add(Arc::new(Fake("sts", "2011-06-15", &["GetCallerIdentity"])));
         let route = |auth: Option<&str>, query: &str| {
@@ -185,11 +186,17 @@ mod tests {
                 Some(&signed("elasticloadbalancing")),
                 "Action=DescribeLoadBalancers&Version=2015-12-01",
             ),
-            // Classic ELB: same signing name, its own version, not spoken yet.
+            // Classic ELB: same signing name, its own version.
             route(
                 Some(&signed("elasticloadbalancing")),
                 "Action=DescribeLoadBalancers&Version=2012-06-01",
             ),
+            // A version neither speaks.
+            route(
+                Some(&signed("elasticloadbalancing")),
+                "Action=DescribeLoadBalancers&Version=2099-01-01",
+            ),
+            route(None, "Action=DescribeLoadBalancers&Version=2012-06-01"),
             route(Some(&signed("monitoring")), "Action=ListMetrics&Version=2010-08-01"),
             route(None, "Action=GetCallerIdentity&Version=2011-06-15"),
             route(None, "Action=GetCallerIdentity"),
@@ -200,7 +207,9 @@ mod tests {
             [
                 "ec2 2016-11-15",
                 "elasticloadbalancing 2015-12-01",
-                "unknown: elasticloadbalancing (API version 2012-06-01)",
+                "elasticloadbalancing 2012-06-01",
+                "unknown: elasticloadbalancing (API version 2099-01-01)",
+                "elasticloadbalancing 2012-06-01",
                 "unknown: monitoring (API version 2010-08-01)",
                 "sts 2011-06-15",
                 "sts 2011-06-15",

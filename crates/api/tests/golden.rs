@@ -36,6 +36,10 @@ fn normalize(xml: &str) -> String {
         (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "{uuid}"),
         (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", "{time}"),
         (r"(queue|Queue)-[A-Z0-9]{13}", "$1-{random}"),
+        // ELB's ARN ids and DNS name digits.
+        (r"/[0-9a-f]{16}\b", "/{id}"),
+        (r"-\d{10}\.us-east-1\.elb", "-{digits}.us-east-1.elb"),
+        (r"<NextMarker>[^<]+</NextMarker>", "<NextMarker>{marker}</NextMarker>"),
     ];
     let mut out = xml.to_string();
     for (pattern, replacement) in rules {
@@ -71,7 +75,13 @@ impl Golden {
             Ok(body) => body,
             Err(e) => e.to_xml(api::cloudformation::XMLNS, "11111111-2222-4333-8444-555555555555"),
         };
-        let actual = normalize(&body);
+        self.check(file, &body);
+        body
+    }
+
+    /// Compares a response with `tests/golden/{file}.xml` (normalized).
+    fn check(&mut self, file: &str, body: &str) {
+        let actual = normalize(body);
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("tests/golden")
             .join(format!("{file}.xml"));
@@ -85,7 +95,6 @@ impl Golden {
                 ));
             }
         }
-        body
     }
 }
 
@@ -176,5 +185,638 @@ async fn cloudformation_responses() {
         ],
     );
     g.call("Error-InvalidAction", &[("Action", "MakeCoffee")]);
+    assert!(g.mismatches.is_empty(), "{}\n(UPDATE_EXPECT=1 to accept)", g.mismatches.join("\n"));
+}
+
+/// An ELB on an in-memory store with three subnets (zones a, b, c) whose health checks are
+/// never made (targets stay initial).
+fn elb_region() -> (Arc<elb::Elb>, Arc<Engine>, tempfile::TempDir) {
+    let clock = Clock::starting_at(1.0, "2026-01-01T00:00:00Z".parse().unwrap());
+    let store = Arc::new(Store::in_memory().unwrap());
+    for (id, zone, cidr) in [
+        ("subnet-0golden00000000a", "us-east-1a", "10.0.0.0/24"),
+        ("subnet-0golden00000000b", "us-east-1b", "10.0.1.0/24"),
+        ("subnet-0golden00000000c", "us-east-1c", "10.0.2.0/24"),
+    ] {
+        let subnet = ec2::network::SubnetRecord {
+            id: id.into(),
+            vpc_id: "vpc-0golden000000000".into(),
+            cidr: cidr.into(),
+            zone: zone.into(),
+            map_public_ip: false,
+            default_for_az: false,
+            tags: Default::default(),
+            used: Vec::new(),
+        };
+        // The namespace EC2 keeps subnets in (what a template's AWS::EC2::Subnet writes).
+        store.put("ec2/subnet", id, &subnet).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let account = aws_ids::Account::default();
+    let ec2 = ec2::Ec2::new(
+        store.clone(),
+        clock.clone(),
+        ec2::Ec2Config::standalone(account.clone(), dir.path().to_path_buf()),
+    )
+    .unwrap();
+    let ca = Arc::new(elb::Ca::load_or_create(None).unwrap());
+    let never: elb::Prober = Arc::new(|_, _, _| Box::pin(std::future::pending()));
+    let elb = elb::Elb::with_prober(store.clone(), clock.clone(), ec2, account, ca, never);
+    let engine = Engine::new(
+        store,
+        clock,
+        EngineConfig::default(),
+        Providers::default(),
+        Arc::new(std::collections::BTreeMap::new()),
+    );
+    (elb, engine, dir)
+}
+
+const RID: &str = "11111111-2222-4333-8444-555555555555";
+
+async fn elbv2(g: &mut Golden, elb: &elb::Elb, file: &str, pairs: &[(&str, &str)]) -> String {
+    let q = QueryInput::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let action = q.get("Action").unwrap().to_string();
+    let body = match api::elbv2::handle(elb, &action, &q, RID).await {
+        Ok(body) => body,
+        Err(e) => e.to_xml(api::elbv2::XMLNS, RID),
+    };
+    g.check(&format!("elbv2/{file}"), &body);
+    body
+}
+
+async fn classic(g: &mut Golden, elb: &elb::Elb, file: &str, pairs: &[(&str, &str)]) -> String {
+    let q = QueryInput::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let action = q.get("Action").unwrap().to_string();
+    let body = match api::elb_classic::handle(elb, &action, &q, RID).await {
+        Ok(body) => body,
+        Err(e) => e.to_xml(api::elb_classic::XMLNS, RID),
+    };
+    g.check(&format!("elb/{file}"), &body);
+    body
+}
+
+/// The first `<tag>` text of a response.
+fn first(xml: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open).map(|i| i + open.len()).unwrap_or(0);
+    let end = xml[start..].find('<').map_or(start, |i| start + i);
+    xml[start..end].to_string()
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn elbv2_responses() {
+    let (elb, engine, _dir) = elb_region();
+    let mut g = Golden { engine, mismatches: Vec::new() };
+    let tg = |name: &'static str| {
+        vec![
+            ("Action", "CreateTargetGroup"),
+            ("Name", name),
+            ("Protocol", "HTTP"),
+            ("Port", "80"),
+            ("VpcId", "vpc-0golden000000000"),
+            ("TargetType", "ip"),
+            ("HealthCheckPath", "/health"),
+            ("Matcher.HttpCode", "200-299"),
+            ("Tags.member.1.Key", "team"),
+            ("Tags.member.1.Value", "web"),
+        ]
+    };
+    let body = elbv2(&mut g, &elb, "CreateTargetGroup", &tg("web")).await;
+    let web = first(&body, "TargetGroupArn");
+    elbv2(&mut g, &elb, "Error-DuplicateTargetGroupName", &tg("web")).await;
+    let body = elbv2(
+        &mut g,
+        &elb,
+        "CreateTargetGroup-Defaults",
+        &[("Action", "CreateTargetGroup"), ("Name", "api"), ("Protocol", "HTTP"), ("Port", "8080")],
+    )
+    .await;
+    let api_tg = first(&body, "TargetGroupArn");
+    elbv2(
+        &mut g,
+        &elb,
+        "Error-HealthCheckRange",
+        &[("Action", "CreateTargetGroup"), ("Name", "bad"), ("HealthCheckIntervalSeconds", "1")],
+    )
+    .await;
+    let lb_pairs = |name: &'static str| {
+        vec![
+            ("Action", "CreateLoadBalancer"),
+            ("Name", name),
+            ("Subnets.member.1", "subnet-0golden00000000a"),
+            ("Subnets.member.2", "subnet-0golden00000000b"),
+        ]
+    };
+    let body = elbv2(&mut g, &elb, "CreateLoadBalancer", &lb_pairs("web")).await;
+    let lb = first(&body, "LoadBalancerArn");
+    elbv2(&mut g, &elb, "Error-DuplicateLoadBalancerName", &lb_pairs("web")).await;
+    elbv2(
+        &mut g,
+        &elb,
+        "Error-SubnetNotFound",
+        &[("Action", "CreateLoadBalancer"), ("Name", "x"), ("Subnets.member.1", "subnet-nope")],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "Error-OneZone",
+        &[
+            ("Action", "CreateLoadBalancer"),
+            ("Name", "x"),
+            ("SubnetMappings.member.1.SubnetId", "subnet-0golden00000000a"),
+        ],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "Error-InvalidSecurityGroup",
+        &[
+            ("Action", "SetSecurityGroups"),
+            ("LoadBalancerArn", &lb),
+            ("SecurityGroups.member.1", "sg-nope"),
+        ],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "SetSubnets",
+        &[
+            ("Action", "SetSubnets"),
+            ("LoadBalancerArn", &lb),
+            ("Subnets.member.1", "subnet-0golden00000000a"),
+            ("Subnets.member.2", "subnet-0golden00000000c"),
+        ],
+    )
+    .await;
+    let listener = [
+        ("Action", "CreateListener"),
+        ("LoadBalancerArn", lb.as_str()),
+        ("Protocol", "HTTP"),
+        ("Port", "80"),
+        ("DefaultActions.member.1.Type", "forward"),
+        ("DefaultActions.member.1.TargetGroupArn", web.as_str()),
+    ];
+    let body = elbv2(&mut g, &elb, "CreateListener", &listener).await;
+    let http = first(&body, "ListenerArn");
+    elbv2(&mut g, &elb, "Error-DuplicateListener", &listener).await;
+    let body = elbv2(
+        &mut g,
+        &elb,
+        "CreateRule",
+        &[
+            ("Action", "CreateRule"),
+            ("ListenerArn", &http),
+            ("Priority", "10"),
+            ("Conditions.member.1.Field", "path-pattern"),
+            ("Conditions.member.1.Values.member.1", "/api/*"),
+            ("Actions.member.1.Type", "forward"),
+            ("Actions.member.1.ForwardConfig.TargetGroups.member.1.TargetGroupArn", &api_tg),
+            ("Actions.member.1.ForwardConfig.TargetGroups.member.1.Weight", "3"),
+            ("Actions.member.1.ForwardConfig.TargetGroups.member.2.TargetGroupArn", &web),
+            ("Actions.member.1.ForwardConfig.TargetGroups.member.2.Weight", "1"),
+            ("Actions.member.1.ForwardConfig.TargetGroupStickinessConfig.Enabled", "true"),
+            ("Actions.member.1.ForwardConfig.TargetGroupStickinessConfig.DurationSeconds", "60"),
+        ],
+    )
+    .await;
+    let api_rule = first(&body, "RuleArn");
+    let fixed = [
+        ("Action", "CreateRule"),
+        ("ListenerArn", http.as_str()),
+        ("Priority", "20"),
+        ("Conditions.member.1.Field", "host-header"),
+        ("Conditions.member.1.HostHeaderConfig.Values.member.1", "*.example.com"),
+        ("Actions.member.1.Type", "fixed-response"),
+        ("Actions.member.1.FixedResponseConfig.StatusCode", "404"),
+        ("Actions.member.1.FixedResponseConfig.ContentType", "text/plain"),
+        ("Actions.member.1.FixedResponseConfig.MessageBody", "nothing here"),
+    ];
+    let body = elbv2(&mut g, &elb, "CreateRule-FixedResponse", &fixed).await;
+    let fixed_rule = first(&body, "RuleArn");
+    elbv2(&mut g, &elb, "Error-PriorityInUse", &fixed).await;
+    elbv2(
+        &mut g,
+        &elb,
+        "SetRulePriorities",
+        &[
+            ("Action", "SetRulePriorities"),
+            ("RulePriorities.member.1.RuleArn", &api_rule),
+            ("RulePriorities.member.1.Priority", "5"),
+        ],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "ModifyRule",
+        &[
+            ("Action", "ModifyRule"),
+            ("RuleArn", &fixed_rule),
+            ("Actions.member.1.Type", "redirect"),
+            ("Actions.member.1.RedirectConfig.Protocol", "HTTPS"),
+            ("Actions.member.1.RedirectConfig.Port", "443"),
+            ("Actions.member.1.RedirectConfig.StatusCode", "HTTP_301"),
+        ],
+    )
+    .await;
+    elbv2(&mut g, &elb, "DescribeRules", &[("Action", "DescribeRules"), ("ListenerArn", &http)])
+        .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "RegisterTargets",
+        &[
+            ("Action", "RegisterTargets"),
+            ("TargetGroupArn", &web),
+            ("Targets.member.1.Id", "10.0.0.5"),
+            ("Targets.member.1.Port", "8080"),
+            ("Targets.member.2.Id", "10.0.1.5"),
+        ],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "DescribeTargetHealth",
+        &[
+            ("Action", "DescribeTargetHealth"),
+            ("TargetGroupArn", &web),
+            ("Targets.member.1.Id", "10.0.0.5"),
+            ("Targets.member.1.Port", "8080"),
+            ("Targets.member.2.Id", "10.0.9.9"),
+        ],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "Error-ResourceInUse",
+        &[("Action", "DeleteTargetGroup"), ("TargetGroupArn", &web)],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "ModifyTargetGroup",
+        &[
+            ("Action", "ModifyTargetGroup"),
+            ("TargetGroupArn", &web),
+            ("HealthCheckIntervalSeconds", "10"),
+            ("HealthyThresholdCount", "3"),
+            ("HealthCheckPort", "8081"),
+        ],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "ModifyListener",
+        &[
+            ("Action", "ModifyListener"),
+            ("ListenerArn", &http),
+            ("DefaultActions.member.1.Type", "fixed-response"),
+            ("DefaultActions.member.1.FixedResponseConfig.StatusCode", "503"),
+        ],
+    )
+    .await;
+    let body = elbv2(
+        &mut g,
+        &elb,
+        "CreateListener-HTTPS",
+        &[
+            ("Action", "CreateListener"),
+            ("LoadBalancerArn", &lb),
+            ("Protocol", "HTTPS"),
+            ("Port", "443"),
+            (
+                "Certificates.member.1.CertificateArn",
+                "arn:aws:acm:us-east-1:000000000000:certificate/one",
+            ),
+            ("DefaultActions.member.1.Type", "forward"),
+            ("DefaultActions.member.1.TargetGroupArn", &web),
+        ],
+    )
+    .await;
+    let https = first(&body, "ListenerArn");
+    let two = "arn:aws:acm:us-east-1:000000000000:certificate/two";
+    elbv2(
+        &mut g,
+        &elb,
+        "AddListenerCertificates",
+        &[
+            ("Action", "AddListenerCertificates"),
+            ("ListenerArn", &https),
+            ("Certificates.member.1.CertificateArn", two),
+        ],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "DescribeListenerCertificates",
+        &[("Action", "DescribeListenerCertificates"), ("ListenerArn", &https)],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "RemoveListenerCertificates",
+        &[
+            ("Action", "RemoveListenerCertificates"),
+            ("ListenerArn", &https),
+            ("Certificates.member.1.CertificateArn", two),
+        ],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "DescribeListeners",
+        &[("Action", "DescribeListeners"), ("LoadBalancerArn", &lb)],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "AddTags",
+        &[
+            ("Action", "AddTags"),
+            ("ResourceArns.member.1", &lb),
+            ("ResourceArns.member.2", &web),
+            ("Tags.member.1.Key", "env"),
+            ("Tags.member.1.Value", "test"),
+        ],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "RemoveTags",
+        &[("Action", "RemoveTags"), ("ResourceArns.member.1", &web), ("TagKeys.member.1", "team")],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "DescribeTags",
+        &[
+            ("Action", "DescribeTags"),
+            ("ResourceArns.member.1", &lb),
+            ("ResourceArns.member.2", &web),
+        ],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "CreateLoadBalancer-Internal",
+        &[
+            ("Action", "CreateLoadBalancer"),
+            ("Name", "web2"),
+            ("Scheme", "internal"),
+            ("Subnets.member.1", "subnet-0golden00000000b"),
+            ("Subnets.member.2", "subnet-0golden00000000c"),
+        ],
+    )
+    .await;
+    let body = elbv2(
+        &mut g,
+        &elb,
+        "DescribeLoadBalancers-Page1",
+        &[("Action", "DescribeLoadBalancers"), ("PageSize", "1")],
+    )
+    .await;
+    let marker = first(&body, "NextMarker");
+    elbv2(
+        &mut g,
+        &elb,
+        "DescribeLoadBalancers-Page2",
+        &[("Action", "DescribeLoadBalancers"), ("PageSize", "1"), ("Marker", &marker)],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "DescribeTargetGroups",
+        &[("Action", "DescribeTargetGroups"), ("Names.member.1", "web")],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "Error-LoadBalancerNotFound",
+        &[("Action", "DescribeLoadBalancers"), ("Names.member.1", "nope")],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "Error-TargetGroupNotFound",
+        &[("Action", "DescribeTargetGroups"), ("Names.member.1", "nope")],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "Error-ListenerNotFound",
+        &[
+            ("Action", "DeleteListener"),
+            (
+                "ListenerArn",
+                "arn:aws:elasticloadbalancing:us-east-1:000000000000:listener/app/web/0/0",
+            ),
+        ],
+    )
+    .await;
+    elbv2(&mut g, &elb, "DeleteRule", &[("Action", "DeleteRule"), ("RuleArn", &fixed_rule)]).await;
+    elbv2(&mut g, &elb, "DeleteListener", &[("Action", "DeleteListener"), ("ListenerArn", &http)])
+        .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "DeleteLoadBalancer",
+        &[("Action", "DeleteLoadBalancer"), ("LoadBalancerArn", &lb)],
+    )
+    .await;
+    elbv2(
+        &mut g,
+        &elb,
+        "DeleteTargetGroup",
+        &[("Action", "DeleteTargetGroup"), ("TargetGroupArn", &web)],
+    )
+    .await;
+    assert!(elb.target_group(&web).unwrap().is_none());
+    assert!(g.mismatches.is_empty(), "{}\n(UPDATE_EXPECT=1 to accept)", g.mismatches.join("\n"));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn classic_elb_responses() {
+    let (elb, engine, _dir) = elb_region();
+    let mut g = Golden { engine, mismatches: Vec::new() };
+    let create = [
+        ("Action", "CreateLoadBalancer"),
+        ("LoadBalancerName", "classic"),
+        ("Listeners.member.1.Protocol", "HTTP"),
+        ("Listeners.member.1.LoadBalancerPort", "80"),
+        ("Listeners.member.1.InstancePort", "8080"),
+        ("AvailabilityZones.member.1", "us-east-1a"),
+        ("AvailabilityZones.member.2", "us-east-1b"),
+        ("Tags.member.1.Key", "team"),
+        ("Tags.member.1.Value", "web"),
+    ];
+    classic(&mut g, &elb, "CreateLoadBalancer", &create).await;
+    classic(&mut g, &elb, "Error-DuplicateLoadBalancerName", &create).await;
+    classic(
+        &mut g,
+        &elb,
+        "ConfigureHealthCheck",
+        &[
+            ("Action", "ConfigureHealthCheck"),
+            ("LoadBalancerName", "classic"),
+            ("HealthCheck.Target", "HTTP:8080/health"),
+            ("HealthCheck.Interval", "10"),
+            ("HealthCheck.Timeout", "5"),
+            ("HealthCheck.HealthyThreshold", "3"),
+            ("HealthCheck.UnhealthyThreshold", "2"),
+        ],
+    )
+    .await;
+    classic(
+        &mut g,
+        &elb,
+        "CreateLoadBalancerListeners",
+        &[
+            ("Action", "CreateLoadBalancerListeners"),
+            ("LoadBalancerName", "classic"),
+            ("Listeners.member.1.Protocol", "TCP"),
+            ("Listeners.member.1.LoadBalancerPort", "9000"),
+            ("Listeners.member.1.InstancePort", "9000"),
+        ],
+    )
+    .await;
+    classic(
+        &mut g,
+        &elb,
+        "Error-DuplicateListener",
+        &[
+            ("Action", "CreateLoadBalancerListeners"),
+            ("LoadBalancerName", "classic"),
+            ("Listeners.member.1.Protocol", "HTTP"),
+            ("Listeners.member.1.LoadBalancerPort", "80"),
+            ("Listeners.member.1.InstancePort", "8081"),
+        ],
+    )
+    .await;
+    classic(&mut g, &elb, "DescribeLoadBalancers", &[("Action", "DescribeLoadBalancers")]).await;
+    classic(
+        &mut g,
+        &elb,
+        "DescribeInstanceHealth",
+        &[("Action", "DescribeInstanceHealth"), ("LoadBalancerName", "classic")],
+    )
+    .await;
+    classic(
+        &mut g,
+        &elb,
+        "Error-InvalidInstance",
+        &[
+            ("Action", "RegisterInstancesWithLoadBalancer"),
+            ("LoadBalancerName", "classic"),
+            ("Instances.member.1.InstanceId", "i-0123456789abcdef0"),
+        ],
+    )
+    .await;
+    classic(
+        &mut g,
+        &elb,
+        "ModifyLoadBalancerAttributes",
+        &[
+            ("Action", "ModifyLoadBalancerAttributes"),
+            ("LoadBalancerName", "classic"),
+            ("LoadBalancerAttributes.CrossZoneLoadBalancing.Enabled", "true"),
+            ("LoadBalancerAttributes.ConnectionDraining.Enabled", "true"),
+            ("LoadBalancerAttributes.ConnectionDraining.Timeout", "60"),
+            ("LoadBalancerAttributes.ConnectionSettings.IdleTimeout", "120"),
+        ],
+    )
+    .await;
+    classic(
+        &mut g,
+        &elb,
+        "DescribeLoadBalancerAttributes",
+        &[("Action", "DescribeLoadBalancerAttributes"), ("LoadBalancerName", "classic")],
+    )
+    .await;
+    let group = elb.target_group(&elb::classic_group("classic", 8080)).unwrap().unwrap();
+    assert_eq!(
+        (
+            group.health_check.path.as_str(),
+            group.health_check.interval,
+            group.attribute("deregistration_delay.timeout_seconds")
+        ),
+        ("/health", 10, Some("60")),
+        "the health check and draining reach the instance port's group"
+    );
+    classic(
+        &mut g,
+        &elb,
+        "AddTags",
+        &[
+            ("Action", "AddTags"),
+            ("LoadBalancerNames.member.1", "classic"),
+            ("Tags.member.1.Key", "env"),
+            ("Tags.member.1.Value", "test"),
+        ],
+    )
+    .await;
+    classic(
+        &mut g,
+        &elb,
+        "RemoveTags",
+        &[
+            ("Action", "RemoveTags"),
+            ("LoadBalancerNames.member.1", "classic"),
+            ("Tags.member.1.Key", "team"),
+        ],
+    )
+    .await;
+    classic(
+        &mut g,
+        &elb,
+        "DescribeTags",
+        &[("Action", "DescribeTags"), ("LoadBalancerNames.member.1", "classic")],
+    )
+    .await;
+    classic(
+        &mut g,
+        &elb,
+        "DeleteLoadBalancerListeners",
+        &[
+            ("Action", "DeleteLoadBalancerListeners"),
+            ("LoadBalancerName", "classic"),
+            ("LoadBalancerPorts.member.1", "9000"),
+        ],
+    )
+    .await;
+    assert!(elb.target_group(&elb::classic_group("classic", 9000)).unwrap().is_none());
+    classic(
+        &mut g,
+        &elb,
+        "Error-LoadBalancerNotFound",
+        &[("Action", "DescribeLoadBalancers"), ("LoadBalancerNames.member.1", "nope")],
+    )
+    .await;
+    classic(
+        &mut g,
+        &elb,
+        "DeleteLoadBalancer",
+        &[("Action", "DeleteLoadBalancer"), ("LoadBalancerName", "classic")],
+    )
+    .await;
+    assert!(elb.classic_load_balancers().unwrap().is_empty());
     assert!(g.mismatches.is_empty(), "{}\n(UPDATE_EXPECT=1 to accept)", g.mismatches.join("\n"));
 }

@@ -12,13 +12,16 @@ pub mod health;
 pub mod metrics;
 pub mod model;
 pub mod providers;
+pub mod requests;
 pub mod service;
 pub mod snapshot;
 
 pub use ca::Ca;
 pub use health::{Health, State};
 pub use providers::{ElbProvider, TYPES};
-pub use service::{Elb, ElbError, Endpoint, HealthChange, Prober, TargetHealth, http_prober};
+pub use service::{
+    Elb, ElbError, Endpoint, HealthChange, InstanceHealth, Prober, TargetHealth, http_prober,
+};
 
 /// Cumulo's own load balancer attribute (off by default, as AWS has no such thing): retry an
 /// idempotent request on another target when the connection failed before any response byte.

@@ -39,6 +39,18 @@ pub struct LoadBalancerRecord {
     /// The loopback address its listeners bind.
     pub ip: Ipv4Addr,
     pub created: String,
+    /// `ipv4` or `dualstack`.
+    #[serde(default = "ipv4")]
+    pub ip_address_type: String,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// A Classic load balancer's own settings.
+    #[serde(default)]
+    pub classic: Option<ClassicSettings>,
+}
+
+fn ipv4() -> String {
+    "ipv4".into()
 }
 
 impl LoadBalancerRecord {
@@ -63,6 +75,10 @@ pub struct ListenerRecord {
     pub default_actions: Vec<Json>,
     /// The port really bound (differs from `port` when that one could not be bound).
     pub bound_port: u16,
+    #[serde(default)]
+    pub ssl_policy: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,6 +88,8 @@ pub struct RuleRecord {
     pub priority: u32,
     pub conditions: Vec<Json>,
     pub actions: Vec<Json>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -144,6 +162,8 @@ pub struct TargetGroupRecord {
     pub health_check: HealthCheck,
     pub attributes: BTreeMap<String, String>,
     pub targets: Vec<Registration>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
 }
 
 impl TargetGroupRecord {
@@ -158,6 +178,79 @@ impl TargetGroupRecord {
     /// The id part of the ARN (16 hex), what stickiness cookies name.
     pub fn short_id(&self) -> &str {
         self.full_name.rsplit('/').next().unwrap_or(&self.full_name)
+    }
+}
+
+/// A resource's tag.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// What a Classic load balancer keeps beside its listeners and groups: its listeners as
+/// Classic describes them, its one health check, its instances and its attributes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClassicSettings {
+    pub listeners: Vec<ClassicListener>,
+    pub health_check: ClassicHealthCheck,
+    pub instances: Vec<String>,
+    pub attributes: ClassicAttributes,
+    pub sticky: bool,
+}
+
+/// One listener of a Classic load balancer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassicListener {
+    /// HTTP, HTTPS, TCP or SSL.
+    pub protocol: String,
+    pub load_balancer_port: u16,
+    pub instance_protocol: String,
+    pub instance_port: u16,
+    pub ssl_certificate_id: Option<String>,
+}
+
+/// A Classic load balancer's health check (`Target` is `HTTP:80/path`, `TCP:80`, ...).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassicHealthCheck {
+    pub target: String,
+    pub interval: u64,
+    pub timeout: u64,
+    pub healthy: u32,
+    pub unhealthy: u32,
+}
+
+impl Default for ClassicHealthCheck {
+    /// What a Classic load balancer checks until told otherwise.
+    fn default() -> ClassicHealthCheck {
+        ClassicHealthCheck {
+            target: "TCP:80".into(),
+            interval: 30,
+            timeout: 5,
+            healthy: 10,
+            unhealthy: 2,
+        }
+    }
+}
+
+/// A Classic load balancer's attributes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassicAttributes {
+    pub cross_zone: bool,
+    pub draining: bool,
+    pub draining_timeout: u64,
+    pub idle_timeout: u64,
+}
+
+impl Default for ClassicAttributes {
+    /// The API's defaults (CloudFormation's are the same but for cross-zone).
+    fn default() -> ClassicAttributes {
+        ClassicAttributes {
+            cross_zone: false,
+            draining: false,
+            draining_timeout: 300,
+            idle_timeout: 60,
+        }
     }
 }
 

@@ -1,8 +1,8 @@
-//! Elastic Load Balancing resource types as CloudFormation creates them, on the control
-//! plane's operations (the same ones the API uses).
+//! Elastic Load Balancing resource types as CloudFormation creates them: each turns its
+//! properties into the operation's typed request (`crate::requests`) and calls the same `Elb`
+//! method the API calls.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -12,6 +12,7 @@ use cfn_stacks::{Provided, ProviderError, ResourceProvider, ResourceRequest};
 use serde_json::{Value as Json, json};
 
 use crate::model::*;
+use crate::requests::*;
 use crate::service::{Elb, ElbError};
 
 pub const TYPES: &[&str] = &[
@@ -42,11 +43,6 @@ fn certificate_arns(props: &Json) -> Vec<String> {
         .collect()
 }
 
-/// The local DNS name: AWS's shape with `.elb.localhost` for `.elb.amazonaws.com`.
-fn local_dns(aws: &str) -> String {
-    aws.replace(".elb.amazonaws.com", ".elb.localhost")
-}
-
 /// `{Key, Value}` pairs from the properties, stringified.
 fn kv(props: &Json, key: &str) -> BTreeMap<String, String> {
     attributes(props.get(key))
@@ -68,24 +64,116 @@ fn registrations(props: &Json) -> Vec<Registration> {
         .collect()
 }
 
-impl ElbProvider {
-    fn zones_of(&self, subnets: &[String]) -> Result<Vec<String>, ProviderError> {
-        let mut zones = Vec::new();
-        for s in subnets {
-            if let Some(z) = self.elb_ec2_zone(s)?
-                && !zones.contains(&z)
-            {
-                zones.push(z);
+fn tags(props: &Json) -> Vec<Tag> {
+    kv(props, "Tags").into_iter().map(|(key, value)| Tag { key, value }).collect()
+}
+
+fn port(props: &Json, key: &str) -> Option<u16> {
+    number(props, key).and_then(|p| u16::try_from(p).ok())
+}
+
+fn json_list(props: &Json, key: &str) -> Vec<Json> {
+    props.get(key).and_then(Json::as_array).cloned().unwrap_or_default()
+}
+
+/// The request a `AWS::ElasticLoadBalancingV2::TargetGroup`'s properties make.
+pub fn create_target_group_request(arn: &str, props: &Json) -> CreateTargetGroup {
+    let (name, _) = arn_name_and_id(arn, "targetgroup/");
+    CreateTargetGroup {
+        name,
+        arn: Some(arn.to_string()),
+        protocol: text(props, "Protocol"),
+        port: port(props, "Port"),
+        vpc_id: text(props, "VpcId"),
+        target_type: text(props, "TargetType"),
+        protocol_version: text(props, "ProtocolVersion"),
+        health_check: health_check_settings(props),
+        attributes: kv(props, "TargetGroupAttributes"),
+        tags: tags(props),
+    }
+}
+
+fn health_check_settings(props: &Json) -> HealthCheckSettings {
+    HealthCheckSettings {
+        enabled: cfn_stacks::props::boolean(props, "HealthCheckEnabled"),
+        protocol: text(props, "HealthCheckProtocol"),
+        port: text(props, "HealthCheckPort"),
+        path: text(props, "HealthCheckPath"),
+        interval: number(props, "HealthCheckIntervalSeconds"),
+        timeout: number(props, "HealthCheckTimeoutSeconds"),
+        healthy: number(props, "HealthyThresholdCount").map(|n| n as u32),
+        unhealthy: number(props, "UnhealthyThresholdCount").map(|n| n as u32),
+        matcher: props
+            .get("Matcher")
+            .and_then(|m| text(m, "HttpCode").or_else(|| text(m, "GrpcCode"))),
+    }
+}
+
+/// The request a `AWS::ElasticLoadBalancing::LoadBalancer`'s properties make.
+pub fn create_classic_request(
+    name: &str,
+    dns_name: Option<String>,
+    props: &Json,
+) -> CreateClassicLoadBalancer {
+    let listeners = props
+        .get("Listeners")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .map(|l| {
+            let lb_port = port(l, "LoadBalancerPort").unwrap_or(80);
+            let protocol =
+                text(l, "Protocol").unwrap_or_else(|| "HTTP".into()).to_ascii_uppercase();
+            ClassicListener {
+                instance_protocol: text(l, "InstanceProtocol")
+                    .map_or_else(|| protocol.clone(), |p| p.to_ascii_uppercase()),
+                protocol,
+                load_balancer_port: lb_port,
+                instance_port: port(l, "InstancePort").unwrap_or(lb_port),
+                ssl_certificate_id: text(l, "SSLCertificateId"),
             }
+        })
+        .collect();
+    let health_check = props.get("HealthCheck").map(|hc| {
+        let d = ClassicHealthCheck::default();
+        ClassicHealthCheck {
+            target: text(hc, "Target").unwrap_or(d.target),
+            interval: number(hc, "Interval").unwrap_or(d.interval),
+            timeout: number(hc, "Timeout").unwrap_or(d.timeout),
+            healthy: number(hc, "HealthyThreshold").map_or(d.healthy, |n| n as u32),
+            unhealthy: number(hc, "UnhealthyThreshold").map_or(d.unhealthy, |n| n as u32),
         }
-        Ok(zones)
+    });
+    let defaults = ClassicAttributes::default();
+    let draining = props.get("ConnectionDrainingPolicy");
+    CreateClassicLoadBalancer {
+        name: name.to_string(),
+        dns_name,
+        listeners,
+        zones: strings(props, "AvailabilityZones"),
+        subnets: strings(props, "Subnets"),
+        security_groups: strings(props, "SecurityGroups"),
+        scheme: text(props, "Scheme"),
+        health_check,
+        instances: strings(props, "Instances"),
+        attributes: ClassicAttributes {
+            cross_zone: flag(props, "CrossZone"),
+            draining: draining.is_some_and(|d| flag(d, "Enabled")),
+            draining_timeout: draining
+                .and_then(|d| number(d, "Timeout"))
+                .unwrap_or(defaults.draining_timeout),
+            idle_timeout: props
+                .get("ConnectionSettings")
+                .and_then(|c| number(c, "IdleTimeout"))
+                .unwrap_or(defaults.idle_timeout),
+        },
+        sticky: props.get("LBCookieStickinessPolicy").is_some()
+            || props.get("AppCookieStickinessPolicy").is_some(),
+        tags: tags(props),
     }
+}
 
-    fn elb_ec2_zone(&self, subnet: &str) -> Result<Option<String>, ProviderError> {
-        let subnet = self.elb.ec2().subnet(subnet).map_err(|e| err(e.into()))?;
-        Ok(subnet.map(|s| s.zone))
-    }
-
+impl ElbProvider {
     fn load_balancer_v2(
         &self,
         req: &ResourceRequest<'_>,
@@ -95,10 +183,6 @@ impl ElbProvider {
         let mut provided = model(req, current);
         provided.modelled = false;
         let arn = provided.physical_id.clone();
-        let kind = match text(props, "Type").as_deref() {
-            Some("network") => Kind::Network,
-            _ => Kind::Application,
-        };
         let mut subnets = strings(props, "Subnets");
         subnets.extend(
             props
@@ -108,49 +192,41 @@ impl ElbProvider {
                 .flatten()
                 .filter_map(|m| text(m, "SubnetId")),
         );
-        let zones = self.zones_of(&subnets)?;
-        let mut known = true;
-        for s in &subnets {
-            known &= self.elb_ec2_zone(s)?.is_some();
-        }
-        if kind == Kind::Application && known && !subnets.is_empty() && zones.len() < 2 {
-            return Err(err(ElbError::api(
-                "ValidationError",
-                "At least two subnets in two different Availability Zones must be specified",
-            )));
-        }
-        let (name, id) = arn_name_and_id(&arn, "loadbalancer/app/");
-        let dns_name =
-            match current.and_then(|c| c.attributes.get("DNSName")).and_then(Json::as_str) {
-                Some(kept) => kept.to_string(),
-                None => local_dns(
-                    provided.attributes.get("DNSName").and_then(Json::as_str).unwrap_or_default(),
-                ),
-            };
-        provided.attributes.insert("DNSName".into(), json!(dns_name));
-        let mut record = LoadBalancerRecord {
-            arn: arn.clone(),
-            name,
-            full_name: format!("app/{}/{id}", arn_name_and_id(&arn, "loadbalancer/app/").0),
-            kind,
-            dns_name,
-            scheme: text(props, "Scheme").unwrap_or_else(|| "internet-facing".into()),
-            subnets,
-            zones,
-            security_groups: strings(props, "SecurityGroups"),
-            attributes: kv(props, "LoadBalancerAttributes"),
-            ip: Ipv4Addr::LOCALHOST,
-            created: clock::iso8601(self.elb.clock().now()),
-        };
-        match self.elb.load_balancer(&arn).map_err(err)? {
-            Some(existing) => {
-                record.ip = existing.ip;
-                record.created = existing.created;
-                self.elb.update_load_balancer(&record).map_err(err)?;
+        let security_groups = strings(props, "SecurityGroups");
+        let attributes = kv(props, "LoadBalancerAttributes");
+        let record = match self.elb.load_balancer(&arn).map_err(err)?.filter(|l| l.arn == arn) {
+            Some(_) => {
+                self.elb.set_subnets(&arn, subnets).map_err(err)?;
+                self.elb.set_security_groups(&arn, security_groups).map_err(err)?;
+                self.elb.modify_load_balancer_attributes(&arn, attributes, true).map_err(err)?
             }
             None => {
-                self.elb.create_load_balancer(record).map_err(err)?;
+                let (name, _) = arn_name_and_id(&arn, "loadbalancer/app/");
+                let request = CreateLoadBalancer {
+                    name,
+                    arn: Some(arn.clone()),
+                    dns_name: provided
+                        .attributes
+                        .get("DNSName")
+                        .and_then(Json::as_str)
+                        .map(str::to_string),
+                    kind: Some(match text(props, "Type").as_deref() {
+                        Some("network") => Kind::Network,
+                        _ => Kind::Application,
+                    }),
+                    scheme: text(props, "Scheme"),
+                    subnets,
+                    security_groups,
+                    ip_address_type: text(props, "IpAddressType"),
+                    attributes,
+                    tags: tags(props),
+                };
+                self.elb.create_load_balancer(request).map_err(err)?
             }
+        };
+        provided.attributes.insert("DNSName".into(), json!(record.dns_name));
+        if !record.security_groups.is_empty() {
+            provided.attributes.insert("SecurityGroups".into(), json!(record.security_groups));
         }
         Ok(provided)
     }
@@ -163,24 +239,31 @@ impl ElbProvider {
         let props = req.properties;
         let mut provided = model(req, current);
         provided.modelled = false;
-        let certificates = certificate_arns(props);
-        let record = ListenerRecord {
-            arn: provided.physical_id.clone(),
-            lb_arn: text(props, "LoadBalancerArn").unwrap_or_default(),
-            port: number(props, "Port").unwrap_or(80) as u16,
-            protocol: text(props, "Protocol").unwrap_or_else(|| "HTTP".into()),
-            certificates,
-            default_actions: props
-                .get("DefaultActions")
-                .and_then(Json::as_array)
-                .cloned()
-                .unwrap_or_default(),
-            bound_port: 0,
-        };
-        let record = if current.is_some() {
-            self.elb.update_listener(record).await
+        let arn = provided.physical_id.clone();
+        let record = if current.is_some() && self.elb.listener(&arn).map_err(err)?.is_some() {
+            self.elb
+                .modify_listener(ModifyListener {
+                    arn,
+                    protocol: Some(text(props, "Protocol").unwrap_or_else(|| "HTTP".into())),
+                    port: port(props, "Port"),
+                    certificates: Some(certificate_arns(props)),
+                    ssl_policy: text(props, "SslPolicy"),
+                    default_actions: Some(json_list(props, "DefaultActions")),
+                })
+                .await
         } else {
-            self.elb.create_listener(record).await
+            self.elb
+                .create_listener(CreateListener {
+                    arn: Some(arn),
+                    load_balancer_arn: text(props, "LoadBalancerArn").unwrap_or_default(),
+                    protocol: text(props, "Protocol"),
+                    port: port(props, "Port"),
+                    certificates: certificate_arns(props),
+                    ssl_policy: text(props, "SslPolicy"),
+                    default_actions: json_list(props, "DefaultActions"),
+                    tags: Vec::new(),
+                })
+                .await
         }
         .map_err(err)?;
         provided.attributes.insert("ListenerArn".into(), json!(record.arn));
@@ -195,18 +278,34 @@ impl ElbProvider {
         let props = req.properties;
         let mut provided = model(req, current);
         provided.modelled = false;
-        let record = RuleRecord {
-            arn: provided.physical_id.clone(),
-            listener_arn: text(props, "ListenerArn").unwrap_or_default(),
-            priority: number(props, "Priority").unwrap_or(0) as u32,
-            conditions: props
-                .get("Conditions")
-                .and_then(Json::as_array)
-                .cloned()
-                .unwrap_or_default(),
-            actions: props.get("Actions").and_then(Json::as_array).cloned().unwrap_or_default(),
-        };
-        self.elb.put_rule(record).map_err(err)?;
+        let arn = provided.physical_id.clone();
+        let priority = number(props, "Priority").unwrap_or(0) as u32;
+        match self.elb.rule(&arn).map_err(err)? {
+            Some(existing) if current.is_some() => {
+                if existing.priority != priority {
+                    self.elb.set_rule_priorities(&[(arn.clone(), priority)]).map_err(err)?;
+                }
+                self.elb
+                    .modify_rule(ModifyRule {
+                        arn,
+                        conditions: Some(json_list(props, "Conditions")),
+                        actions: Some(json_list(props, "Actions")),
+                    })
+                    .map_err(err)?;
+            }
+            _ => {
+                self.elb
+                    .create_rule(CreateRule {
+                        arn: Some(arn),
+                        listener_arn: text(props, "ListenerArn").unwrap_or_default(),
+                        priority,
+                        conditions: json_list(props, "Conditions"),
+                        actions: json_list(props, "Actions"),
+                        tags: Vec::new(),
+                    })
+                    .map_err(err)?;
+            }
+        }
         Ok(provided)
     }
 
@@ -219,44 +318,25 @@ impl ElbProvider {
         let mut provided = model(req, current);
         provided.modelled = false;
         let arn = provided.physical_id.clone();
-        let (name, id) = arn_name_and_id(&arn, "targetgroup/");
-        let protocol = text(props, "Protocol").unwrap_or_else(|| "HTTP".into());
-        let default = HealthCheck::default();
-        let interval = number(props, "HealthCheckIntervalSeconds").unwrap_or(default.interval);
-        let health_check = HealthCheck {
-            // Left out, health checks are on.
-            enabled: text(props, "HealthCheckEnabled")
-                .is_none_or(|_| flag(props, "HealthCheckEnabled")),
-            protocol: text(props, "HealthCheckProtocol").unwrap_or_else(|| protocol.clone()),
-            port: text(props, "HealthCheckPort").and_then(|p| p.parse().ok()),
-            path: text(props, "HealthCheckPath").unwrap_or(default.path),
-            interval,
-            // Left out, the timeout defaults to 5 s, kept below a shorter interval.
-            timeout: number(props, "HealthCheckTimeoutSeconds")
-                .unwrap_or_else(|| default.timeout.min(interval.saturating_sub(1)).max(2)),
-            healthy: number(props, "HealthyThresholdCount").unwrap_or(5) as u32,
-            unhealthy: number(props, "UnhealthyThresholdCount").unwrap_or(2) as u32,
-            matcher: props
-                .get("Matcher")
-                .and_then(|m| text(m, "HttpCode"))
-                .unwrap_or(default.matcher),
-        };
-        let record = TargetGroupRecord {
-            arn: arn.clone(),
-            name,
-            full_name: format!("targetgroup/{}/{id}", arn_name_and_id(&arn, "targetgroup/").0),
-            protocol,
-            port: number(props, "Port").unwrap_or(80) as u16,
-            target_type: text(props, "TargetType").unwrap_or_else(|| "instance".into()),
-            protocol_version: text(props, "ProtocolVersion").unwrap_or_else(|| "HTTP1".into()),
-            vpc_id: text(props, "VpcId"),
-            health_check,
-            attributes: kv(props, "TargetGroupAttributes"),
-            targets: Vec::new(),
+        let record = match self.elb.target_group(&arn).map_err(err)? {
+            Some(_) => {
+                self.elb
+                    .modify_target_group(ModifyTargetGroup {
+                        arn: arn.clone(),
+                        health_check: health_check_settings(props),
+                    })
+                    .map_err(err)?;
+                self.elb
+                    .modify_target_group_attributes(&arn, kv(props, "TargetGroupAttributes"), true)
+                    .map_err(err)?
+            }
+            None => self
+                .elb
+                .create_target_group(create_target_group_request(&arn, props))
+                .map_err(err)?,
         };
         let wanted = registrations(props);
         let before = current.map(|c| registrations(&c.properties)).unwrap_or_default();
-        let record = self.elb.put_target_group(record).map_err(err)?;
         let key = |r: &Registration| (r.id.clone(), r.port.unwrap_or(record.port));
         let added: Vec<Registration> =
             wanted.iter().filter(|w| !before.iter().any(|b| key(b) == key(w))).cloned().collect();
@@ -288,14 +368,7 @@ impl ElbProvider {
         let mut provided = model(req, current);
         provided.modelled = false;
         let arn = text(props, "ListenerArn").unwrap_or_default();
-        if let Some(mut listener) = self.elb.listener(&arn).map_err(err)? {
-            for c in certificate_arns(props) {
-                if !listener.certificates.contains(&c) {
-                    listener.certificates.push(c);
-                }
-            }
-            self.elb.update_listener(listener).await.map_err(err)?;
-        }
+        self.elb.add_listener_certificates(&arn, &certificate_arns(props)).await.map_err(err)?;
         Ok(provided)
     }
 
@@ -310,146 +383,18 @@ impl ElbProvider {
         let mut provided = model(req, current);
         provided.modelled = false;
         let name = provided.physical_id.clone();
-        let dns_name =
-            match current.and_then(|c| c.attributes.get("DNSName")).and_then(Json::as_str) {
-                Some(kept) => kept.to_string(),
-                None => local_dns(
-                    provided.attributes.get("DNSName").and_then(Json::as_str).unwrap_or_default(),
-                ),
-            };
-        provided.attributes.insert("DNSName".into(), json!(dns_name));
-        provided.attributes.insert("CanonicalHostedZoneName".into(), json!(dns_name));
-        let existing =
-            self.elb.load_balancer(&name).map_err(err)?.filter(|l| l.kind == Kind::Classic);
-        if existing.is_some() {
-            self.remove_classic(&name).map_err(err)?;
+        let aws_dns = provided.attributes.get("DNSName").and_then(Json::as_str).map(str::to_string);
+        let request = create_classic_request(&name, aws_dns, props);
+        let exists = self.elb.classic_load_balancer(&name).is_ok();
+        let record = if exists {
+            self.elb.update_classic_load_balancer(request).await
+        } else {
+            self.elb.create_classic_load_balancer(request).await
         }
-        let mut attributes = BTreeMap::new();
-        if let Some(idle) = props.get("ConnectionSettings").and_then(|c| number(c, "IdleTimeout")) {
-            attributes.insert("idle_timeout.timeout_seconds".into(), idle.to_string());
-        }
-        let subnets = strings(props, "Subnets");
-        let mut zones = strings(props, "AvailabilityZones");
-        if zones.is_empty() {
-            zones = self.zones_of(&subnets)?;
-        }
-        let record = LoadBalancerRecord {
-            arn: name.clone(),
-            name: name.clone(),
-            full_name: name.clone(),
-            kind: Kind::Classic,
-            dns_name,
-            scheme: text(props, "Scheme").unwrap_or_else(|| "internet-facing".into()),
-            subnets,
-            zones,
-            security_groups: strings(props, "SecurityGroups"),
-            attributes,
-            ip: existing.as_ref().map_or(Ipv4Addr::LOCALHOST, |e| e.ip),
-            created: existing
-                .as_ref()
-                .map_or_else(|| clock::iso8601(self.elb.clock().now()), |e| e.created.clone()),
-        };
-        let record = match existing {
-            Some(_) => {
-                self.elb.update_load_balancer(&record).map_err(err)?;
-                record
-            }
-            None => self.elb.create_load_balancer(record).map_err(err)?,
-        };
-        // Health check "HTTP:80/path", "TCP:80", ...
-        let hc_props = props.get("HealthCheck").cloned().unwrap_or(json!({}));
-        let target = text(&hc_props, "Target").unwrap_or_else(|| "TCP:80".into());
-        let (proto, rest) = target.split_once(':').unwrap_or(("TCP", "80"));
-        let (port_text, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], rest[i..].to_string()),
-            None => (rest, "/".to_string()),
-        };
-        let health_check = HealthCheck {
-            enabled: true,
-            protocol: proto.to_ascii_uppercase(),
-            port: port_text.parse().ok(),
-            path,
-            interval: number(&hc_props, "Interval").unwrap_or(30).max(2),
-            timeout: number(&hc_props, "Timeout").unwrap_or(5),
-            healthy: number(&hc_props, "HealthyThreshold").unwrap_or(10) as u32,
-            unhealthy: number(&hc_props, "UnhealthyThreshold").unwrap_or(2) as u32,
-            matcher: "200".into(),
-        };
-        let draining = props.get("ConnectionDrainingPolicy");
-        let delay = match draining {
-            Some(d) if flag(d, "Enabled") => number(d, "Timeout").unwrap_or(300),
-            _ => 0,
-        };
-        let mut group_attributes = BTreeMap::from([(
-            "deregistration_delay.timeout_seconds".to_string(),
-            delay.to_string(),
-        )]);
-        if props.get("LBCookieStickinessPolicy").is_some()
-            || props.get("AppCookieStickinessPolicy").is_some()
-        {
-            group_attributes.insert("stickiness.enabled".into(), "true".into());
-        }
-        let instances: Vec<Registration> = strings(props, "Instances")
-            .into_iter()
-            .map(|id| Registration { id, port: None, zone: None })
-            .collect();
-        for l in props.get("Listeners").and_then(Json::as_array).into_iter().flatten() {
-            let lb_port = number(l, "LoadBalancerPort").unwrap_or(80) as u16;
-            let instance_port = number(l, "InstancePort").unwrap_or(u64::from(lb_port)) as u16;
-            let tg_arn = crate::classic_group(&name, instance_port);
-            if self.elb.target_group(&tg_arn).map_err(err)?.is_none() {
-                let group = TargetGroupRecord {
-                    arn: tg_arn.clone(),
-                    name: format!("{name}-{instance_port}"),
-                    full_name: format!("targetgroup/{name}-{instance_port}/classic"),
-                    protocol: "HTTP".into(),
-                    port: instance_port,
-                    target_type: "instance".into(),
-                    protocol_version: "HTTP1".into(),
-                    vpc_id: None,
-                    health_check: health_check.clone(),
-                    attributes: group_attributes.clone(),
-                    targets: Vec::new(),
-                };
-                self.elb.put_target_group(group).map_err(err)?;
-                if !instances.is_empty() {
-                    self.elb.register_targets(&tg_arn, &instances).map_err(err)?;
-                }
-            }
-            let protocol =
-                text(l, "Protocol").unwrap_or_else(|| "HTTP".into()).to_ascii_uppercase();
-            let listener = ListenerRecord {
-                arn: format!("{name}/listener/{lb_port}"),
-                lb_arn: record.arn.clone(),
-                port: lb_port,
-                protocol: if protocol == "HTTPS" || protocol == "SSL" {
-                    "HTTPS".into()
-                } else {
-                    "HTTP".into()
-                },
-                certificates: text(l, "SSLCertificateId").into_iter().collect(),
-                default_actions: vec![json!({"Type": "forward", "TargetGroupArn": tg_arn})],
-                bound_port: 0,
-            };
-            self.elb.create_listener(listener).await.map_err(err)?;
-        }
+        .map_err(err)?;
+        provided.attributes.insert("DNSName".into(), json!(record.dns_name));
+        provided.attributes.insert("CanonicalHostedZoneName".into(), json!(record.dns_name));
         Ok(provided)
-    }
-
-    /// A Classic load balancer's listeners and groups (the record stays).
-    fn remove_classic(&self, name: &str) -> Result<(), ElbError> {
-        for l in self.elb.listeners()?.into_iter().filter(|l| l.lb_arn == name) {
-            self.elb.delete_listener(&l.arn)?;
-        }
-        for g in self
-            .elb
-            .target_groups()?
-            .into_iter()
-            .filter(|g| g.arn.starts_with(&format!("classic/{name}/")))
-        {
-            self.elb.delete_target_group(&g.arn)?;
-        }
-        Ok(())
     }
 }
 
@@ -500,13 +445,11 @@ impl ResourceProvider for ElbProvider {
     ) -> Result<(), ProviderError> {
         let Some(id) = current.physical_id.as_deref() else { return Ok(()) };
         let result = match current.type_name.as_str() {
-            "AWS::ElasticLoadBalancingV2::LoadBalancer" => self.elb.delete_load_balancer(id),
+            "AWS::ElasticLoadBalancingV2::LoadBalancer" => self.elb.remove_load_balancer(id),
             "AWS::ElasticLoadBalancingV2::Listener" => self.elb.delete_listener(id),
             "AWS::ElasticLoadBalancingV2::ListenerRule" => self.elb.delete_rule(id),
             "AWS::ElasticLoadBalancingV2::TargetGroup" => self.elb.delete_target_group(id),
-            "AWS::ElasticLoadBalancing::LoadBalancer" => {
-                self.remove_classic(id).and_then(|_| self.elb.delete_load_balancer(id))
-            }
+            "AWS::ElasticLoadBalancing::LoadBalancer" => self.elb.delete_classic_load_balancer(id),
             _ => Ok(()),
         };
         result.map_err(err)

@@ -60,8 +60,8 @@ impl Harness {
     }
 
     async fn listen(&self) {
-        self.elb.create_load_balancer(common::load_balancer()).unwrap();
-        self.elb.create_listener(common::listener()).await.unwrap();
+        self.elb.insert_load_balancer(common::load_balancer()).unwrap();
+        self.elb.add_listener(common::listener()).await.unwrap();
     }
 
     fn set(&self, port: u16, answer: char) {

@@ -78,8 +78,8 @@ async fn lb_cookie_stickiness_lasts_its_aws_duration_scaled() {
     );
     h.elb.put_target_group(tg).unwrap();
     h.elb.register_targets(TG, &[registration(target().await)]).unwrap();
-    h.elb.create_load_balancer(load_balancer()).unwrap();
-    h.elb.create_listener(listener()).await.unwrap();
+    h.elb.insert_load_balancer(load_balancer()).unwrap();
+    h.elb.add_listener(listener()).await.unwrap();
     let addr = h.elb.endpoints().unwrap()[0].addr;
     let non_sticky = || h.elb.counters(LB).unwrap().non_sticky.get();
 

@@ -33,8 +33,8 @@ async fn a_target_group_that_cannot_be_stored_is_not_created() {
 async fn registrations_that_cannot_be_stored_change_nothing() {
     let h = harness(clock::Clock::new(1.0));
     h.elb.put_target_group(target_group(true, &[])).unwrap();
-    h.elb.create_load_balancer(load_balancer()).unwrap();
-    h.elb.create_listener(listener()).await.unwrap();
+    h.elb.insert_load_balancer(load_balancer()).unwrap();
+    h.elb.add_listener(listener()).await.unwrap();
     h.elb.register_targets(TG, &[registration(9001)]).unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let routable = (vec!["127.0.0.1:9001".to_string()], false);
@@ -67,7 +67,7 @@ async fn registrations_that_cannot_be_stored_change_nothing() {
 async fn a_failed_read_is_an_error_not_a_missing_record() {
     let h = harness(clock::Clock::new(1.0));
     h.elb.put_target_group(target_group(true, &[])).unwrap();
-    h.elb.create_load_balancer(load_balancer()).unwrap();
+    h.elb.insert_load_balancer(load_balancer()).unwrap();
     h.store.inject(Faults::All);
     assert!(h.elb.target_group(TG).is_err_and(|e| is_store_error(&e)));
     assert!(h.elb.target_groups().is_err_and(|e| is_store_error(&e)));
@@ -82,6 +82,6 @@ async fn a_failed_read_is_an_error_not_a_missing_record() {
     assert!(h.elb.target_health(TG).is_err_and(|e| is_store_error(&e)), "not TargetGroupNotFound");
     let e = h.elb.register_targets(TG, &[registration(9001)]).unwrap_err();
     assert!(is_store_error(&e), "{e:?}");
-    let e = h.elb.create_listener(listener()).await.unwrap_err();
+    let e = h.elb.add_listener(listener()).await.unwrap_err();
     assert!(is_store_error(&e), "not LoadBalancerNotFound: {e:?}");
 }

@@ -199,6 +199,7 @@ impl Region {
             .add(Arc::new(api::cloudformation::Api(engine.clone())))
             .add(Arc::new(api::ec2::Api(ec2.clone(), clock.clone())))
             .add(Arc::new(api::elbv2::Api(elb.clone())))
+            .add(Arc::new(api::elb_classic::Api(elb.clone())))
             .add(Arc::new(api::autoscaling::Api(autoscaling.clone())))
             .add(Arc::new(api::iam::Api(ec2.clone())))
             .add(Arc::new(api::sts::Api(config.account.clone())));

@@ -2,6 +2,7 @@
 //! Every process a test starts is stopped by PID (and dies with the test's Drop guard).
 
 mod autoscaling;
+mod cli_lab;
 mod elb;
 mod instances;
 mod stacks;

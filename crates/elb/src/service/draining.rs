@@ -2,6 +2,7 @@
 //! ones for the deregistration delay, then they are cut; a target that becomes healthy among
 //! others ramps up its share of requests over the slow-start duration.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use clock::Clock;
@@ -21,11 +22,12 @@ impl Elb {
         targets: &[Registration],
     ) -> Result<(), ElbError> {
         let mut record = self.existing_group(tg_arn)?;
-        let keys: Vec<(String, u16)> =
+        let keys: HashSet<(String, u16)> =
             targets.iter().map(|t| (t.id.clone(), t.port.unwrap_or(record.port))).collect();
+        let registered: HashSet<(String, u16)> =
+            record.targets.iter().map(|r| (r.id.clone(), r.port.unwrap_or(record.port))).collect();
         for (id, port) in &keys {
-            if !record.targets.iter().any(|r| &r.id == id && r.port.unwrap_or(record.port) == *port)
-            {
+            if !registered.contains(&(id.clone(), *port)) {
                 return Err(ElbError::api(
                     "InvalidTarget",
                     format!("The following targets are not registered in target group: '{id}'"),

@@ -3,17 +3,21 @@
 //! (listener snapshots, each target group's routable targets).
 //!
 //! `records` reads the records and checks forwards; `load_balancers`, `listeners` (with
-//! rules) and `target_groups` (with registration) change them; `probing` runs the health
+//! rules) and `target_groups` (with registration) change them, each operation taking its
+//! typed request (`crate::requests`) whether the API or CloudFormation asks; `tags` tags
+//! them; `classic` keeps Classic load balancers on the same records; `probing` runs the health
 //! checks; `draining` drains deregistered targets and ramps slow start; `publish` builds and
 //! publishes the data plane's snapshots and reads its counters. This file holds the types and
 //! the lifecycle (construction, recovery after a restart, shutdown).
 
+mod classic;
 mod draining;
 mod listeners;
 mod load_balancers;
 mod probing;
 mod publish;
 mod records;
+mod tags;
 mod target_groups;
 
 use std::collections::HashMap;
@@ -35,6 +39,8 @@ use crate::ca::Ca;
 use crate::health::{Health, State};
 use crate::model::*;
 
+pub use classic::InstanceHealth;
+pub use listeners::DEFAULT_SSL_POLICY;
 pub use probing::{Prober, http_prober};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,16 +1,86 @@
 //! Target groups and registration: the data plane's view of a group (algorithm, stickiness
 //! and outlier ejection in real time), registering targets, and reading their health.
 
+use std::collections::{BTreeMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use elb_proxy::{Algorithm, Stickiness, Target, TargetGroup};
 
+use super::load_balancers::check_name;
 use super::publish::publish_group;
 use super::{Elb, ElbError, Group, TargetHealth, Tgt};
 use crate::health::{Health, State};
 use crate::model::*;
+use crate::requests::{CreateTargetGroup, HealthCheckSettings, ModifyTargetGroup};
+
+/// A health check from what was asked over `base` (AWS's defaults, or the group's current
+/// check), with ELB's ranges. Left out on creation, the timeout is 5 s, kept below a shorter
+/// interval.
+pub(crate) fn resolve_health_check(
+    asked: &HealthCheckSettings,
+    base: HealthCheck,
+    creating: bool,
+) -> Result<HealthCheck, ElbError> {
+    let range = |what: &str, v: u64, lo: u64, hi: u64| {
+        if (lo..=hi).contains(&v) {
+            Ok(())
+        } else {
+            Err(ElbError::api(
+                "ValidationError",
+                format!("{what} must be between {lo} and {hi}, but was {v}"),
+            ))
+        }
+    };
+    let interval = asked.interval.unwrap_or(base.interval);
+    range("Health check interval", interval, 5, 300)?;
+    let timeout = match asked.timeout {
+        Some(t) => t,
+        None if creating => base.timeout.min(interval.saturating_sub(1)).max(2),
+        None => base.timeout,
+    };
+    range("Health check timeout", timeout, 2, 120)?;
+    let healthy = asked.healthy.unwrap_or(base.healthy);
+    range("Healthy threshold count", u64::from(healthy), 2, 10)?;
+    let unhealthy = asked.unhealthy.unwrap_or(base.unhealthy);
+    range("Unhealthy threshold count", u64::from(unhealthy), 2, 10)?;
+    let port = match asked.port.as_deref() {
+        None => base.port,
+        Some("traffic-port") => None,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                return Err(ElbError::api(
+                    "ValidationError",
+                    format!(
+                        "Health check port '{p}' must be 'traffic-port' or a port from 1 to 65535"
+                    ),
+                ));
+            }
+        },
+    };
+    let path = asked.path.clone().unwrap_or(base.path);
+    if !path.starts_with('/') || path.len() > 1024 {
+        return Err(ElbError::api(
+            "ValidationError",
+            format!(
+                "Health check path '{path}' must begin with '/' and be at most 1024 characters"
+            ),
+        ));
+    }
+    Ok(HealthCheck {
+        enabled: asked.enabled.unwrap_or(base.enabled),
+        protocol: asked.protocol.as_ref().map_or(base.protocol, |p| p.to_ascii_uppercase()),
+        port,
+        path,
+        interval,
+        timeout,
+        healthy,
+        unhealthy,
+        matcher: asked.matcher.clone().unwrap_or(base.matcher),
+    })
+}
 
 impl Elb {
     pub(super) fn group_plane(&self, record: &TargetGroupRecord) -> TargetGroup {
@@ -52,6 +122,121 @@ impl Elb {
                 .store(real.as_millis().max(1) as u64, std::sync::atomic::Ordering::Relaxed);
         }
         plane
+    }
+
+    /// CreateTargetGroup, for the API and CloudFormation alike: AWS's defaults for what is
+    /// left out, the ARN made unless CloudFormation gave it.
+    pub fn create_target_group(
+        &self,
+        req: CreateTargetGroup,
+    ) -> Result<TargetGroupRecord, ElbError> {
+        check_name("target group", &req.name)?;
+        if self
+            .target_groups()?
+            .iter()
+            .any(|t| t.name == req.name && !t.arn.starts_with("classic/"))
+        {
+            return Err(ElbError::api(
+                "DuplicateTargetGroupName",
+                format!(
+                    "A target group with the same name '{}' exists, but with different settings",
+                    req.name
+                ),
+            ));
+        }
+        let target_type = req.target_type.unwrap_or_else(|| "instance".into());
+        if !["instance", "ip", "lambda", "alb"].contains(&target_type.as_str()) {
+            return Err(ElbError::api(
+                "ValidationError",
+                format!("Target type '{target_type}' must be one of [instance, ip, lambda, alb]"),
+            ));
+        }
+        let protocol = req.protocol.unwrap_or_else(|| "HTTP".into()).to_ascii_uppercase();
+        if !["HTTP", "HTTPS", "TCP", "TLS", "UDP", "TCP_UDP", "GENEVE"].contains(&protocol.as_str())
+        {
+            return Err(ElbError::api(
+                "ValidationError",
+                format!(
+                    "Protocol '{protocol}' must be one of [HTTP, HTTPS, TCP, TLS, UDP, TCP_UDP, GENEVE]"
+                ),
+            ));
+        }
+        let protocol_version = req.protocol_version.unwrap_or_else(|| "HTTP1".into());
+        if !["HTTP1", "HTTP2", "GRPC"].contains(&protocol_version.as_str()) {
+            return Err(ElbError::api(
+                "ValidationError",
+                format!(
+                    "Protocol version '{protocol_version}' must be one of [HTTP1, HTTP2, GRPC]"
+                ),
+            ));
+        }
+        let mut base = HealthCheck { protocol: protocol.clone(), ..HealthCheck::default() };
+        if protocol_version == "GRPC" {
+            base.path = "/AWS.ALB/healthcheck".into();
+            base.matcher = "12".into();
+        }
+        let health_check = resolve_health_check(&req.health_check, base, true)?;
+        let arn = req.arn.unwrap_or_else(|| {
+            self.account.arn(
+                "elasticloadbalancing",
+                &format!("targetgroup/{}/{}", req.name, aws_ids::hex(16)),
+            )
+        });
+        let full_name = arn.split_once(":targetgroup/").map_or_else(
+            || format!("targetgroup/{}/0000000000000000", req.name),
+            |(_, t)| format!("targetgroup/{t}"),
+        );
+        let record = TargetGroupRecord {
+            arn,
+            name: req.name,
+            full_name,
+            protocol,
+            port: req.port.unwrap_or(80),
+            target_type,
+            protocol_version,
+            vpc_id: req.vpc_id,
+            health_check,
+            attributes: req.attributes,
+            targets: Vec::new(),
+            tags: req.tags,
+        };
+        self.put_target_group(record)
+    }
+
+    /// ModifyTargetGroup: the health check members given change.
+    pub fn modify_target_group(
+        &self,
+        req: ModifyTargetGroup,
+    ) -> Result<TargetGroupRecord, ElbError> {
+        let mut record = self.existing_group(&req.arn)?;
+        record.health_check =
+            resolve_health_check(&req.health_check, record.health_check.clone(), false)?;
+        self.put_target_group(record)
+    }
+
+    /// ModifyTargetGroupAttributes (`replace`: CloudFormation's whole set).
+    pub fn modify_target_group_attributes(
+        &self,
+        arn: &str,
+        attributes: BTreeMap<String, String>,
+        replace: bool,
+    ) -> Result<TargetGroupRecord, ElbError> {
+        let mut record = self.existing_group(arn)?;
+        if replace {
+            record.attributes = attributes;
+        } else {
+            record.attributes.extend(attributes);
+        }
+        self.put_target_group(record)
+    }
+
+    /// DeleteTargetGroup: refused while a listener or rule forwards to it; a group that is not
+    /// there is already deleted.
+    pub fn remove_target_group(&self, arn: &str) -> Result<(), ElbError> {
+        if self.target_group(arn)?.is_none() {
+            return Ok(());
+        }
+        self.delete_target_group(arn)
     }
 
     /// Creates or updates a target group (registrations are kept on update).
@@ -155,11 +340,13 @@ impl Elb {
                 ));
             }
         }
+        // Linear in the registrations: a set of what is there already.
+        let mut known: HashSet<(String, u16)> =
+            record.targets.iter().map(|r| (r.id.clone(), r.port.unwrap_or(record.port))).collect();
         let mut fresh = Vec::new();
         for t in targets {
             let port = t.port.unwrap_or(record.port);
-            if !record.targets.iter().any(|r| r.id == t.id && r.port.unwrap_or(record.port) == port)
-            {
+            if known.insert((t.id.clone(), port)) {
                 record.targets.push(t.clone());
                 fresh.push(t.clone());
             }
@@ -182,8 +369,11 @@ impl Elb {
         {
             let mut inner = self.inner.lock();
             let Some(group) = inner.groups.get_mut(&record.arn) else { return Ok(()) };
+            // Runtime targets for the same registrations (draining ones) are replaced.
+            let replaced: HashSet<(&str, u16)> =
+                resolved.iter().map(|(reg, (port, _, _))| (reg.id.as_str(), *port)).collect();
+            group.targets.retain(|t| !replaced.contains(&(t.id.as_str(), t.port)));
             for (reg, (port, addr, zone)) in resolved {
-                group.targets.retain(|t| !(t.id == reg.id && t.port == port));
                 let health =
                     if group.in_use { Health::registering() } else { Health::not_in_use() };
                 group.targets.push(Tgt {

@@ -58,6 +58,7 @@ pub fn target_group(health_checks: bool, attributes: &[(&str, &str)]) -> TargetG
         },
         attributes: attributes.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         targets: Vec::new(),
+        tags: Vec::new(),
     }
 }
 
@@ -75,6 +76,9 @@ pub fn load_balancer() -> LoadBalancerRecord {
         attributes: BTreeMap::new(),
         ip: std::net::Ipv4Addr::LOCALHOST,
         created: String::new(),
+        ip_address_type: "ipv4".into(),
+        tags: Vec::new(),
+        classic: None,
     }
 }
 
@@ -88,6 +92,8 @@ pub fn listener() -> ListenerRecord {
         certificates: Vec::new(),
         default_actions: vec![serde_json::json!({"Type": "forward", "TargetGroupArn": TG})],
         bound_port: 0,
+        ssl_policy: None,
+        tags: Vec::new(),
     }
 }
 
