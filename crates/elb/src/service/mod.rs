@@ -206,6 +206,7 @@ impl Elb {
     /// `initial`, as after a registration). A listener that cannot be bound is left out (and
     /// said so); a store failure stops the recovery.
     pub async fn recover(&self) -> Result<(), ElbError> {
+        self.watch_instances();
         for lb in self.load_balancers()? {
             self.plane(&lb);
         }

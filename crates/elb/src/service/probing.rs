@@ -117,6 +117,45 @@ impl Elb {
         })
     }
 
+    /// An instance that leaves `running` (stopping, shutting down) stops taking traffic at
+    /// once, before its app goes: its targets become unused (`Target.InvalidState`) when EC2
+    /// announces the change, not at their next health check.
+    pub(super) fn watch_instances(&self) {
+        let mut changes = self.ec2.subscribe();
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            loop {
+                let change = match changes.recv().await {
+                    Ok(change) => change,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                };
+                let Some(elb) = me.upgrade() else { return };
+                let state = change.state.name();
+                if state == "running" || state == "pending" {
+                    continue;
+                }
+                let targets: Vec<(String, u16)> = {
+                    let inner = elb.inner.lock();
+                    inner
+                        .groups
+                        .iter()
+                        .flat_map(|(arn, g)| {
+                            g.targets
+                                .iter()
+                                .filter(|t| t.id == change.id)
+                                .map(|t| (arn.clone(), t.port))
+                                .collect::<Vec<_>>()
+                        })
+                        .collect()
+                };
+                for (arn, port) in targets {
+                    elb.set_health(&arn, &change.id, port, Health::invalid_state(state));
+                }
+            }
+        });
+    }
+
     fn set_health(&self, tg_arn: &str, id: &str, port: u16, health: Health) {
         let mut inner = self.inner.lock();
         let Some(group) = inner.groups.get_mut(tg_arn) else { return };
