@@ -820,3 +820,160 @@ async fn classic_elb_responses() {
     assert!(elb.classic_load_balancers().unwrap().is_empty());
     assert!(g.mismatches.is_empty(), "{}\n(UPDATE_EXPECT=1 to accept)", g.mismatches.join("\n"));
 }
+
+/// CloudFormation's provider and the API build the same typed requests and call the same
+/// `Elb` methods: a target group, load balancer, listener and rule made from a template's
+/// properties are the records the aws CLI's parameters make (ids and times aside).
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn template_and_api_make_the_same_records() {
+    use cfn_stacks::ResourceProvider;
+    use serde_json::json;
+
+    let (by_template, _e1, _d1) = elb_region();
+    let (by_api, _e2, _d2) = elb_region();
+    let account = aws_ids::Account::default();
+    let signals = Arc::new(cfn_stacks::signals::Signals::default());
+    let provider = elb::ElbProvider { elb: by_template.clone() };
+    let create = |type_name: &'static str, props: serde_json::Value| {
+        let provider = &provider;
+        let account = &account;
+        let signals = &signals;
+        async move {
+            let req = cfn_stacks::ResourceRequest {
+                stack_id: "stack",
+                stack_name: "demo",
+                logical_id: "Res",
+                type_name,
+                properties: &props,
+                metadata: None,
+                account,
+                update_policy: None,
+                creation_policy: None,
+                signals,
+            };
+            provider.create(&req).await.unwrap().physical_id
+        }
+    };
+    let tg = create(
+        "AWS::ElasticLoadBalancingV2::TargetGroup",
+        json!({"Name": "web", "Protocol": "HTTP", "Port": 80, "VpcId": "vpc-0golden000000000",
+               "HealthCheckPath": "/health", "HealthCheckIntervalSeconds": 10,
+               "Matcher": {"HttpCode": "200-299"}, "Tags": [{"Key": "team", "Value": "web"}]}),
+    )
+    .await;
+    let lb = create(
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        json!({"Name": "web", "Subnets": ["subnet-0golden00000000a", "subnet-0golden00000000b"]}),
+    )
+    .await;
+    let listener = create(
+        "AWS::ElasticLoadBalancingV2::Listener",
+        json!({"LoadBalancerArn": lb, "Port": 80, "Protocol": "HTTP",
+               "DefaultActions": [{"Type": "forward", "ForwardConfig": {
+                   "TargetGroups": [{"TargetGroupArn": tg, "Weight": 2}],
+                   "TargetGroupStickinessConfig": {"Enabled": true, "DurationSeconds": 60}}}]}),
+    )
+    .await;
+    let rule = create(
+        "AWS::ElasticLoadBalancingV2::ListenerRule",
+        json!({"ListenerArn": listener, "Priority": 10,
+               "Conditions": [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/a/*"]}}],
+               "Actions": [{"Type": "forward", "TargetGroupArn": tg, "Order": 1}]}),
+    )
+    .await;
+
+    let call = |pairs: Vec<(&str, String)>| {
+        let elb = by_api.clone();
+        let q = QueryInput::from_pairs(pairs.into_iter().map(|(k, v)| (k.to_string(), v)));
+        async move {
+            let action = q.get("Action").unwrap().to_string();
+            api::elbv2::handle(&elb, &action, &q, RID).await.unwrap()
+        }
+    };
+    let s = |v: &str| v.to_string();
+    let api_tg = first(
+        &call(vec![
+            ("Action", s("CreateTargetGroup")),
+            ("Name", s("web")),
+            ("Protocol", s("HTTP")),
+            ("Port", s("80")),
+            ("VpcId", s("vpc-0golden000000000")),
+            ("HealthCheckPath", s("/health")),
+            ("HealthCheckIntervalSeconds", s("10")),
+            ("Matcher.HttpCode", s("200-299")),
+            ("Tags.member.1.Key", s("team")),
+            ("Tags.member.1.Value", s("web")),
+        ])
+        .await,
+        "TargetGroupArn",
+    );
+    let api_lb = first(
+        &call(vec![
+            ("Action", s("CreateLoadBalancer")),
+            ("Name", s("web")),
+            ("Subnets.member.1", s("subnet-0golden00000000a")),
+            ("Subnets.member.2", s("subnet-0golden00000000b")),
+        ])
+        .await,
+        "LoadBalancerArn",
+    );
+    let fc = "DefaultActions.member.1.ForwardConfig";
+    let api_listener = first(
+        &call(vec![
+            ("Action", s("CreateListener")),
+            ("LoadBalancerArn", api_lb.clone()),
+            ("Port", s("80")),
+            ("Protocol", s("HTTP")),
+            ("DefaultActions.member.1.Type", s("forward")),
+            (&format!("{fc}.TargetGroups.member.1.TargetGroupArn"), api_tg.clone()),
+            (&format!("{fc}.TargetGroups.member.1.Weight"), s("2")),
+            (&format!("{fc}.TargetGroupStickinessConfig.Enabled"), s("true")),
+            (&format!("{fc}.TargetGroupStickinessConfig.DurationSeconds"), s("60")),
+        ])
+        .await,
+        "ListenerArn",
+    );
+    let api_rule = first(
+        &call(vec![
+            ("Action", s("CreateRule")),
+            ("ListenerArn", api_listener.clone()),
+            ("Priority", s("10")),
+            ("Conditions.member.1.Field", s("path-pattern")),
+            ("Conditions.member.1.PathPatternConfig.Values.member.1", s("/a/*")),
+            ("Actions.member.1.Type", s("forward")),
+            ("Actions.member.1.TargetGroupArn", api_tg.clone()),
+            ("Actions.member.1.Order", s("1")),
+        ])
+        .await,
+        "RuleArn",
+    );
+
+    // The ids differ (each side made its own); everything else is the same.
+    let id = |arn: &str| arn.rsplit('/').next().unwrap_or_default().to_string();
+    let same_ids = |json: String| {
+        json.replace(&api_tg, &tg)
+            .replace(&api_lb, &lb)
+            .replace(&api_listener, &listener)
+            .replace(&api_rule, &rule)
+            .replace(&id(&api_tg), &id(&tg))
+            .replace(&id(&api_lb), &id(&lb))
+    };
+    let tg_of =
+        |e: &elb::Elb, arn: &str| serde_json::to_string(&e.target_group(arn).unwrap()).unwrap();
+    assert_eq!(same_ids(tg_of(&by_api, &api_tg)), tg_of(&by_template, &tg));
+    let lb_of = |e: &elb::Elb, arn: &str| {
+        let mut r = e.load_balancer(arn).unwrap().unwrap();
+        r.dns_name = r.dns_name.split_once('-').map_or(r.dns_name.clone(), |(n, _)| n.to_string());
+        r.created = String::new();
+        serde_json::to_string(&r).unwrap()
+    };
+    assert_eq!(same_ids(lb_of(&by_api, &api_lb)), lb_of(&by_template, &lb));
+    let listener_of = |e: &elb::Elb, arn: &str| {
+        let mut r = e.listener(arn).unwrap().unwrap();
+        r.bound_port = 0;
+        serde_json::to_string(&r).unwrap()
+    };
+    assert_eq!(same_ids(listener_of(&by_api, &api_listener)), listener_of(&by_template, &listener));
+    let rule_of = |e: &elb::Elb, arn: &str| serde_json::to_string(&e.rule(arn).unwrap()).unwrap();
+    assert_eq!(same_ids(rule_of(&by_api, &api_rule)), rule_of(&by_template, &rule));
+}

@@ -149,28 +149,41 @@ pub struct ModifyClassicAttributes {
     pub idle_timeout: Option<u64>,
 }
 
-/// Actions as stored: numbers (`Order`, `Weight`, `DurationSeconds`) as JSON numbers and
-/// `Enabled` as a JSON boolean, whether they came as template values or Query strings.
+/// Actions as stored: numbers (`Order`, `Weight`, `DurationSeconds`) as JSON numbers,
+/// `Enabled` as a JSON boolean and keys in order, whether they came as template values or
+/// Query strings.
 pub fn normalize_actions(actions: &[Json]) -> Vec<Json> {
     actions.iter().map(normalize).collect()
 }
 
+/// Conditions as stored: keys in order.
+pub fn normalize_conditions(conditions: &[Json]) -> Vec<Json> {
+    conditions.iter().map(normalize).collect()
+}
+
 fn normalize(value: &Json) -> Json {
     match value {
-        Json::Object(map) => Json::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let v = match (k.as_str(), v) {
-                        ("Order" | "Weight" | "DurationSeconds", Json::String(s)) => {
-                            s.trim().parse::<u64>().map_or_else(|_| v.clone(), Json::from)
-                        }
-                        ("Enabled", Json::String(s)) => Json::Bool(s.eq_ignore_ascii_case("true")),
-                        _ => normalize(v),
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
+        Json::Object(map) => {
+            let mut entries: Vec<(&String, &Json)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Json::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let v = match (k.as_str(), v) {
+                            ("Order" | "Weight" | "DurationSeconds", Json::String(s)) => {
+                                s.trim().parse::<u64>().map_or_else(|_| v.clone(), Json::from)
+                            }
+                            ("Enabled", Json::String(s)) => {
+                                Json::Bool(s.eq_ignore_ascii_case("true"))
+                            }
+                            _ => normalize(v),
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect(),
+            )
+        }
         Json::Array(items) => Json::Array(items.iter().map(normalize).collect()),
         other => other.clone(),
     }

@@ -523,3 +523,214 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Two instances in two zones from a template (no load balancer in it); the rest by the aws
+/// CLI alone, as the edX lab does it.
+const TWO_INSTANCES: &str = r##"
+Resources:
+  Vpc:
+    Type: AWS::EC2::VPC
+    Properties: {CidrBlock: 10.0.0.0/16}
+  SubnetA:
+    Type: AWS::EC2::Subnet
+    Properties: {VpcId: !Ref Vpc, CidrBlock: 10.0.1.0/24, AvailabilityZone: us-east-1a}
+  SubnetB:
+    Type: AWS::EC2::Subnet
+    Properties: {VpcId: !Ref Vpc, CidrBlock: 10.0.2.0/24, AvailabilityZone: us-east-1b}
+  WebServer1:
+    Type: AWS::EC2::Instance
+    Properties:
+      ImageId: ami-12345678
+      SubnetId: !Ref SubnetA
+      UserData: {"Fn::Base64": "#!/bin/bash\nexec cumulo demo-app --port 80\n"}
+  WebServer2:
+    Type: AWS::EC2::Instance
+    Properties:
+      ImageId: ami-12345678
+      SubnetId: !Ref SubnetB
+      UserData: {"Fn::Base64": "#!/bin/bash\nexec cumulo demo-app --port 80\n"}
+Outputs:
+  Vpc: {Value: !Ref Vpc}
+  SubnetA: {Value: !Ref SubnetA}
+  SubnetB: {Value: !Ref SubnetB}
+"##;
+
+/// Where a load balancer's listener on `port` really answers (`/_cumulo/endpoints`).
+fn listener_url(endpoint: &str, dns_name: &str, port: u64) -> String {
+    let (_, body) = http("GET", &format!("{endpoint}/_cumulo/endpoints"), &[]);
+    let list: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
+    let e = list
+        .iter()
+        .find(|e| e["dnsName"] == dns_name && e["port"] == port)
+        .unwrap_or_else(|| panic!("{dns_name}:{port} in {body}"));
+    format!("http://{}/", e["address"].as_str().unwrap())
+}
+
+#[test]
+fn the_aws_cli_alone_builds_an_alb_and_a_classic_load_balancer_over_running_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, endpoint, outputs) =
+        deploy_lab(dir.path(), TWO_INSTANCES, &["--ephemeral", "--time-scale", "5"]);
+    let word = |key: &str| {
+        let line = outputs.lines().find(|l| l.contains(key)).unwrap();
+        line.split_whitespace()
+            .find(|w| w.starts_with("vpc-") || w.starts_with("subnet-"))
+            .unwrap()
+            .to_string()
+    };
+    let (vpc, a, b) = (word("Vpc"), word("SubnetA"), word("SubnetB"));
+    let ids: BTreeSet<String> = instances(&endpoint)
+        .iter()
+        .map(|i| i["instanceId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let cli = |args: &[&str]| {
+        let (ok, out, err) = aws(&endpoint, args, dir.path());
+        assert!(ok, "aws {}: {err}", args.join(" "));
+        out.trim().to_string()
+    };
+
+    // ELBv2: target group, load balancer, listener, targets.
+    let tg = cli(&[
+        "elbv2",
+        "create-target-group",
+        "--name",
+        "cli-tg",
+        "--protocol",
+        "HTTP",
+        "--port",
+        "80",
+        "--vpc-id",
+        &vpc,
+        "--health-check-path",
+        "/health",
+        "--health-check-interval-seconds",
+        "5",
+        "--healthy-threshold-count",
+        "2",
+        "--query",
+        "TargetGroups[0].TargetGroupArn",
+        "--output",
+        "text",
+    ]);
+    let lb = cli(&[
+        "elbv2",
+        "create-load-balancer",
+        "--name",
+        "cli-alb",
+        "--subnets",
+        &a,
+        &b,
+        "--query",
+        "LoadBalancers[0].[LoadBalancerArn,DNSName]",
+        "--output",
+        "text",
+    ]);
+    let (lb, dns) = lb.split_once('\t').unwrap();
+    cli(&[
+        "elbv2",
+        "create-listener",
+        "--load-balancer-arn",
+        lb,
+        "--protocol",
+        "HTTP",
+        "--port",
+        "80",
+        "--default-actions",
+        &format!("Type=forward,TargetGroupArn={tg}"),
+    ]);
+    let mut register = vec!["elbv2", "register-targets", "--target-group-arn", &tg, "--targets"];
+    let targets: Vec<String> = ids.iter().map(|id| format!("Id={id}")).collect();
+    register.extend(targets.iter().map(String::as_str));
+    cli(&register);
+    eventually("both targets healthy", Duration::from_secs(30), || {
+        cli(&[
+            "elbv2",
+            "describe-target-health",
+            "--target-group-arn",
+            &tg,
+            "--query",
+            "TargetHealthDescriptions[].TargetHealth.State",
+            "--output",
+            "text",
+        ]) == "healthy\thealthy"
+    });
+    let url = listener_url(&endpoint, dns, 80);
+    wait_for_all(&url, &ids);
+    let (ok, _, err) = aws(
+        &endpoint,
+        &["elbv2", "create-load-balancer", "--name", "cli-alb", "--subnets", &a, &b],
+        dir.path(),
+    );
+    assert!(!ok && err.contains("DuplicateLoadBalancerName"), "{err}");
+    let (ok, _, err) =
+        aws(&endpoint, &["elbv2", "delete-target-group", "--target-group-arn", &tg], dir.path());
+    assert!(!ok && err.contains("ResourceInUse"), "{err}");
+
+    // Classic: a listener on 8080 to the instances' port 80, the same instances.
+    let classic_dns = cli(&[
+        "elb",
+        "create-load-balancer",
+        "--load-balancer-name",
+        "cli-classic",
+        "--listeners",
+        "Protocol=HTTP,LoadBalancerPort=8080,InstanceProtocol=HTTP,InstancePort=80",
+        "--subnets",
+        &a,
+        &b,
+        "--query",
+        "DNSName",
+        "--output",
+        "text",
+    ]);
+    cli(&[
+        "elb",
+        "configure-health-check",
+        "--load-balancer-name",
+        "cli-classic",
+        "--health-check",
+        "Target=HTTP:80/health,Interval=5,Timeout=2,UnhealthyThreshold=2,HealthyThreshold=2",
+    ]);
+    let mut register = vec![
+        "elb",
+        "register-instances-with-load-balancer",
+        "--load-balancer-name",
+        "cli-classic",
+        "--instances",
+    ];
+    register.extend(ids.iter().map(String::as_str));
+    cli(&register);
+    eventually("both instances InService", Duration::from_secs(30), || {
+        cli(&[
+            "elb",
+            "describe-instance-health",
+            "--load-balancer-name",
+            "cli-classic",
+            "--query",
+            "InstanceStates[].State",
+            "--output",
+            "text",
+        ]) == "InService\tInService"
+    });
+    wait_for_all(&listener_url(&endpoint, &classic_dns, 8080), &ids);
+    let described = cli(&[
+        "elb",
+        "describe-load-balancers",
+        "--load-balancer-names",
+        "cli-classic",
+        "--query",
+        "LoadBalancerDescriptions[0].[HealthCheck.Target,length(Instances),ListenerDescriptions[0].Listener.InstancePort]",
+        "--output",
+        "text",
+    ]);
+    assert_eq!(described, "HTTP:80/health\t2\t80");
+    let (ok, _, err) = aws(
+        &endpoint,
+        &["elb", "describe-load-balancers", "--load-balancer-names", "nope"],
+        dir.path(),
+    );
+    assert!(!ok && err.contains("LoadBalancerNotFound"), "{err}");
+    cli(&["elb", "delete-load-balancer", "--load-balancer-name", "cli-classic"]);
+    cli(&["elbv2", "delete-load-balancer", "--load-balancer-arn", lb]);
+    cli(&["elbv2", "delete-target-group", "--target-group-arn", &tg]);
+}

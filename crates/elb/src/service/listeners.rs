@@ -11,7 +11,9 @@ use crate::ca::SniResolver;
 use serde_json::Value as Json;
 
 use crate::model::*;
-use crate::requests::{CreateListener, CreateRule, ModifyListener, ModifyRule, normalize_actions};
+use crate::requests::{
+    CreateListener, CreateRule, ModifyListener, ModifyRule, normalize_actions, normalize_conditions,
+};
 use crate::snapshot;
 
 fn io_error(e: std::io::Error, what: &str) -> ElbError {
@@ -209,7 +211,7 @@ impl Elb {
             arn,
             listener_arn: listener.arn,
             priority: req.priority,
-            conditions: req.conditions,
+            conditions: normalize_conditions(&req.conditions),
             actions,
             tags: req.tags,
         })
@@ -223,7 +225,7 @@ impl Elb {
     pub fn modify_rule(&self, req: ModifyRule) -> Result<RuleRecord, ElbError> {
         let mut record = self.rule(&req.arn)?.ok_or_else(rule_not_found)?;
         if let Some(c) = req.conditions {
-            record.conditions = c;
+            record.conditions = normalize_conditions(&c);
         }
         if let Some(a) = req.actions {
             let a = normalize_actions(&a);
