@@ -407,6 +407,44 @@ fn the_edx_lab_by_aws_commands_alone() {
         answering(&url, 8) == both
     });
 
+    // The DNS name answers in curl (which sends `*.localhost` to 127.0.0.1, as browsers do):
+    // a front there hands each connection to the load balancer its Host names. A port of its
+    // own, so that other regions' fronts on port 80 (other tests) are not in the way.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    call(
+        ep,
+        d,
+        &[
+            "elbv2",
+            "create-listener",
+            "--load-balancer-arn",
+            &lb_arn,
+            "--protocol",
+            "HTTP",
+            "--port",
+            &port.to_string(),
+            "--default-actions",
+            &format!("Type=forward,TargetGroupArn={tg_arn}"),
+        ],
+    );
+    let curl = |host: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "--max-time", "10", &format!("http://{host}:{port}/")])
+            .output()
+            .expect("curl runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let body = curl(&dns_name);
+    assert!(
+        ids.iter().any(|id| body.contains(id.as_str())),
+        "curl http://{dns_name}:{port}/ answers: {body:?}"
+    );
+    let body = curl("nobody-1.us-east-1.elb.localhost");
+    assert!(
+        body.contains("No load balancer here is named nobody-1.us-east-1.elb.localhost"),
+        "{body:?}"
+    );
+
     // WebServer2 stops: the target group shows it at once, traffic keeps flowing to
     // WebServer1.
     call(ep, d, &["ec2", "stop-instances", "--instance-ids", &ids[1]]);

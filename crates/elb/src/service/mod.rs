@@ -12,6 +12,7 @@
 
 mod classic;
 mod draining;
+mod front;
 mod listeners;
 mod load_balancers;
 mod probing;
@@ -130,6 +131,8 @@ struct Inner {
     groups: HashMap<String, Group>,
     /// Access log writers, by load balancer ARN.
     writers: HashMap<String, access_logs::Writer>,
+    /// The fronts that make DNS names answer, by port (`front`).
+    fronts: HashMap<u16, front::Front>,
     stopped: bool,
 }
 
@@ -241,6 +244,7 @@ impl Elb {
     pub fn shutdown(&self) {
         let mut inner = self.inner.lock();
         inner.stopped = true;
+        inner.fronts.clear();
         inner.serving.clear();
         inner.groups.clear();
     }

@@ -77,6 +77,7 @@ impl Elb {
                 }
             }
         }
+        self.refresh_fronts(&lbs, &listeners);
         for arn in changed_groups {
             self.restart_probers(&arn)?;
         }
