@@ -867,3 +867,52 @@ fn the_ha_blog_by_aws_commands_clones_a_server_into_a_group_over_two_zones() {
     server.signal("TERM");
     server.wait_exit(Duration::from_secs(30));
 }
+
+/// The same architecture with boto3, as SDK users write it (the script is
+/// `scripts/boto3_lab.py`): its instances run in two zones and answer through the ALB.
+#[test]
+fn boto3_builds_the_lab_and_it_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Running::start(
+        &["serve", "--listen", "127.0.0.1:0", "--ephemeral", "--time-scale", "5"],
+        dir.path(),
+    );
+    let ep = server.endpoint();
+    let python = crate::support::aws_cli().with_file_name("python");
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/scripts/boto3_lab.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .env("AWS_ENDPOINT_URL", &ep)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["account"], "000000000000");
+    assert_eq!(summary["zones"], serde_json::json!(["us-east-1a", "us-east-1b"]), "{summary}");
+    assert_eq!(summary["refused"], "InvalidSubnetID.NotFound", "{summary}");
+    let ids: BTreeSet<String> = summary["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap().to_string())
+        .collect();
+    let healthy: BTreeSet<String> = summary["healthy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(healthy, ids, "{summary}");
+    let url = listener_url(&ep, summary["dnsName"].as_str().unwrap(), 80);
+    eventually("both instances to answer through the ALB", Duration::from_secs(30), || {
+        answering(&url, 8) == ids
+    });
+    server.signal("TERM");
+    server.wait_exit(Duration::from_secs(30));
+}
