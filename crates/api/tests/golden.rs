@@ -40,6 +40,19 @@ fn normalize(xml: &str) -> String {
         (r"/[0-9a-f]{16}\b", "/{id}"),
         (r"-\d{10}\.us-east-1\.elb", "-{digits}.us-east-1.elb"),
         (r"<NextMarker>[^<]+</NextMarker>", "<NextMarker>{marker}</NextMarker>"),
+        // EC2's ids, public addresses and key material.
+        (
+            r"\b(vpc-cidr-assoc|vpc|subnet|sgr|sg|igw|rtbassoc|rtb|nat|eipalloc|eipassoc|lt|key|ami|i|r)-[0-9a-f]{17}\b",
+            "$1-{id}",
+        ),
+        (r"198\.51\.100\.\d+", "{public-ip}"),
+        (r"<keyMaterial>[^<]+</keyMaterial>", "<keyMaterial>{private key}</keyMaterial>"),
+        (
+            r"<keyFingerprint>[^<]+</keyFingerprint>",
+            "<keyFingerprint>{fingerprint}</keyFingerprint>",
+        ),
+        (r"<publicKey>[^<]+</publicKey>", "<publicKey>{public key}</publicKey>"),
+        (r"<nextToken>[^<]+</nextToken>", "<nextToken>{token}</nextToken>"),
     ];
     let mut out = xml.to_string();
     for (pattern, replacement) in rules {
@@ -976,4 +989,369 @@ async fn template_and_api_make_the_same_records() {
     assert_eq!(same_ids(listener_of(&by_api, &api_listener)), listener_of(&by_template, &listener));
     let rule_of = |e: &elb::Elb, arn: &str| serde_json::to_string(&e.rule(arn).unwrap()).unwrap();
     assert_eq!(same_ids(rule_of(&by_api, &api_rule)), rule_of(&by_template, &rule));
+}
+
+async fn ec2_call(
+    g: &mut Golden,
+    ec2: &ec2::Ec2,
+    clock: &Clock,
+    file: &str,
+    pairs: &[(&str, &str)],
+) -> String {
+    let q = QueryInput::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let action = q.get("Action").unwrap().to_string();
+    let body = match api::ec2::handle(ec2, clock, &action, &q, RID).await {
+        Ok(body) => body,
+        Err(e) => api::ec2::error_xml(&e, RID),
+    };
+    g.check(&format!("ec2/{file}"), &body);
+    body
+}
+
+/// EC2's answers, as the aws CLI and SDKs parse them: the default VPC, the network calls,
+/// key pairs, launch templates, routing, images, and the errors users meet first.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn ec2_responses() {
+    let clock = Clock::starting_at(1.0, "2026-01-01T00:00:00Z".parse().unwrap());
+    let store = Arc::new(Store::in_memory().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let account = aws_ids::Account::default();
+    let ec2 = ec2::Ec2::new(
+        store.clone(),
+        clock.clone(),
+        ec2::Ec2Config::standalone(account, dir.path().to_path_buf()),
+    )
+    .unwrap();
+    let engine = Engine::new(
+        store,
+        clock.clone(),
+        EngineConfig::default(),
+        Providers::default(),
+        Arc::new(std::collections::BTreeMap::new()),
+    );
+    let mut g = Golden { engine, mismatches: Vec::new() };
+    let (e, c) = (&ec2, &clock);
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "DescribeVpcs-Default",
+        &[
+            ("Action", "DescribeVpcs"),
+            ("Filter.1.Name", "is-default"),
+            ("Filter.1.Value.1", "true"),
+        ],
+    )
+    .await;
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "DescribeSubnets-Page",
+        &[("Action", "DescribeSubnets"), ("MaxResults", "5")],
+    )
+    .await;
+    let body = ec2_call(
+        &mut g,
+        e,
+        c,
+        "CreateVpc",
+        &[
+            ("Action", "CreateVpc"),
+            ("CidrBlock", "10.1.0.0/16"),
+            ("TagSpecification.1.ResourceType", "vpc"),
+            ("TagSpecification.1.Tag.1.Key", "Name"),
+            ("TagSpecification.1.Tag.1.Value", "edx-build-aws-vpc"),
+        ],
+    )
+    .await;
+    let vpc = first(&body, "vpcId");
+    let body = ec2_call(
+        &mut g,
+        e,
+        c,
+        "CreateSubnet",
+        &[
+            ("Action", "CreateSubnet"),
+            ("VpcId", &vpc),
+            ("CidrBlock", "10.1.1.0/24"),
+            ("AvailabilityZone", "us-east-1b"),
+        ],
+    )
+    .await;
+    let subnet = first(&body, "subnetId");
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "Error-InvalidSubnet.Conflict",
+        &[("Action", "CreateSubnet"), ("VpcId", &vpc), ("CidrBlock", "10.1.1.0/25")],
+    )
+    .await;
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "ModifySubnetAttribute",
+        &[
+            ("Action", "ModifySubnetAttribute"),
+            ("SubnetId", &subnet),
+            ("MapPublicIpOnLaunch.Value", "true"),
+        ],
+    )
+    .await;
+    let body = ec2_call(
+        &mut g,
+        e,
+        c,
+        "CreateSecurityGroup",
+        &[
+            ("Action", "CreateSecurityGroup"),
+            ("GroupName", "web-server-sg"),
+            ("GroupDescription", "Allow SSH and HTTP traffic"),
+            ("VpcId", &vpc),
+        ],
+    )
+    .await;
+    let sg = first(&body, "groupId");
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "AuthorizeSecurityGroupIngress",
+        &[
+            ("Action", "AuthorizeSecurityGroupIngress"),
+            ("GroupId", &sg),
+            ("IpPermissions.1.IpProtocol", "tcp"),
+            ("IpPermissions.1.FromPort", "80"),
+            ("IpPermissions.1.ToPort", "80"),
+            ("IpPermissions.1.IpRanges.1.CidrIp", "0.0.0.0/0"),
+            ("IpPermissions.2.IpProtocol", "tcp"),
+            ("IpPermissions.2.FromPort", "22"),
+            ("IpPermissions.2.ToPort", "22"),
+            ("IpPermissions.2.IpRanges.1.CidrIp", "0.0.0.0/0"),
+        ],
+    )
+    .await;
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "Error-InvalidPermission.Duplicate",
+        &[
+            ("Action", "AuthorizeSecurityGroupIngress"),
+            ("GroupId", &sg),
+            ("IpProtocol", "tcp"),
+            ("FromPort", "80"),
+            ("ToPort", "80"),
+            ("CidrIp", "0.0.0.0/0"),
+        ],
+    )
+    .await;
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "DescribeSecurityGroups",
+        &[("Action", "DescribeSecurityGroups"), ("GroupId.1", &sg)],
+    )
+    .await;
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "Error-InvalidGroup.NotFound",
+        &[("Action", "DescribeSecurityGroups"), ("GroupId.1", "sg-0123456789abcdef0")],
+    )
+    .await;
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "Error-InvalidFilter",
+        &[("Action", "DescribeVpcs"), ("Filter.1.Name", "colour"), ("Filter.1.Value.1", "blue")],
+    )
+    .await;
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "CreateTags",
+        &[
+            ("Action", "CreateTags"),
+            ("ResourceId.1", &sg),
+            ("Tag.1.Key", "team"),
+            ("Tag.1.Value", "web"),
+        ],
+    )
+    .await;
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "DescribeTags",
+        &[
+            ("Action", "DescribeTags"),
+            ("Filter.1.Name", "resource-type"),
+            ("Filter.1.Value.1", "security-group"),
+        ],
+    )
+    .await;
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "CreateKeyPair",
+        &[("Action", "CreateKeyPair"), ("KeyName", "edx-key"), ("KeyType", "ed25519")],
+    )
+    .await;
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "DescribeKeyPairs",
+        &[("Action", "DescribeKeyPairs"), ("IncludePublicKey", "true")],
+    )
+    .await;
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "CreateLaunchTemplate",
+        &[
+            ("Action", "CreateLaunchTemplate"),
+            ("LaunchTemplateName", "photos-web"),
+            ("LaunchTemplateData.ImageId", "ami-0abcdef1234567890"),
+            ("LaunchTemplateData.InstanceType", "t3.micro"),
+            ("LaunchTemplateData.SecurityGroupId.1", &sg),
+        ],
+    )
+    .await;
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "CreateLaunchTemplateVersion",
+        &[
+            ("Action", "CreateLaunchTemplateVersion"),
+            ("LaunchTemplateName", "photos-web"),
+            ("SourceVersion", "1"),
+            ("LaunchTemplateData.InstanceType", "t3.small"),
+        ],
+    )
+    .await;
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "DescribeLaunchTemplateVersions",
+        &[("Action", "DescribeLaunchTemplateVersions"), ("LaunchTemplateName", "photos-web")],
+    )
+    .await;
+    let body =
+        ec2_call(&mut g, e, c, "CreateInternetGateway", &[("Action", "CreateInternetGateway")])
+            .await;
+    let igw = first(&body, "internetGatewayId");
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "AttachInternetGateway",
+        &[("Action", "AttachInternetGateway"), ("InternetGatewayId", &igw), ("VpcId", &vpc)],
+    )
+    .await;
+    let body = ec2_call(
+        &mut g,
+        e,
+        c,
+        "CreateRouteTable",
+        &[("Action", "CreateRouteTable"), ("VpcId", &vpc)],
+    )
+    .await;
+    let rtb = first(&body, "routeTableId");
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "CreateRoute",
+        &[
+            ("Action", "CreateRoute"),
+            ("RouteTableId", &rtb),
+            ("DestinationCidrBlock", "0.0.0.0/0"),
+            ("GatewayId", &igw),
+        ],
+    )
+    .await;
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "AssociateRouteTable",
+        &[("Action", "AssociateRouteTable"), ("RouteTableId", &rtb), ("SubnetId", &subnet)],
+    )
+    .await;
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "DescribeRouteTables",
+        &[("Action", "DescribeRouteTables"), ("RouteTableId.1", &rtb)],
+    )
+    .await;
+    let body = ec2_call(
+        &mut g,
+        e,
+        c,
+        "AllocateAddress",
+        &[("Action", "AllocateAddress"), ("Domain", "vpc")],
+    )
+    .await;
+    let eip = first(&body, "allocationId");
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "CreateNatGateway",
+        &[("Action", "CreateNatGateway"), ("SubnetId", &subnet), ("AllocationId", &eip)],
+    )
+    .await;
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "Error-DependencyViolation",
+        &[("Action", "DeleteVpc"), ("VpcId", &vpc)],
+    )
+    .await;
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "DescribeImages",
+        &[("Action", "DescribeImages"), ("ImageId.1", "ami-0abcdef1234567890")],
+    )
+    .await;
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "Error-InvalidAMIID.Malformed",
+        &[("Action", "DescribeImages"), ("ImageId.1", "ami-nope")],
+    )
+    .await;
+    ec2_call(
+        &mut g,
+        e,
+        c,
+        "Error-InvalidSubnetID.NotFound",
+        &[
+            ("Action", "RunInstances"),
+            ("ImageId", "ami-0abcdef1234567890"),
+            ("MinCount", "1"),
+            ("MaxCount", "1"),
+            ("SubnetId", "subnet-0123456789abcdef0"),
+        ],
+    )
+    .await;
+    assert!(g.mismatches.is_empty(), "{}\n(UPDATE_EXPECT=1 to accept)", g.mismatches.join("\n"));
 }
