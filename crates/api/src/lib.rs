@@ -15,6 +15,7 @@ pub mod ec2_client;
 pub mod elbv2;
 pub mod error;
 pub mod guard;
+pub mod protocol;
 pub mod query;
 pub mod registry;
 pub mod server;

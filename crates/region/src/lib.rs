@@ -168,17 +168,16 @@ impl Region {
             &["AWS::CloudFormation::WaitConditionHandle"],
             Arc::new(wait::WaitHandles { endpoint: endpoint.clone() }),
         );
-        providers.register(
-            &["AWS::SSM::Parameter"],
-            Arc::new(ssm::SsmProvider { store: store.clone() }),
-        );
-        let ssm = Arc::new(ssm::Ssm::new(store.clone()));
+        let ssm = Arc::new(::ssm::Ssm::new(store.clone(), clock.clone(), config.account.clone()));
+        providers
+            .register(&["AWS::SSM::Parameter"], Arc::new(ssm::SsmProvider { ssm: ssm.clone() }));
         let engine_config = EngineConfig {
             account: config.account.clone(),
             api_endpoint: endpoint.clone(),
             template_loader: config.overrides.template_loader(),
         };
-        let engine = Engine::new(store.clone(), clock.clone(), engine_config, providers, ssm);
+        let engine =
+            Engine::new(store.clone(), clock.clone(), engine_config, providers, ssm.clone());
         nested.attach(&engine);
         let recovered = engine.recover()?;
         if recovered > 0 {
