@@ -67,6 +67,8 @@ pub struct RegionConfig {
     /// How many threads the load balancers' data plane runs, `None` for one per CPU. The data
     /// plane is the process's, so the first region of a process decides.
     pub proxy_threads: Option<usize>,
+    /// The access keys whose SigV4 signatures the API checks; `None` accepts any signature.
+    pub credentials: Option<api::sigv4::Credentials>,
 }
 
 impl Default for RegionConfig {
@@ -84,6 +86,7 @@ impl Default for RegionConfig {
             port_start: None,
             temp_dir: PathBuf::from("/tmp"),
             proxy_threads: None,
+            credentials: None,
         }
     }
 }
@@ -198,7 +201,8 @@ impl Region {
             .add(Arc::new(api::ec2::Api(ec2.clone(), clock.clone())))
             .add(Arc::new(api::elbv2::Api(elb.clone())))
             .add(Arc::new(api::autoscaling::Api(autoscaling.clone())))
-            .add(Arc::new(api::sts::Api(config.account.clone())));
+            .add(Arc::new(api::sts::Api(config.account.clone(), clock.clone())))
+            .add(Arc::new(api::ssm::Api::new(ssm.clone())));
         let services = Arc::new(api::Services {
             cloudformation: engine.clone(),
             ec2: ec2.clone(),
@@ -206,6 +210,7 @@ impl Region {
             autoscaling: autoscaling.clone(),
             clock: clock.clone(),
             registry,
+            credentials: config.credentials.clone(),
         });
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();

@@ -35,7 +35,7 @@ impl SsmError {
     /// SSM's error code.
     pub fn code(&self) -> &'static str {
         match self {
-            SsmError::Store(_) => "InternalServerError",
+            SsmError::Store(_) => "InternalFailure",
             SsmError::NotFound(_) => "ParameterNotFound",
             SsmError::VersionNotFound(..) => "ParameterVersionNotFound",
             SsmError::AlreadyExists => "ParameterAlreadyExists",
