@@ -71,9 +71,32 @@ async fn aws(
     body: Bytes,
 ) -> Response {
     let request_id = aws_ids::uuid();
+    answer(
+        &services.registry,
+        services.credentials.as_ref(),
+        &method,
+        &uri,
+        &headers,
+        &body,
+        &request_id,
+    )
+    .await
+}
+
+/// The answer to one AWS request (what `/` and `/service/...` run), by the services of
+/// `registry`, checking signatures against `credentials` when there are some.
+pub async fn answer(
+    registry: &Registry,
+    credentials: Option<&crate::sigv4::Credentials>,
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    request_id: &str,
+) -> Response {
     let path = uri.path();
     let check = |reply: &Reply<'_>| -> Option<Response> {
-        let credentials = services.credentials.as_ref()?;
+        let credentials = credentials?;
         let header_pairs: Vec<(String, String)> = headers
             .iter()
             .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
@@ -88,8 +111,7 @@ async fn aws(
         let e = crate::sigv4::verify(credentials, &req).err()?;
         tracing::info!("refused: {e}");
         Some(
-            reply
-                .error(&ApiError::new(reply.auth_code(&e), e.to_string(), e.status()), &request_id),
+            reply.error(&ApiError::new(reply.auth_code(&e), e.to_string(), e.status()), request_id),
         )
     };
     if let Some(rest) = path.strip_prefix("/service/") {
@@ -97,62 +119,62 @@ async fn aws(
             Some((n, o)) if !n.is_empty() && !o.is_empty() && !o.contains('/') => (n, o),
             _ => ("", ""),
         };
-        let Some(service) = services.registry.by_cbor_name(name) else {
+        let Some(service) = registry.by_cbor_name(name) else {
             let reply = Reply::Cbor { query_compatible: false };
             let e = ApiError::new(
                 "UnknownOperationException",
                 format!("Cumulo does not answer for the service {name:?} over rpc-v2-cbor yet."),
                 404,
             );
-            return reply.error(&e, &request_id);
+            return reply.error(&e, request_id);
         };
         let reply = Reply::Cbor { query_compatible: service.wire().query_compatible };
         if let Some(refused) = check(&reply) {
             return refused;
         }
-        return match crate::protocol::decode_cbor(&body) {
-            Ok(input) => rpc(service, operation, &input, &reply, &request_id).await,
+        return match crate::protocol::decode_cbor(body) {
+            Ok(input) => rpc(service, operation, &input, &reply, request_id).await,
             Err(e) => reply
-                .error(&ApiError::new("SerializationException", e.to_string(), 400), &request_id),
+                .error(&ApiError::new("SerializationException", e.to_string(), 400), request_id),
         };
     }
     if let Some(target) = headers.get("x-amz-target").and_then(|t| t.to_str().ok()) {
         let (prefix, operation) = target.rsplit_once('.').unwrap_or((target, ""));
-        let Some(service) = services.registry.by_target(prefix) else {
+        let Some(service) = registry.by_target(prefix) else {
             let reply = Reply::Json { version: JsonVersion::V1_1, query_compatible: false };
             let e = ApiError::new(
                 "UnknownOperationException",
                 format!("Cumulo does not answer for {target} yet."),
                 400,
             );
-            return reply.error(&e, &request_id);
+            return reply.error(&e, request_id);
         };
         let (_, version) = service.wire().json.unwrap_or((prefix, JsonVersion::V1_1));
         let reply = Reply::Json { version, query_compatible: service.wire().query_compatible };
         if let Some(refused) = check(&reply) {
             return refused;
         }
-        return match crate::protocol::decode_json(&body) {
-            Ok(input) => rpc(service, operation, &input, &reply, &request_id).await,
+        return match crate::protocol::decode_json(body) {
+            Ok(input) => rpc(service, operation, &input, &reply, request_id).await,
             Err(e) => reply
-                .error(&ApiError::new("SerializationException", e.to_string(), 400), &request_id),
+                .error(&ApiError::new("SerializationException", e.to_string(), 400), request_id),
         };
     }
-    let q = QueryInput::parse(uri.query().unwrap_or(""), &body);
+    let q = QueryInput::parse(uri.query().unwrap_or(""), body);
     let generic = Reply::Query(cloudformation::XMLNS);
     let Some(action) = q.get("Action").map(str::to_string) else {
         if let Some(refused) = check(&generic) {
             return refused;
         }
         let e = ApiError::new("MissingAction", "Missing Action", 400);
-        return generic.error(&e, &request_id);
+        return generic.error(&e, request_id);
     };
-    match services.registry.route(&headers, &q) {
+    match registry.route(headers, &q) {
         Route::Service(service) => {
             if let Some(refused) = check(&Reply::QueryService(service)) {
                 return refused;
             }
-            let result = service.call(&action, &q, &request_id).await;
+            let result = service.call(&action, &q, request_id).await;
             tracing::debug!(
                 action,
                 service = service.signing_name(),
@@ -160,8 +182,8 @@ async fn aws(
                 "api request"
             );
             match result {
-                Ok(body) => xml_response(200, body, &request_id),
-                Err(e) => xml_response(e.status, service.error_xml(&e, &request_id), &request_id),
+                Ok(body) => xml_response(200, body, request_id),
+                Err(e) => xml_response(e.status, service.error_xml(&e, request_id), request_id),
             }
         }
         Route::Rpc(service) => {
@@ -171,7 +193,7 @@ async fn aws(
                 return refused;
             }
             let input = crate::protocol::query_tree(&q);
-            rpc(service, &action, &input, &reply, &request_id).await
+            rpc(service, &action, &input, &reply, request_id).await
         }
         Route::Unknown(what) => {
             if let Some(refused) = check(&generic) {
@@ -185,7 +207,7 @@ async fn aws(
                 ),
                 400,
             );
-            generic.error(&e, &request_id)
+            generic.error(&e, request_id)
         }
     }
 }

@@ -4,5 +4,6 @@
 mod autoscaling;
 mod elb;
 mod instances;
+mod ssm;
 mod stacks;
 mod support;
