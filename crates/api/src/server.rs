@@ -106,7 +106,7 @@ pub async fn answer(
             path,
             query: uri.query().unwrap_or(""),
             headers: &header_pairs,
-            body: &body,
+            body,
         };
         let e = crate::sigv4::verify(credentials, &req).err()?;
         tracing::info!("refused: {e}");

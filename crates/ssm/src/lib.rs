@@ -318,7 +318,7 @@ fn under(name: &str, path: &str, recursive: bool) -> bool {
 
 fn admits(filter: &Filter, p: &Parameter) -> bool {
     match filter {
-        Filter::NameEquals(names) => names.iter().any(|n| *n == p.name),
+        Filter::NameEquals(names) => names.contains(&p.name),
         Filter::NameBeginsWith(prefixes) => prefixes.iter().any(|n| p.name.starts_with(n.as_str())),
         Filter::TypeEquals(kinds) => kinds.contains(&p.kind()),
         Filter::Path { paths, recursive } => {
@@ -350,7 +350,7 @@ fn encode_token(name: &str) -> String {
 }
 
 fn decode_token(token: &str) -> Option<String> {
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..token.len())
