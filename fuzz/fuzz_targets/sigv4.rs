@@ -19,7 +19,13 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    let req = api::sigv4::Request { method: "POST", path, query, headers: &headers, body: body.as_bytes() };
+    let req = api::sigv4::Request {
+        method: "POST",
+        path,
+        query,
+        headers: &headers,
+        body: body.as_bytes(),
+    };
     if let Ok(Some(signed)) = api::sigv4::parse(&req) {
         let canonical = api::sigv4::canonical_request(&req, &signed, true);
         let _ = api::sigv4::string_to_sign(&signed.amz_date, &signed.scope, &canonical);
