@@ -27,12 +27,31 @@ pub enum ClientError {
 pub struct Client {
     endpoint: String,
     http: HttpClient<HttpConnector, Full<Bytes>>,
+    /// Access key, secret and region that requests are SigV4-signed with.
+    signer: Option<(String, String, String)>,
+}
+
+/// The signing name of each API version the client calls.
+fn signing_name(version: &str) -> &'static str {
+    match version {
+        "2016-11-15" => "ec2",
+        "2015-12-01" | "2012-06-01" => "elasticloadbalancing",
+        "2011-01-01" => "autoscaling",
+        "2011-06-15" => "sts",
+        _ => "cloudformation",
+    }
 }
 
 impl Client {
     pub fn new(endpoint: &str) -> Client {
         let http = HttpClient::builder(TokioExecutor::new()).build_http();
-        Client { endpoint: endpoint.trim_end_matches('/').to_string(), http }
+        Client { endpoint: endpoint.trim_end_matches('/').to_string(), http, signer: None }
+    }
+
+    /// Signs Query calls (SigV4) with these credentials, for a region that checks signatures.
+    pub fn signing(mut self, access_key: &str, secret: &str, region: &str) -> Client {
+        self.signer = Some((access_key.into(), secret.into(), region.into()));
+        self
     }
 
     pub fn endpoint(&self) -> &str {
@@ -58,13 +77,33 @@ impl Client {
         ];
         all.extend(params.iter().cloned());
         let body = encode(&all);
-        let request = http::Request::post(format!("{}/", self.endpoint))
-            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded; charset=utf-8")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| ClientError::Protocol {
-                endpoint: self.endpoint.clone(),
-                reason: e.to_string(),
-            })?;
+        let mut headers = vec![(
+            "Content-Type".to_string(),
+            "application/x-www-form-urlencoded; charset=utf-8".to_string(),
+        )];
+        if let Some((key, secret, region)) = &self.signer {
+            let host = self.endpoint.split("://").nth(1).unwrap_or(&self.endpoint);
+            headers.push(("Host".into(), host.split('/').next().unwrap_or(host).to_string()));
+            let now = clock::Clock::real().now();
+            let amz_date = now.strftime("%Y%m%dT%H%M%SZ").to_string();
+            crate::sigv4::sign(
+                &mut headers,
+                "POST",
+                "/",
+                "",
+                body.as_bytes(),
+                (key, secret),
+                (region, signing_name(version)),
+                &amz_date,
+            );
+        }
+        let mut request = http::Request::post(format!("{}/", self.endpoint));
+        for (k, v) in &headers {
+            request = request.header(k.as_str(), v.as_str());
+        }
+        let request = request.body(Full::new(Bytes::from(body))).map_err(|e| {
+            ClientError::Protocol { endpoint: self.endpoint.clone(), reason: e.to_string() }
+        })?;
         let response = self.http.request(request).await.map_err(|e| ClientError::Unreachable {
             endpoint: self.endpoint.clone(),
             reason: root_cause(&e),

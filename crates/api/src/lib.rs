@@ -1,7 +1,8 @@
-//! The AWS APIs over HTTP. Requests arrive in AWS's wire protocols (the Query protocol's form
-//! parameters for CloudFormation), are routed to their service by the SigV4 credential scope,
-//! the API version or the action, and answered in AWS's XML, errors included. A client speaks
-//! the same protocol for Cumulo's own commands.
+//! The AWS APIs over HTTP. Requests arrive in AWS's wire protocols (awsQuery's form parameters,
+//! awsJson, smithy-rpc-v2-cbor), are routed to their service (by the SigV4 credential scope,
+//! API version and action; by `X-Amz-Target`; by the CBOR path), their signatures checked when
+//! the region has credentials, and answered in the request's protocol, errors included. A
+//! client speaks the Query protocol for Cumulo's own commands.
 //!
 //! Architecture Invariant: only this crate knows the wire formats (XML, form encoding, and the
 //! JSON and CBOR protocols as they arrive). Services get typed inputs and return records.
@@ -18,9 +19,12 @@ pub mod elbv2;
 pub mod error;
 pub mod guard;
 pub mod iam;
+pub mod protocol;
 pub mod query;
 pub mod registry;
 pub mod server;
+pub mod sigv4;
+pub mod ssm;
 pub mod sts;
 pub mod xml;
 

@@ -25,6 +25,11 @@ impl QueryInput {
         QueryInput { params: pairs.into_iter().collect() }
     }
 
+    /// Every parameter, in key order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.params.get(key).map(String::as_str)
     }

@@ -1,5 +1,7 @@
-//! The HTTP server: AWS Query requests on `/` routed to their service, and the local
-//! endpoints Cumulo's helpers use (wait-condition handles).
+//! The HTTP server: AWS requests (awsQuery and awsJson on `/`, rpc-v2-cbor on
+//! `/service/<Service>/operation/<Operation>`) routed to their service, their signatures
+//! checked when the region has credentials, and the local endpoints Cumulo's helpers use
+//! (wait-condition handles).
 
 use std::sync::Arc;
 
@@ -13,8 +15,9 @@ use cfn_stacks::Engine;
 
 use crate::cloudformation;
 use crate::error::ApiError;
+use crate::protocol::Value;
 use crate::query::QueryInput;
-use crate::registry::{Registry, Route};
+use crate::registry::{Context, JsonVersion, QueryService, Registry, Route, RpcService};
 
 /// The services behind the endpoint.
 pub struct Services {
@@ -24,8 +27,10 @@ pub struct Services {
     pub autoscaling: Arc<autoscaling::AutoScaling>,
     /// The region's clock: the AWS time responses carry.
     pub clock: clock::Clock,
-    /// The AWS services answered on `/`.
+    /// The AWS services answered on `/` and `/service/...`.
     pub registry: Registry,
+    /// Access keys whose signatures are checked; `None` accepts any signature (or none).
+    pub credentials: Option<crate::sigv4::Credentials>,
 }
 
 pub fn router(services: Arc<Services>) -> Router {
@@ -36,7 +41,8 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/_cumulo/ca.pem", get(ca_pem))
         .route("/_cumulo/metrics", get(metrics))
         .route("/_cumulo/chaos/{action}/{target}", axum::routing::post(chaos))
-        .route("/", any(query))
+        .route("/", any(aws))
+        .route("/service/{*rest}", axum::routing::post(aws))
         .layer(axum::middleware::from_fn(guard))
         .with_state(services)
 }
@@ -54,21 +60,145 @@ async fn guard(request: axum::extract::Request, next: axum::middleware::Next) ->
     next.run(request).await
 }
 
-async fn query(
+/// Every AWS request: awsQuery and awsJson on `/`, rpc-v2-cbor on
+/// `/service/<Service>/operation/<Operation>`. The signature is checked (when the region has
+/// credentials) before the service runs; errors come back in the request's protocol.
+async fn aws(
     State(services): State<Arc<Services>>,
+    method: axum::http::Method,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let request_id = aws_ids::uuid();
-    let q = QueryInput::parse(uri.query().unwrap_or(""), &body);
-    let Some(action) = q.get("Action").map(str::to_string) else {
-        let e = ApiError::new("MissingAction", "Missing Action", 400);
-        return xml_response(e.status, e.to_xml(cloudformation::XMLNS, &request_id), &request_id);
+    answer(
+        &services.registry,
+        services.credentials.as_ref(),
+        &method,
+        &uri,
+        &headers,
+        &body,
+        &request_id,
+    )
+    .await
+}
+
+/// The answer to one AWS request (what `/` and `/service/...` run), by the services of
+/// `registry`, checking signatures against `credentials` when there are some.
+pub async fn answer(
+    registry: &Registry,
+    credentials: Option<&crate::sigv4::Credentials>,
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    request_id: &str,
+) -> Response {
+    let path = uri.path();
+    let check = |reply: &Reply<'_>| -> Option<Response> {
+        let credentials = credentials?;
+        let header_pairs: Vec<(String, String)> = headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        let req = crate::sigv4::Request {
+            method: method.as_str(),
+            path,
+            query: uri.query().unwrap_or(""),
+            headers: &header_pairs,
+            body,
+        };
+        let e = crate::sigv4::verify(credentials, &req).err()?;
+        tracing::info!("refused: {e}");
+        Some(
+            reply.error(&ApiError::new(reply.auth_code(&e), e.to_string(), e.status()), request_id),
+        )
     };
-    let service = match services.registry.route(&headers, &q) {
-        Route::Service(s) => s,
+    if let Some(rest) = path.strip_prefix("/service/") {
+        let (name, operation) = match rest.split_once("/operation/") {
+            Some((n, o)) if !n.is_empty() && !o.is_empty() && !o.contains('/') => (n, o),
+            _ => ("", ""),
+        };
+        let Some(service) = registry.by_cbor_name(name) else {
+            let reply = Reply::Cbor { query_compatible: false };
+            let e = ApiError::new(
+                "UnknownOperationException",
+                format!("Cumulo does not answer for the service {name:?} over rpc-v2-cbor yet."),
+                404,
+            );
+            return reply.error(&e, request_id);
+        };
+        let reply = Reply::Cbor { query_compatible: service.wire().query_compatible };
+        if let Some(refused) = check(&reply) {
+            return refused;
+        }
+        return match crate::protocol::decode_cbor(body) {
+            Ok(input) => rpc(service, operation, &input, &reply, request_id).await,
+            Err(e) => reply
+                .error(&ApiError::new("SerializationException", e.to_string(), 400), request_id),
+        };
+    }
+    if let Some(target) = headers.get("x-amz-target").and_then(|t| t.to_str().ok()) {
+        let (prefix, operation) = target.rsplit_once('.').unwrap_or((target, ""));
+        let Some(service) = registry.by_target(prefix) else {
+            let reply = Reply::Json { version: JsonVersion::V1_1, query_compatible: false };
+            let e = ApiError::new(
+                "UnknownOperationException",
+                format!("Cumulo does not answer for {target} yet."),
+                400,
+            );
+            return reply.error(&e, request_id);
+        };
+        let (_, version) = service.wire().json.unwrap_or((prefix, JsonVersion::V1_1));
+        let reply = Reply::Json { version, query_compatible: service.wire().query_compatible };
+        if let Some(refused) = check(&reply) {
+            return refused;
+        }
+        return match crate::protocol::decode_json(body) {
+            Ok(input) => rpc(service, operation, &input, &reply, request_id).await,
+            Err(e) => reply
+                .error(&ApiError::new("SerializationException", e.to_string(), 400), request_id),
+        };
+    }
+    let q = QueryInput::parse(uri.query().unwrap_or(""), body);
+    let generic = Reply::Query(cloudformation::XMLNS);
+    let Some(action) = q.get("Action").map(str::to_string) else {
+        if let Some(refused) = check(&generic) {
+            return refused;
+        }
+        let e = ApiError::new("MissingAction", "Missing Action", 400);
+        return generic.error(&e, request_id);
+    };
+    match registry.route(headers, &q) {
+        Route::Service(service) => {
+            if let Some(refused) = check(&Reply::QueryService(service)) {
+                return refused;
+            }
+            let result = service.call(&action, &q, request_id).await;
+            tracing::debug!(
+                action,
+                service = service.signing_name(),
+                ok = result.is_ok(),
+                "api request"
+            );
+            match result {
+                Ok(body) => xml_response(200, body, request_id),
+                Err(e) => xml_response(e.status, service.error_xml(&e, request_id), request_id),
+            }
+        }
+        Route::Rpc(service) => {
+            let xmlns = service.wire().query.map_or(cloudformation::XMLNS, |(_, x)| x);
+            let reply = Reply::Query(xmlns);
+            if let Some(refused) = check(&reply) {
+                return refused;
+            }
+            let input = crate::protocol::query_tree(&q);
+            rpc(service, &action, &input, &reply, request_id).await
+        }
         Route::Unknown(what) => {
+            if let Some(refused) = check(&generic) {
+                return refused;
+            }
             tracing::debug!(action, "no service for {what}");
             let e = ApiError::new(
                 "InvalidAction",
@@ -77,19 +207,160 @@ async fn query(
                 ),
                 400,
             );
-            return xml_response(
-                e.status,
-                e.to_xml(cloudformation::XMLNS, &request_id),
-                &request_id,
-            );
+            generic.error(&e, request_id)
         }
-    };
-    let result = service.call(&action, &q, &request_id).await;
-    tracing::debug!(action, service = service.signing_name(), ok = result.is_ok(), "api request");
-    match result {
-        Ok(body) => xml_response(200, body, &request_id),
-        Err(e) => xml_response(e.status, service.error_xml(&e, &request_id), &request_id),
     }
+}
+
+/// Runs an [`RpcService`] operation and answers in `reply`'s protocol.
+async fn rpc(
+    service: &dyn RpcService,
+    operation: &str,
+    input: &Value,
+    reply: &Reply<'_>,
+    request_id: &str,
+) -> Response {
+    if !service.handles(operation) {
+        let e = match reply {
+            Reply::Query(_) | Reply::QueryService(_) => ApiError::invalid_action(operation),
+            _ => ApiError::new(
+                "UnknownOperationException",
+                format!(
+                    "The operation {operation} is not known to {}.",
+                    service.wire().signing_name
+                ),
+                400,
+            ),
+        };
+        return reply.error(&e, request_id);
+    }
+    let result = service.call(operation, input, &Context { request_id }).await;
+    tracing::debug!(
+        operation,
+        service = service.wire().signing_name,
+        ok = result.is_ok(),
+        "api request"
+    );
+    match result {
+        Ok(output) => reply.ok(operation, &output, request_id),
+        Err(e) => reply.error(&e, request_id),
+    }
+}
+
+/// How a response goes back: the request's protocol.
+enum Reply<'a> {
+    /// awsQuery XML in this namespace.
+    Query(&'static str),
+    /// awsQuery, in the error dialect of this service.
+    QueryService(&'a dyn QueryService),
+    Json {
+        version: JsonVersion,
+        query_compatible: bool,
+    },
+    Cbor {
+        query_compatible: bool,
+    },
+}
+
+impl Reply<'_> {
+    /// The code of a signature error: awsJson services have their own names for them (an
+    /// awsQueryCompatible one still tells the Query code in `x-amzn-query-error`, see
+    /// `error`).
+    fn auth_code(&self, e: &crate::sigv4::SigError) -> &'static str {
+        match self {
+            Reply::Json { query_compatible: false, .. } => e.json_code(),
+            _ => e.code(),
+        }
+    }
+
+    fn ok(&self, operation: &str, output: &Value, request_id: &str) -> Response {
+        match self {
+            Reply::Query(xmlns) => xml_response(
+                200,
+                crate::protocol::query_xml(operation, xmlns, output, request_id),
+                request_id,
+            ),
+            Reply::QueryService(_) => xml_response(200, String::new(), request_id),
+            Reply::Json { version, .. } => bytes_response(
+                200,
+                version.content_type(),
+                crate::protocol::encode_json(output),
+                request_id,
+            ),
+            Reply::Cbor { .. } => {
+                let mut r = bytes_response(
+                    200,
+                    "application/cbor",
+                    crate::protocol::encode_cbor(output),
+                    request_id,
+                );
+                r.headers_mut().insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
+                r
+            }
+        }
+    }
+
+    /// The error in the protocol's shape: Query's `ErrorResponse`; JSON's and CBOR's
+    /// `{"__type", "message"}` with `x-amzn-ErrorType`, and for awsQueryCompatible services
+    /// `x-amzn-query-error: Code;Sender|Receiver`.
+    fn error(&self, e: &ApiError, request_id: &str) -> Response {
+        let fault = if e.status < 500 { "Sender" } else { "Receiver" };
+        let mut body = Value::map();
+        body.set("__type", Value::from(e.code.as_str()))
+            .set("message", Value::from(e.message.as_str()));
+        let (mut response, query_compatible) = match self {
+            Reply::Query(xmlns) => {
+                return xml_response(e.status, e.to_xml(xmlns, request_id), request_id);
+            }
+            Reply::QueryService(s) => {
+                return xml_response(e.status, s.error_xml(e, request_id), request_id);
+            }
+            Reply::Json { version, query_compatible } => (
+                bytes_response(
+                    e.status,
+                    version.content_type(),
+                    crate::protocol::encode_json(&body),
+                    request_id,
+                ),
+                *query_compatible,
+            ),
+            Reply::Cbor { query_compatible } => {
+                let mut r = bytes_response(
+                    e.status,
+                    "application/cbor",
+                    crate::protocol::encode_cbor(&body),
+                    request_id,
+                );
+                r.headers_mut().insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
+                (r, *query_compatible)
+            }
+        };
+        let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&e.code) {
+            headers.insert("x-amzn-errortype", v);
+        }
+        if query_compatible && let Ok(v) = HeaderValue::from_str(&format!("{};{fault}", e.code)) {
+            headers.insert("x-amzn-query-error", v);
+        }
+        response
+    }
+}
+
+fn bytes_response(
+    status: u16,
+    content_type: &'static str,
+    body: Vec<u8>,
+    request_id: &str,
+) -> Response {
+    let mut response =
+        (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body)
+            .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    response
 }
 
 fn xml_response(status: u16, body: String, request_id: &str) -> Response {

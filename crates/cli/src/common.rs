@@ -26,8 +26,19 @@ impl EndpointArgs {
             .unwrap_or_else(|| "http://127.0.0.1:4566".into())
     }
 
+    /// A client of the region; it signs its calls when AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY are set (a region started with credentials checks them).
     pub fn client(&self) -> api::Client {
-        api::Client::new(&self.endpoint())
+        let client = api::Client::new(&self.endpoint());
+        match (std::env::var("AWS_ACCESS_KEY_ID"), std::env::var("AWS_SECRET_ACCESS_KEY")) {
+            (Ok(id), Ok(secret)) if !id.is_empty() => {
+                let region = std::env::var("AWS_REGION")
+                    .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+                    .unwrap_or_else(|_| "us-east-1".into());
+                client.signing(&id, &secret, &region)
+            }
+            _ => client,
+        }
     }
 }
 
@@ -51,6 +62,11 @@ pub struct RegionArgs {
     /// template stays deployable to AWS.
     #[arg(long, value_name = "FILE")]
     pub overrides: Option<PathBuf>,
+    /// Check requests' SigV4 signatures against these access keys (an INI file like
+    /// ~/.aws/credentials). Without it, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY when
+    /// CUMULO_VERIFY_SIGNATURES=1; otherwise any signature is accepted.
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
 }
 
 impl RegionArgs {
@@ -62,7 +78,28 @@ impl RegionArgs {
             Some(path) => region::Overrides::load(path).map_err(anyhow::Error::msg)?,
             None => region::Overrides::default(),
         };
+        let credentials = match &self.credentials {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                Some(
+                    api::sigv4::Credentials::parse_ini(&text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                )
+            }
+            None if std::env::var("CUMULO_VERIFY_SIGNATURES").is_ok_and(|v| v == "1") => {
+                let id = std::env::var("AWS_ACCESS_KEY_ID").context(
+                    "CUMULO_VERIFY_SIGNATURES=1 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                )?;
+                let secret = std::env::var("AWS_SECRET_ACCESS_KEY").context(
+                    "CUMULO_VERIFY_SIGNATURES=1 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                )?;
+                Some(api::sigv4::Credentials::new([(id, secret)]))
+            }
+            None => None,
+        };
         Ok(region::RegionConfig {
+            credentials,
             data_dir,
             listen: self.listen,
             time_scale: self.time_scale,

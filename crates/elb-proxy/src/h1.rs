@@ -333,10 +333,26 @@ fn respond(
     bytes: &Bytes,
     head_request: bool,
 ) -> Result<Response<TargetBody>, SendError> {
-    let status = StatusCode::from_u16(head.status)
-        .map_err(|_| reset(format!("invalid status {}", head.status), false))?;
+    let (parts, framing, keep_alive) =
+        interpret(head, bytes, head_request).map_err(|e| reset(e, false))?;
+    let mut body = TargetBody { conn: Some(conn), framing, keep_alive };
+    if body.framing == Framing::Done || body.framing == Framing::Length(0) {
+        body.finish();
+    }
+    Ok(Response::from_parts(parts, body))
+}
+
+/// What a response head means: its status and headers, how its body is delimited, and whether
+/// the connection may be reused after it.
+fn interpret(
+    head: Head,
+    bytes: &Bytes,
+    head_request: bool,
+) -> Result<(http::response::Parts, Framing, bool), String> {
+    let status =
+        StatusCode::from_u16(head.status).map_err(|_| format!("invalid status {}", head.status))?;
     if status == StatusCode::SWITCHING_PROTOCOLS {
-        return Err(reset("101 to a request that did not ask to upgrade", false));
+        return Err("101 to a request that did not ask to upgrade".into());
     }
     let mut response = Response::new(());
     *response.status_mut() = status;
@@ -347,9 +363,9 @@ fn respond(
     let mut coding_chunked: Option<bool> = None;
     for (n, v) in head.headers {
         let name = HeaderName::from_bytes(&bytes[n])
-            .map_err(|_| reset("invalid response header name", false))?;
+            .map_err(|_| "invalid response header name".to_string())?;
         let value = HeaderValue::from_maybe_shared(bytes.slice(v))
-            .map_err(|_| reset("invalid response header value", false))?;
+            .map_err(|_| "invalid response header value".to_string())?;
         if name == header::CONTENT_LENGTH {
             for part in value.as_bytes().split(|b| *b == b',') {
                 let parsed = std::str::from_utf8(part)
@@ -360,7 +376,7 @@ fn respond(
                 match (parsed, length) {
                     (Some(l), None) => length = Some(l),
                     (Some(l), Some(prev)) if l == prev => {}
-                    _ => return Err(reset("invalid Content-Length in the response", false)),
+                    _ => return Err("invalid Content-Length in the response".into()),
                 }
             }
         } else if name == header::TRANSFER_ENCODING {
@@ -397,12 +413,21 @@ fn respond(
     if framing == Framing::Close {
         keep_alive = false;
     }
-    let mut body = TargetBody { conn: Some(conn), framing, keep_alive };
-    if body.framing == Framing::Done || body.framing == Framing::Length(0) {
-        body.finish();
-    }
     let (parts, ()) = response.into_parts();
-    Ok(Response::from_parts(parts, body))
+    Ok((parts, framing, keep_alive))
+}
+
+/// A target's response head as the data plane reads it (pure: for fuzzing and tests):
+/// `Ok(None)` when more bytes are needed, else the status, the framing of the body (`Debug`
+/// text: `Length(n)`, `Chunked(Size)`, `Close`, `Done`) and whether the connection is reused.
+pub fn parse_response_head(
+    buf: &[u8],
+    head_request: bool,
+) -> Result<Option<(u16, String, bool)>, String> {
+    let Some(head) = parse_head(buf)? else { return Ok(None) };
+    let bytes = Bytes::copy_from_slice(&buf[..head.len]);
+    let (parts, framing, keep_alive) = interpret(head, &bytes, head_request)?;
+    Ok(Some((parts.status.as_u16(), format!("{framing:?}"), keep_alive)))
 }
 
 /// A target's response body, read from its connection as the client takes it.
@@ -726,5 +751,43 @@ mod tests {
             GET /bc HTTP/1.1
             silent close: error: Reset("the target closed the connection") nothing_read=true
             GET /q HTTP/1.1"#]].assert_eq(&report.join("\n"));
+    }
+
+    #[test]
+    fn response_heads_as_the_data_plane_reads_them() {
+        let cases: [(&[u8], bool, &str); 8] = [
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+                false,
+                "Ok(Some((200, \"Length(5)\", true)))",
+            ),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n", false, "Ok(None)"),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 3\r\n\r\n",
+                false,
+                "Ok(Some((200, \"Chunked(Size)\", false)))",
+            ),
+            (b"HTTP/1.0 200 OK\r\n\r\n", false, "Ok(Some((200, \"Close\", false)))"),
+            (b"HTTP/1.1 204 No Content\r\n\r\n", false, "Ok(Some((204, \"Done\", true)))"),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+                true,
+                "Ok(Some((200, \"Done\", true)))",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\n",
+                false,
+                "Err(\"invalid Content-Length in the response\")",
+            ),
+            (
+                b"HTTP/1.1 101 Switching\r\n\r\n",
+                false,
+                "Err(\"101 to a request that did not ask to upgrade\")",
+            ),
+        ];
+        for (input, head_request, expected) in cases {
+            let got = format!("{:?}", parse_response_head(input, head_request));
+            assert_eq!(got, expected, "{}", String::from_utf8_lossy(input));
+        }
     }
 }

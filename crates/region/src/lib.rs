@@ -67,6 +67,8 @@ pub struct RegionConfig {
     /// How many threads the load balancers' data plane runs, `None` for one per CPU. The data
     /// plane is the process's, so the first region of a process decides.
     pub proxy_threads: Option<usize>,
+    /// The access keys whose SigV4 signatures the API checks; `None` accepts any signature.
+    pub credentials: Option<api::sigv4::Credentials>,
 }
 
 impl Default for RegionConfig {
@@ -84,6 +86,7 @@ impl Default for RegionConfig {
             port_start: None,
             temp_dir: PathBuf::from("/tmp"),
             proxy_threads: None,
+            credentials: None,
         }
     }
 }
@@ -168,18 +171,17 @@ impl Region {
             &["AWS::CloudFormation::WaitConditionHandle"],
             Arc::new(wait::WaitHandles { endpoint: endpoint.clone() }),
         );
-        providers.register(
-            &["AWS::SSM::Parameter"],
-            Arc::new(ssm::SsmProvider { store: store.clone() }),
-        );
-        let ssm = Arc::new(ssm::Ssm::new(store.clone()));
+        let ssm = Arc::new(::ssm::Ssm::new(store.clone(), clock.clone(), config.account.clone()));
+        providers
+            .register(&["AWS::SSM::Parameter"], Arc::new(ssm::SsmProvider { ssm: ssm.clone() }));
         let engine_config = EngineConfig {
             account: config.account.clone(),
             account_resources: Some(ec2.clone()),
             api_endpoint: endpoint.clone(),
             template_loader: config.overrides.template_loader(),
         };
-        let engine = Engine::new(store.clone(), clock.clone(), engine_config, providers, ssm);
+        let engine =
+            Engine::new(store.clone(), clock.clone(), engine_config, providers, ssm.clone());
         nested.attach(&engine);
         let recovered = engine.recover()?;
         if recovered > 0 {
@@ -202,7 +204,8 @@ impl Region {
             .add(Arc::new(api::elb_classic::Api(elb.clone())))
             .add(Arc::new(api::autoscaling::Api(autoscaling.clone())))
             .add(Arc::new(api::iam::Api(ec2.clone())))
-            .add(Arc::new(api::sts::Api(config.account.clone())));
+            .add(Arc::new(api::sts::Api(config.account.clone(), clock.clone())))
+            .add(Arc::new(api::ssm::Api::new(ssm.clone())));
         let services = Arc::new(api::Services {
             cloudformation: engine.clone(),
             ec2: ec2.clone(),
@@ -210,6 +213,7 @@ impl Region {
             autoscaling: autoscaling.clone(),
             clock: clock.clone(),
             registry,
+            credentials: config.credentials.clone(),
         });
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();

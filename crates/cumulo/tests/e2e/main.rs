@@ -5,5 +5,6 @@ mod autoscaling;
 mod cli_lab;
 mod elb;
 mod instances;
+mod ssm;
 mod stacks;
 mod support;

@@ -132,10 +132,16 @@ impl Drop for Running {
 
 /// Runs a client command to completion (bounded); returns (success, stdout, stderr).
 pub fn run(args: &[&str], dir: &Path) -> (bool, String, String) {
+    run_with(args, dir, &[])
+}
+
+/// [`run`] with these environment variables.
+pub fn run_with(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> (bool, String, String) {
     let mut child = Command::new(bin())
         .args(args)
         .current_dir(dir)
         .env_remove("AWS_ENDPOINT_URL")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -183,12 +189,22 @@ pub fn aws_cli() -> std::path::PathBuf {
 
 /// Runs the aws CLI against `endpoint` (bounded); returns (success, stdout, stderr).
 pub fn aws(endpoint: &str, args: &[&str], dir: &Path) -> (bool, String, String) {
+    aws_as(endpoint, args, dir, ("test", "test"))
+}
+
+/// [`aws`] with these access key and secret.
+pub fn aws_as(
+    endpoint: &str,
+    args: &[&str],
+    dir: &Path,
+    (key, secret): (&str, &str),
+) -> (bool, String, String) {
     let out = Command::new(aws_cli())
         .args(args)
         .current_dir(dir)
         .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
