@@ -91,6 +91,13 @@ fn write_profile(x: &mut XmlOut, ec2: &Ec2, p: &InstanceProfileRecord) -> Result
     Ok(())
 }
 
+/// A role by name, or IAM's NoSuchEntity.
+fn existing_role(ec2: &Ec2, name: &str) -> Result<RoleRecord, ApiError> {
+    ec2.role(name)?.ok_or_else(|| {
+        ApiError::service("NoSuchEntity", format!("The role with name {name} cannot be found."))
+    })
+}
+
 /// IAM's statuses: 404 for what is not there, 409 for conflicts.
 fn call(ec2: &Ec2, action: &str, q: &QueryInput, request_id: &str) -> Result<String, ApiError> {
     run(ec2, action, q, request_id).map_err(|mut e| {
@@ -130,12 +137,7 @@ fn run(ec2: &Ec2, action: &str, q: &QueryInput, request_id: &str) -> Result<Stri
         }
         "GetRole" => {
             let name = required("RoleName")?;
-            let role = ec2.role(&name)?.ok_or_else(|| {
-                ApiError::service(
-                    "NoSuchEntity",
-                    format!("The role with name {name} cannot be found."),
-                )
-            })?;
+            let role = existing_role(ec2, &name)?;
             x.open("Role", None);
             write_role(&mut x, &role);
             x.close();
@@ -160,12 +162,7 @@ fn run(ec2: &Ec2, action: &str, q: &QueryInput, request_id: &str) -> Result<Stri
         }
         "ListAttachedRolePolicies" => {
             let name = required("RoleName")?;
-            let role = ec2.role(&name)?.ok_or_else(|| {
-                ApiError::service(
-                    "NoSuchEntity",
-                    format!("The role with name {name} cannot be found."),
-                )
-            })?;
+            let role = existing_role(ec2, &name)?;
             x.members("AttachedPolicies", &role.attached, |x, arn| {
                 let policy = arn.rsplit('/').next().unwrap_or(arn);
                 x.text("PolicyName", policy).text("PolicyArn", arn);
@@ -181,12 +178,7 @@ fn run(ec2: &Ec2, action: &str, q: &QueryInput, request_id: &str) -> Result<Stri
         }
         "GetRolePolicy" => {
             let (name, policy) = (required("RoleName")?, required("PolicyName")?);
-            let role = ec2.role(&name)?.ok_or_else(|| {
-                ApiError::service(
-                    "NoSuchEntity",
-                    format!("The role with name {name} cannot be found."),
-                )
-            })?;
+            let role = existing_role(ec2, &name)?;
             let document = role.inline.get(&policy).ok_or_else(|| {
                 ApiError::service(
                     "NoSuchEntity",
@@ -202,12 +194,7 @@ fn run(ec2: &Ec2, action: &str, q: &QueryInput, request_id: &str) -> Result<Stri
         }
         "ListRolePolicies" => {
             let name = required("RoleName")?;
-            let role = ec2.role(&name)?.ok_or_else(|| {
-                ApiError::service(
-                    "NoSuchEntity",
-                    format!("The role with name {name} cannot be found."),
-                )
-            })?;
+            let role = existing_role(ec2, &name)?;
             x.strings("PolicyNames", role.inline.keys());
             x.bool("IsTruncated", false);
         }

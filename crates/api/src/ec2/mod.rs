@@ -78,6 +78,27 @@ fn lower_first(s: &str) -> String {
     }
 }
 
+/// Runs `action` in a room that answers `actions`; `None` when it is not one of them.
+fn room(
+    actions: &[&str],
+    action: &str,
+    run: impl FnOnce() -> Result<(), ApiError>,
+) -> Option<Result<(), ApiError>> {
+    actions.contains(&action).then(run)
+}
+
+/// A parameter a call cannot go without, as EC2 asks for it.
+fn required(tree: &Json, key: &str) -> Result<String, ApiError> {
+    tree.get(key).and_then(Json::as_str).filter(|v| !v.is_empty()).map(str::to_string).ok_or_else(
+        || {
+            ApiError::service(
+                "MissingParameter",
+                format!("The request must contain the parameter {}", lower_first(key)),
+            )
+        },
+    )
+}
+
 /// `Filter.N.Name` / `Filter.N.Value.M`, as EC2's Describe calls take them.
 pub(crate) struct Filters(Vec<(String, Vec<String>)>);
 

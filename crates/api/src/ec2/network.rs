@@ -216,22 +216,12 @@ pub fn handle(
     q: &QueryInput,
     x: &mut XmlOut,
 ) -> Option<Result<(), ApiError>> {
-    if !ACTIONS.contains(&action) {
-        return None;
-    }
-    Some(run(ec2, action, q, x))
+    super::room(ACTIONS, action, || run(ec2, action, q, x))
 }
 
 fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), ApiError> {
     let tree = q.tree();
-    let required = |k: &str| -> Result<String, ApiError> {
-        text(&tree, k).filter(|v| !v.is_empty()).ok_or_else(|| {
-            ApiError::service(
-                "MissingParameter",
-                format!("The request must contain the parameter {}", super::lower_first(k)),
-            )
-        })
-    };
+    let required = |k: &str| super::required(&tree, k);
     let filters = Filters::from(q);
     let account = ec2.account().account_id.clone();
     match action {

@@ -151,23 +151,13 @@ pub fn handle(
     q: &QueryInput,
     x: &mut XmlOut,
 ) -> Option<Result<(), ApiError>> {
-    if !ACTIONS.contains(&action) {
-        return None;
-    }
-    Some(run(ec2, action, q, x))
+    super::room(ACTIONS, action, || run(ec2, action, q, x))
 }
 
 fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), ApiError> {
     let tree = q.tree();
     let text = |k: &str| tree.get(k).and_then(Json::as_str).map(str::to_string);
-    let required = |k: &str| {
-        text(k).filter(|v| !v.is_empty()).ok_or_else(|| {
-            ApiError::service(
-                "MissingParameter",
-                format!("The request must contain the parameter {k}"),
-            )
-        })
-    };
+    let required = |k: &str| super::required(&tree, k);
     let template = || {
         text("LaunchTemplateId").or_else(|| text("LaunchTemplateName")).ok_or_else(|| {
             ApiError::service(

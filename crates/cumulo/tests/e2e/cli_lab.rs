@@ -56,6 +56,51 @@ fn answering(url: &str, n: usize) -> BTreeSet<String> {
         .collect()
 }
 
+/// An ALB over two subnets with an HTTP listener on 80 forwarding to `tg_arn`: its ARN and
+/// DNS name.
+fn alb(
+    endpoint: &str,
+    dir: &Path,
+    name: &str,
+    subnets: [&str; 2],
+    group: &str,
+    tg_arn: &str,
+) -> (String, String) {
+    let lb = call(
+        endpoint,
+        dir,
+        &[
+            "elbv2",
+            "create-load-balancer",
+            "--name",
+            name,
+            "--subnets",
+            subnets[0],
+            subnets[1],
+            "--security-groups",
+            group,
+        ],
+    );
+    let arn = text(&lb, "/LoadBalancers/0/LoadBalancerArn");
+    call(
+        endpoint,
+        dir,
+        &[
+            "elbv2",
+            "create-listener",
+            "--load-balancer-arn",
+            &arn,
+            "--protocol",
+            "HTTP",
+            "--port",
+            "80",
+            "--default-actions",
+            &format!("Type=forward,TargetGroupArn={tg_arn}"),
+        ],
+    );
+    (arn, text(&lb, "/LoadBalancers/0/DNSName"))
+}
+
 const USER_DATA: &str = "#!/bin/bash\nexec cumulo demo-app --port 80\n";
 
 #[test]
@@ -352,39 +397,8 @@ fn the_edx_lab_by_aws_commands_alone() {
         ],
     );
     let tg_arn = text(&tg, "/TargetGroups/0/TargetGroupArn");
-    let lb = call(
-        ep,
-        d,
-        &[
-            "elbv2",
-            "create-load-balancer",
-            "--name",
-            "photos-alb",
-            "--subnets",
-            &subnet_ids[0],
-            &subnet_ids[1],
-            "--security-groups",
-            &sg_id,
-        ],
-    );
-    let lb_arn = text(&lb, "/LoadBalancers/0/LoadBalancerArn");
-    let dns_name = text(&lb, "/LoadBalancers/0/DNSName");
-    call(
-        ep,
-        d,
-        &[
-            "elbv2",
-            "create-listener",
-            "--load-balancer-arn",
-            &lb_arn,
-            "--protocol",
-            "HTTP",
-            "--port",
-            "80",
-            "--default-actions",
-            &format!("Type=forward,TargetGroupArn={tg_arn}"),
-        ],
-    );
+    let (lb_arn, dns_name) =
+        alb(ep, d, "photos-alb", [&subnet_ids[0], &subnet_ids[1]], &sg_id, &tg_arn);
     call(
         ep,
         d,
@@ -750,39 +764,7 @@ fn the_ha_blog_by_aws_commands_clones_a_server_into_a_group_over_two_zones() {
         ],
     );
     let tg_arn = text(&tg, "/TargetGroups/0/TargetGroupArn");
-    let lb = call(
-        ep,
-        d,
-        &[
-            "elbv2",
-            "create-load-balancer",
-            "--name",
-            "photos",
-            "--subnets",
-            &public[0],
-            &public[1],
-            "--security-groups",
-            &sg,
-        ],
-    );
-    let lb_arn = text(&lb, "/LoadBalancers/0/LoadBalancerArn");
-    let dns_name = text(&lb, "/LoadBalancers/0/DNSName");
-    call(
-        ep,
-        d,
-        &[
-            "elbv2",
-            "create-listener",
-            "--load-balancer-arn",
-            &lb_arn,
-            "--protocol",
-            "HTTP",
-            "--port",
-            "80",
-            "--default-actions",
-            &format!("Type=forward,TargetGroupArn={tg_arn}"),
-        ],
-    );
+    let (_, dns_name) = alb(ep, d, "photos", [&public[0], &public[1]], &sg, &tg_arn);
     call(
         ep,
         d,
