@@ -30,6 +30,7 @@ const ACTIONS: &[&str] = &[
     "TerminateInstances",
     "StopInstances",
     "StartInstances",
+    "RebootInstances",
     "ModifyInstanceAttribute",
     "DescribeImages",
     "CreateKeyPair",
@@ -461,7 +462,11 @@ pub async fn handle(
             x.close();
         }
         "DescribeInstances" => {
-            let instances = select(ec2, q)?;
+            let mut instances = select(ec2, q)?;
+            let mut next = None;
+            if q.get("MaxResults").is_some() || q.get("NextToken").is_some() {
+                (instances, next) = page(instances, q, |i| &i.id)?;
+            }
             x.open("reservationSet", None);
             for i in &instances {
                 x.open("item", None)
@@ -473,6 +478,7 @@ pub async fn handle(
                 x.close().close().close();
             }
             x.close();
+            x.opt("nextToken", next.as_deref());
         }
         "RunInstances" => {
             let tree = q.tree();
@@ -586,6 +592,18 @@ pub async fn handle(
                 x.close();
             }
             x.close();
+        }
+        "RebootInstances" => {
+            let ids = q.list_flat("InstanceId");
+            for id in &ids {
+                if ec2.instance(id)?.is_none() {
+                    return Err(not_found(id));
+                }
+            }
+            for id in &ids {
+                ec2.reboot(id)?;
+            }
+            x.bool("return", true);
         }
         "ModifyInstanceAttribute" => {
             let tree = q.tree();

@@ -46,6 +46,13 @@ fn listener_url(endpoint: &str, dns_name: &str, port: u16) -> String {
     format!("http://{}/", found["address"].as_str().unwrap())
 }
 
+/// An instance's machine and app processes, when both run.
+fn instance_pids(endpoint: &str, id: &str) -> Option<(u64, u64)> {
+    let all = crate::support::instances(endpoint);
+    let i = all.iter().find(|i| i["instanceId"] == id)?;
+    Some((i["machinePid"].as_u64()?, i["appPid"].as_u64()?))
+}
+
 /// The instance ids that answered `n` requests to `url`.
 fn answering(url: &str, n: usize) -> BTreeSet<String> {
     (0..n)
@@ -505,6 +512,19 @@ fn the_edx_lab_by_aws_commands_alone() {
     // It starts again and rejoins.
     call(ep, d, &["ec2", "start-instances", "--instance-ids", &ids[1]]);
     eventually("WebServer2 to rejoin", Duration::from_secs(40), || answering(&url, 8) == both);
+
+    // A reboot: WebServer1 stays running, its app starts again and takes traffic again.
+    let before = instance_pids(ep, &ids[0]);
+    call(ep, d, &["ec2", "reboot-instances", "--instance-ids", &ids[0]]);
+    eventually("WebServer1's app to start again", Duration::from_secs(20), || {
+        let now = instance_pids(ep, &ids[0]);
+        now.is_some() && now != before
+    });
+    let state = call(ep, d, &["ec2", "describe-instances", "--instance-ids", &ids[0]]);
+    assert_eq!(state["Reservations"][0]["Instances"][0]["State"]["Name"], "running", "{state}");
+    eventually("both to answer after the reboot", Duration::from_secs(40), || {
+        answering(&url, 8) == both
+    });
 
     // Cleaning up as the lab does: instances, then the load balancer.
     let mut terminate = vec!["ec2", "terminate-instances", "--instance-ids"];

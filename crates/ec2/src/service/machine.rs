@@ -204,6 +204,20 @@ impl Ec2 {
                 return;
             }
         };
+        if asked == 4 {
+            // A reboot: the same instance boots again, still running, with its ports.
+            let me = self.me.clone();
+            tokio::spawn(async move {
+                let Some(ec2) = me.upgrade() else { return };
+                let mut record = record;
+                if let Err(e) = ec2.start_processes(&mut record).await {
+                    tracing::error!(instance = record.id, "the instance did not boot again: {e}");
+                    let reason = format!("Server.InternalError: the reboot failed: {e}");
+                    ec2.settle(record, InstanceState::Stopped, Some(reason));
+                }
+            });
+            return;
+        }
         let terminate = asked == 2 || (asked == 0 && record.shutdown_behavior == "terminate");
         let reason = match asked {
             0 => Some("Client.InstanceInitiatedShutdown: Instance initiated shutdown".to_string()),

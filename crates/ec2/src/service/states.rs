@@ -85,6 +85,22 @@ impl Ec2 {
         Ok(true)
     }
 
+    /// RebootInstances: a running instance's processes stop and start again; it stays
+    /// `running`, with its addresses and ports.
+    pub fn reboot(&self, id: &str) -> Result<(), Ec2Error> {
+        let record = self.instance(id)?.ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
+        if record.state != InstanceState::Running {
+            return Err(Ec2Error::Rejected {
+                code: "IncorrectInstanceState",
+                message: format!("The instance '{id}' is not in the 'running' state."),
+            });
+        }
+        if !self.ask(id, 4) {
+            self.machine_gone(id, 4);
+        }
+        Ok(())
+    }
+
     /// StartInstances (a stopped instance boots again; new public address).
     pub async fn start(&self, id: &str) -> Result<(), Ec2Error> {
         let mut record = self.instance(id)?.ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
