@@ -5,6 +5,7 @@ mod autoscaling;
 mod cli_lab;
 mod elb;
 mod instances;
+mod sdk;
 mod ssm;
 mod stacks;
 mod support;
