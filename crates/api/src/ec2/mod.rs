@@ -139,6 +139,46 @@ impl Filters {
     }
 }
 
+impl Filters {
+    /// The records that pass every filter (`field` as in [`Filters::check`]).
+    fn select<T>(
+        &self,
+        items: Vec<T>,
+        tags: impl Fn(&T) -> &IndexMap<String, String>,
+        field: impl Fn(&T, &str) -> Option<Vec<String>>,
+    ) -> Result<Vec<T>, ApiError> {
+        let mut chosen = Vec::new();
+        for item in items {
+            if self.check(tags(&item), |name| field(&item, name))? {
+                chosen.push(item);
+            }
+        }
+        Ok(chosen)
+    }
+}
+
+/// One page of `items` as the `set` of a Describe answer (an `item` each), then its
+/// `nextToken`.
+fn write_page<T>(
+    x: &mut XmlOut,
+    q: &QueryInput,
+    set: &str,
+    items: Vec<T>,
+    id: impl Fn(&T) -> &String,
+    mut write: impl FnMut(&mut XmlOut, &T),
+) -> Result<(), ApiError> {
+    let (items, next) = page(items, q, id)?;
+    x.open(set, None);
+    for item in &items {
+        x.open("item", None);
+        write(x, item);
+        x.close();
+    }
+    x.close();
+    x.opt("nextToken", next.as_deref());
+    Ok(())
+}
+
 /// EC2's filter wildcards: `*` any run of characters, `?` one.
 fn glob(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());

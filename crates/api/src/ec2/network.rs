@@ -7,7 +7,7 @@ use ec2::{CreateSecurityGroup, CreateSubnet, CreateVpc, Ec2};
 use indexmap::IndexMap;
 use serde_json::Value as Json;
 
-use super::{Filters, page, tag_set, tag_specifications};
+use super::{Filters, tag_set, tag_specifications, write_page};
 use crate::error::ApiError;
 use crate::query::QueryInput;
 use crate::xml::XmlOut;
@@ -230,9 +230,10 @@ fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), Ap
             let mut all = ec2.vpcs()?;
             super::check_ids(&ids, &all, |v| &v.id, "InvalidVpcID.NotFound", "vpc ID")?;
             all.retain(|v| ids.is_empty() || ids.contains(&v.id));
-            let mut chosen = Vec::new();
-            for v in all {
-                let keep = filters.check(&v.tags, |name| {
+            let chosen = filters.select(
+                all,
+                |v| &v.tags,
+                |v, name| {
                     Some(match name {
                         "vpc-id" => vec![v.id.clone()],
                         "cidr" | "cidr-block-association.cidr-block" | "cidrBlock" => {
@@ -244,20 +245,9 @@ fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), Ap
                         "dhcp-options-id" => vec!["dopt-00000000000000000".into()],
                         _ => return None,
                     })
-                })?;
-                if keep {
-                    chosen.push(v);
-                }
-            }
-            let (chosen, next) = page(chosen, q, |v| &v.id)?;
-            x.open("vpcSet", None);
-            for v in &chosen {
-                x.open("item", None);
-                write_vpc(x, ec2, v);
-                x.close();
-            }
-            x.close();
-            x.opt("nextToken", next.as_deref());
+                },
+            )?;
+            write_page(x, q, "vpcSet", chosen, |v| &v.id, |x, v| write_vpc(x, ec2, v))?;
         }
         "CreateVpc" => {
             let vpc = ec2.create_vpc(CreateVpc {
@@ -278,9 +268,10 @@ fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), Ap
             super::check_ids(&ids, &all, |s| &s.id, "InvalidSubnetID.NotFound", "subnet ID")?;
             all.retain(|s| ids.is_empty() || ids.contains(&s.id));
             let region = ec2.account().region.clone();
-            let mut chosen = Vec::new();
-            for s in all {
-                let keep = filters.check(&s.tags, |name| {
+            let chosen = filters.select(
+                all,
+                |s| &s.tags,
+                |s, name| {
                     Some(match name {
                         "subnet-id" => vec![s.id.clone()],
                         "vpc-id" => vec![s.vpc_id.clone()],
@@ -295,20 +286,9 @@ fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), Ap
                         "owner-id" => vec![account.clone()],
                         _ => return None,
                     })
-                })?;
-                if keep {
-                    chosen.push(s);
-                }
-            }
-            let (chosen, next) = page(chosen, q, |s| &s.id)?;
-            x.open("subnetSet", None);
-            for s in &chosen {
-                x.open("item", None);
-                write_subnet(x, ec2, s);
-                x.close();
-            }
-            x.close();
-            x.opt("nextToken", next.as_deref());
+                },
+            )?;
+            write_page(x, q, "subnetSet", chosen, |s| &s.id, |x, s| write_subnet(x, ec2, s))?;
         }
         "CreateSubnet" => {
             let subnet = ec2.create_subnet(CreateSubnet {
@@ -349,16 +329,17 @@ fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), Ap
                 (ids.is_empty() || ids.contains(&g.id))
                     && (names.is_empty() || names.contains(&g.name))
             });
-            let mut chosen = Vec::new();
-            for g in all {
-                let ports = |rules: &[Rule], from: bool| -> Vec<String> {
-                    rules
-                        .iter()
-                        .filter_map(|r| if from { r.from_port } else { r.to_port })
-                        .map(|p| p.to_string())
-                        .collect()
-                };
-                let keep = filters.check(&g.tags, |name| {
+            let ports = |rules: &[Rule], from: bool| -> Vec<String> {
+                rules
+                    .iter()
+                    .filter_map(|r| if from { r.from_port } else { r.to_port })
+                    .map(|p| p.to_string())
+                    .collect()
+            };
+            let chosen = filters.select(
+                all,
+                |g| &g.tags,
+                |g, name| {
                     Some(match name {
                         "group-id" => vec![g.id.clone()],
                         "group-name" => vec![g.name.clone()],
@@ -378,20 +359,16 @@ fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), Ap
                         }
                         _ => return None,
                     })
-                })?;
-                if keep {
-                    chosen.push(g);
-                }
-            }
-            let (chosen, next) = page(chosen, q, |g| &g.id)?;
-            x.open("securityGroupInfo", None);
-            for g in &chosen {
-                x.open("item", None);
-                write_group(x, ec2, g);
-                x.close();
-            }
-            x.close();
-            x.opt("nextToken", next.as_deref());
+                },
+            )?;
+            write_page(
+                x,
+                q,
+                "securityGroupInfo",
+                chosen,
+                |g| &g.id,
+                |x, g| write_group(x, ec2, g),
+            )?;
         }
         "CreateSecurityGroup" => {
             let group = ec2.create_security_group(CreateSecurityGroup {

@@ -5,7 +5,7 @@ use ec2::Ec2;
 use ec2::network::{NatGatewayRecord, RouteTableRecord};
 use serde_json::Value as Json;
 
-use super::{Filters, page, tag_set, tag_specifications};
+use super::{Filters, tag_set, tag_specifications, write_page};
 use crate::error::ApiError;
 use crate::query::QueryInput;
 use crate::xml::XmlOut;
@@ -130,9 +130,10 @@ fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), Ap
                 "internetGateway ID",
             )?;
             all.retain(|g| ids.is_empty() || ids.contains(&g.id));
-            let mut chosen = Vec::new();
-            for g in all {
-                let keep = filters.check(&g.tags, |name| {
+            let chosen = filters.select(
+                all,
+                |g| &g.tags,
+                |g, name| {
                     Some(match name {
                         "internet-gateway-id" => vec![g.id.clone()],
                         "attachment.vpc-id" => g.vpc_id.clone().into_iter().collect(),
@@ -142,25 +143,24 @@ fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), Ap
                         "owner-id" => vec![owner.clone()],
                         _ => return None,
                     })
-                })?;
-                if keep {
-                    chosen.push(g);
-                }
-            }
-            let (chosen, next) = page(chosen, q, |g| &g.id)?;
-            x.open("internetGatewaySet", None);
-            for g in &chosen {
-                x.open("item", None).text("internetGatewayId", &g.id).text("ownerId", &owner);
-                x.open("attachmentSet", None);
-                if let Some(v) = &g.vpc_id {
-                    x.open("item", None).text("vpcId", v).text("state", "available").close();
-                }
-                x.close();
-                tag_set(x, &g.tags);
-                x.close();
-            }
-            x.close();
-            x.opt("nextToken", next.as_deref());
+                },
+            )?;
+            write_page(
+                x,
+                q,
+                "internetGatewaySet",
+                chosen,
+                |g| &g.id,
+                |x, g| {
+                    x.text("internetGatewayId", &g.id).text("ownerId", &owner);
+                    x.open("attachmentSet", None);
+                    if let Some(v) = &g.vpc_id {
+                        x.open("item", None).text("vpcId", v).text("state", "available").close();
+                    }
+                    x.close();
+                    tag_set(x, &g.tags);
+                },
+            )?;
         }
         "CreateRouteTable" => {
             let t = ec2.create_route_table(
@@ -186,9 +186,10 @@ fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), Ap
                 "routeTable ID",
             )?;
             all.retain(|t| ids.is_empty() || ids.contains(&t.id));
-            let mut chosen = Vec::new();
-            for t in all {
-                let keep = filters.check(&t.tags, |name| {
+            let chosen = filters.select(
+                all,
+                |t| &t.tags,
+                |t, name| {
                     Some(match name {
                         "route-table-id" => vec![t.id.clone()],
                         "vpc-id" => vec![t.vpc_id.clone()],
@@ -208,20 +209,9 @@ fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), Ap
                         "owner-id" => vec![owner.clone()],
                         _ => return None,
                     })
-                })?;
-                if keep {
-                    chosen.push(t);
-                }
-            }
-            let (chosen, next) = page(chosen, q, |t| &t.id)?;
-            x.open("routeTableSet", None);
-            for t in &chosen {
-                x.open("item", None);
-                write_table(x, &owner, t);
-                x.close();
-            }
-            x.close();
-            x.opt("nextToken", next.as_deref());
+                },
+            )?;
+            write_page(x, q, "routeTableSet", chosen, |t| &t.id, |x, t| write_table(x, &owner, t))?;
         }
         "CreateRoute" | "DeleteRoute" => {
             let table = required("RouteTableId")?;
@@ -323,9 +313,10 @@ fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), Ap
             let mut all = ec2.nat_gateways()?;
             super::check_ids(&ids, &all, |n| &n.id, "NatGatewayNotFound", "Nat Gateway")?;
             all.retain(|n| ids.is_empty() || ids.contains(&n.id));
-            let mut chosen = Vec::new();
-            for n in all {
-                let keep = filters.check(&n.tags, |name| {
+            let chosen = filters.select(
+                all,
+                |n| &n.tags,
+                |n, name| {
                     Some(match name {
                         "nat-gateway-id" => vec![n.id.clone()],
                         "subnet-id" => vec![n.subnet_id.clone()],
@@ -333,20 +324,9 @@ fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), Ap
                         "state" => vec![n.state.clone()],
                         _ => return None,
                     })
-                })?;
-                if keep {
-                    chosen.push(n);
-                }
-            }
-            let (chosen, next) = page(chosen, q, |n| &n.id)?;
-            x.open("natGatewaySet", None);
-            for n in &chosen {
-                x.open("item", None);
-                write_nat(x, n);
-                x.close();
-            }
-            x.close();
-            x.opt("nextToken", next.as_deref());
+                },
+            )?;
+            write_page(x, q, "natGatewaySet", chosen, |n| &n.id, write_nat)?;
         }
         other => return Err(ApiError::invalid_action(other)),
     }
