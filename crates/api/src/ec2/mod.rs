@@ -47,22 +47,24 @@ crate::registry::query_service!(
     |e, request_id| error_xml(e, request_id)
 );
 
+/// A room's actions and how it runs one of them.
+type Room =
+    (&'static [&'static str], fn(&Ec2, &str, &QueryInput, &mut XmlOut) -> Result<(), ApiError>);
+
+/// The rooms that answer the rest of EC2's actions.
+const ROOMS: [Room; 3] = [
+    (network::ACTIONS, network::run),
+    (templates::ACTIONS, templates::run),
+    (routing::ACTIONS, routing::run),
+];
+
 pub fn handles(action: &str) -> bool {
-    ACTIONS.contains(&action)
-        || network::ACTIONS.contains(&action)
-        || templates::ACTIONS.contains(&action)
-        || routing::ACTIONS.contains(&action)
+    ACTIONS.contains(&action) || ROOMS.iter().any(|(actions, _)| actions.contains(&action))
 }
 
 /// Every action EC2 answers (for COVERAGE.md's check).
 pub fn actions() -> Vec<&'static str> {
-    ACTIONS
-        .iter()
-        .chain(network::ACTIONS)
-        .chain(templates::ACTIONS)
-        .chain(routing::ACTIONS)
-        .copied()
-        .collect()
+    ACTIONS.iter().chain(ROOMS.iter().flat_map(|(actions, _)| actions.iter())).copied().collect()
 }
 
 /// A zone's id (`us-east-1b` → `use1-az2`).
@@ -77,15 +79,6 @@ fn lower_first(s: &str) -> String {
         Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
         None => String::new(),
     }
-}
-
-/// Runs `action` in a room that answers `actions`; `None` when it is not one of them.
-fn room(
-    actions: &[&str],
-    action: &str,
-    run: impl FnOnce() -> Result<(), ApiError>,
-) -> Option<Result<(), ApiError>> {
-    actions.contains(&action).then(run)
 }
 
 /// A parameter a call cannot go without, as EC2 asks for it.
@@ -448,11 +441,8 @@ pub async fn handle(
     x.open(&format!("{action}Response"), Some(XMLNS));
     x.text("requestId", request_id);
     let region = &ec2.account().region;
-    if let Some(result) = network::handle(ec2, action, q, &mut x)
-        .or_else(|| templates::handle(ec2, action, q, &mut x))
-        .or_else(|| routing::handle(ec2, action, q, &mut x))
-    {
-        result?;
+    if let Some((_, run)) = ROOMS.iter().find(|(actions, _)| actions.contains(&action)) {
+        run(ec2, action, q, &mut x)?;
         return Ok(x.finish());
     }
     match action {

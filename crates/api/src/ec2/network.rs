@@ -209,17 +209,8 @@ fn write_group(x: &mut XmlOut, ec2: &Ec2, g: &SecurityGroupRecord) {
     tag_set(x, &g.tags);
 }
 
-/// Runs one network action, or says it is not one (`None`).
-pub fn handle(
-    ec2: &Ec2,
-    action: &str,
-    q: &QueryInput,
-    x: &mut XmlOut,
-) -> Option<Result<(), ApiError>> {
-    super::room(ACTIONS, action, || run(ec2, action, q, x))
-}
-
-fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), ApiError> {
+/// Runs one of its `ACTIONS`.
+pub(super) fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), ApiError> {
     let tree = q.tree();
     let required = |k: &str| super::required(&tree, k);
     let filters = Filters::from(q);

@@ -83,17 +83,8 @@ fn write_nat(x: &mut XmlOut, n: &NatGatewayRecord) {
     tag_set(x, &n.tags);
 }
 
-/// Runs one routing action, or says it is not one (`None`).
-pub fn handle(
-    ec2: &Ec2,
-    action: &str,
-    q: &QueryInput,
-    x: &mut XmlOut,
-) -> Option<Result<(), ApiError>> {
-    super::room(ACTIONS, action, || run(ec2, action, q, x))
-}
-
-fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), ApiError> {
+/// Runs one of its `ACTIONS`.
+pub(super) fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), ApiError> {
     let tree = q.tree();
     let text = |k: &str| tree.get(k).and_then(Json::as_str).map(str::to_string);
     let required = |k: &str| super::required(&tree, k);

@@ -144,17 +144,8 @@ fn write_version(x: &mut XmlOut, t: &LaunchTemplateRecord, version: u32) {
     x.close();
 }
 
-/// Runs one launch template or image action, or says it is not one (`None`).
-pub fn handle(
-    ec2: &Ec2,
-    action: &str,
-    q: &QueryInput,
-    x: &mut XmlOut,
-) -> Option<Result<(), ApiError>> {
-    super::room(ACTIONS, action, || run(ec2, action, q, x))
-}
-
-fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), ApiError> {
+/// Runs one of its `ACTIONS`.
+pub(super) fn run(ec2: &Ec2, action: &str, q: &QueryInput, x: &mut XmlOut) -> Result<(), ApiError> {
     let tree = q.tree();
     let text = |k: &str| tree.get(k).and_then(Json::as_str).map(str::to_string);
     let required = |k: &str| super::required(&tree, k);
