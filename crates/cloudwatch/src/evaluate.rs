@@ -1,0 +1,1 @@
+//! Alarm evaluation (placeholder; being written).

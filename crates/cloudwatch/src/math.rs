@@ -1,0 +1,1 @@
+//! Metric math (placeholder; being written).
