@@ -16,6 +16,14 @@
 //!   point by point over the timestamps where at least one series has a point. `AVG` of an array
 //!   counts a missing point as 0 (the guide says so for AVG); the others use the points present.
 //!   STDDEV is the population standard deviation.
+//! - `FILL(x, v)` fills every missing point of a TS (or of each TS of a TS[]) with a scalar or
+//!   with another series' point; `REPEAT` carries the last point forward (a leading gap stays
+//!   empty) and `LINEAR` interpolates by time between the points around a gap (leading and
+//!   trailing gaps stay empty). `RATE`, `DIFF` and `DIFF_TIME` compare each point with the
+//!   series' previous point, so the first point has none; `RUNNING_SUM` keeps the gaps.
+//! - `IF(c, a[, b])` per point of `c`: no point where `c` has none; where `c` is true, `a` (a
+//!   missing point of a series `a` counts as 0); where false, `b` (no point when `b` is absent
+//!   or has none there), exactly the guide's tables.
 //! - `METRICS()` is every metric query of the request (the ids [`Context::all_ids`] lists), and
 //!   `METRICS("s")` those whose id contains `s`.
 //! - The final result must be a TS or a TS[]: a scalar is refused, as the guide says
@@ -23,6 +31,13 @@
 //!   expression result"); `TIME_SERIES(...)` turns one into a series.
 //! - Labels: an array result keeps each input series' label; a single-series result has an empty
 //!   label (the caller gives it the expression's label).
+//!
+//! - Also: `ABS CEIL FLOOR SQRT LOG LOG10 EXP` (pointwise), `PERIOD`, `DATAPOINT_COUNT`,
+//!   `METRIC_COUNT`, `REMOVE_EMPTY`, `FIRST`/`LAST`, `SORT`, `SLICE`, `CONCAT`, `TIME_SERIES`,
+//!   `MINUTE HOUR DAY DATE MONTH YEAR EPOCH` (UTC; DAY is 1 = Monday ... 7 = Sunday). `SEARCH`,
+//!   Metrics Insights `SELECT` queries and the functions that need other services
+//!   (`ANOMALY_DETECTION_BAND`, `INSIGHT_RULE_METRIC`, `SERVICE_QUOTA`, `LAMBDA`,
+//!   `DB_PERF_INSIGHTS`) are refused at parse time, naming what is not supported.
 //!
 //! Limits: an expression is at most [`MAX_EXPRESSION_LENGTH`] characters (the API's
 //! `MetricExpression` maximum) and nests at most [`MAX_NESTING`] levels, so no input can exhaust
@@ -217,7 +232,10 @@ enum Node {
     Array(Vec<Node>),
     Neg(Box<Node>),
     Not(Box<Node>),
-    Bin(Op, Box<Node>, Box<Node>),
+    /// `a op b op c ...`, evaluated left to right.
+    Chain(Box<Node>, Vec<(Op, Node)>),
+    /// `a ^ b` (right-associative, so nested through `unary` and bounded there).
+    Pow(Box<Node>, Box<Node>),
     Call(Func, Vec<Node>),
 }
 
@@ -429,81 +447,43 @@ impl Parser {
     }
 
     fn expr(&mut self) -> Result<Node, MathError> {
-        self.or()
+        self.level(0)
     }
 
-    fn or(&mut self) -> Result<Node, MathError> {
-        let mut left = self.and()?;
-        loop {
-            match self.peek()?.1 {
-                Tok::OrOr => {}
-                Tok::Upper(w) if w == "OR" => {}
-                _ => return Ok(left),
-            }
-            self.next()?;
-            let right = self.and()?;
-            left = Node::Bin(Op::Or, Box::new(left), Box::new(right));
+    /// The binary operator `tok` stands for at precedence `level` (0 binds loosest).
+    fn operator(level: usize, tok: &Tok) -> Option<Op> {
+        match (level, tok) {
+            (0, Tok::OrOr) => Some(Op::Or),
+            (0, Tok::Upper(w)) if w == "OR" => Some(Op::Or),
+            (1, Tok::AndAnd) => Some(Op::And),
+            (1, Tok::Upper(w)) if w == "AND" => Some(Op::And),
+            (2, Tok::Lt) => Some(Op::Lt),
+            (2, Tok::Le) => Some(Op::Le),
+            (2, Tok::Gt) => Some(Op::Gt),
+            (2, Tok::Ge) => Some(Op::Ge),
+            (2, Tok::EqEq) => Some(Op::Eq),
+            (2, Tok::Ne) => Some(Op::Ne),
+            (3, Tok::Plus) => Some(Op::Add),
+            (3, Tok::Minus) => Some(Op::Sub),
+            (4, Tok::Star) => Some(Op::Mul),
+            (4, Tok::Slash) => Some(Op::Div),
+            _ => None,
         }
     }
 
-    fn and(&mut self) -> Result<Node, MathError> {
-        let mut left = self.comparison()?;
-        loop {
-            match self.peek()?.1 {
-                Tok::AndAnd => {}
-                Tok::Upper(w) if w == "AND" => {}
-                _ => return Ok(left),
-            }
+    /// A left-associative run of operators of one precedence level, kept flat (a `Chain`) so
+    /// that a long `m1 + m2 + ...` costs no stack depth when evaluated.
+    fn level(&mut self, level: usize) -> Result<Node, MathError> {
+        let operand = |p: &mut Self| {
+            if level >= 4 { p.unary() } else { p.level(level + 1) }
+        };
+        let first = operand(self)?;
+        let mut rest = Vec::new();
+        while let Some(op) = Self::operator(level, &self.peek()?.1) {
             self.next()?;
-            let right = self.comparison()?;
-            left = Node::Bin(Op::And, Box::new(left), Box::new(right));
+            rest.push((op, operand(self)?));
         }
-    }
-
-    fn comparison(&mut self) -> Result<Node, MathError> {
-        let mut left = self.additive()?;
-        loop {
-            let op = match self.peek()?.1 {
-                Tok::Lt => Op::Lt,
-                Tok::Le => Op::Le,
-                Tok::Gt => Op::Gt,
-                Tok::Ge => Op::Ge,
-                Tok::EqEq => Op::Eq,
-                Tok::Ne => Op::Ne,
-                _ => return Ok(left),
-            };
-            self.next()?;
-            let right = self.additive()?;
-            left = Node::Bin(op, Box::new(left), Box::new(right));
-        }
-    }
-
-    fn additive(&mut self) -> Result<Node, MathError> {
-        let mut left = self.multiplicative()?;
-        loop {
-            let op = match self.peek()?.1 {
-                Tok::Plus => Op::Add,
-                Tok::Minus => Op::Sub,
-                _ => return Ok(left),
-            };
-            self.next()?;
-            let right = self.multiplicative()?;
-            left = Node::Bin(op, Box::new(left), Box::new(right));
-        }
-    }
-
-    fn multiplicative(&mut self) -> Result<Node, MathError> {
-        let mut left = self.unary()?;
-        loop {
-            let op = match self.peek()?.1 {
-                Tok::Star => Op::Mul,
-                Tok::Slash => Op::Div,
-                _ => return Ok(left),
-            };
-            self.next()?;
-            let right = self.unary()?;
-            left = Node::Bin(op, Box::new(left), Box::new(right));
-        }
+        Ok(if rest.is_empty() { first } else { Node::Chain(Box::new(first), rest) })
     }
 
     /// Every nested sub-expression passes through here, so this is where nesting is bounded.
@@ -540,7 +520,7 @@ impl Parser {
                 if self.peek()?.1 == Tok::Caret {
                     self.next()?;
                     let exponent = self.unary()?;
-                    Ok(Node::Bin(Op::Pow, Box::new(base), Box::new(exponent)))
+                    Ok(Node::Pow(Box::new(base), Box::new(exponent)))
                 } else {
                     Ok(base)
                 }
@@ -805,10 +785,17 @@ impl Eval<'_> {
                 let v = self.eval(inner)?;
                 map_points("NOT", v, |x| Some(truth(x == 0.0)))
             }
-            Node::Bin(op, a, b) => {
+            Node::Chain(first, rest) => {
+                let mut acc = self.eval(first)?;
+                for (op, node) in rest {
+                    acc = binary(*op, acc, self.eval(node)?)?;
+                }
+                Ok(acc)
+            }
+            Node::Pow(a, b) => {
                 let a = self.eval(a)?;
                 let b = self.eval(b)?;
-                binary(*op, a, b)
+                binary(Op::Pow, a, b)
             }
             Node::Call(f, args) => self.call(*f, args),
         }
@@ -2077,6 +2064,37 @@ mod tests {
             error: Syntax error at position 65: the expression nests more than 64 levels deep
             error: Syntax error at position 65: the expression nests more than 64 levels deep
             error: Syntax error at position 130: the expression nests more than 64 levels deep
+        "#]]
+        .assert_eq(&out);
+    }
+
+    /// The deepest and the longest expressions the limits let through parse and evaluate on a
+    /// thread with half of tokio's default worker stack (2 MiB), in a debug build.
+    #[test]
+    fn the_limits_keep_the_stack_small() {
+        let worst = || {
+            let chain = format!("1{}", "+1".repeat(1017));
+            let calls = format!("{}m1{}", "ABS(".repeat(63), ")".repeat(63));
+            let arrays = format!("SUM({}m1{})", "[".repeat(62), "]".repeat(62));
+            let mixed = format!("{}m1{}", "-(1+".repeat(31), ")".repeat(31));
+            let cx = context(&[("m1", "", "1 2")]);
+            [format!("TIME_SERIES({chain})"), calls, arrays, mixed]
+                .iter()
+                .map(|e| {
+                    let r = parse(e).and_then(|x| evaluate(&x, &cx));
+                    format!("{} chars: {}", e.chars().count(), show(r))
+                })
+                .collect::<String>()
+        };
+        let out = std::thread::Builder::new().stack_size(1 << 20).spawn(worst).map(|h| h.join());
+        let Ok(Ok(out)) = out else {
+            panic!("the worst-case expressions overflowed a 1 MiB stack");
+        };
+        expect![[r#"
+            2048 chars: [] 1018 1018
+            317 chars: [] 1 2
+            131 chars: [] 1 2
+            157 chars: [] -2 -3
         "#]]
         .assert_eq(&out);
     }
