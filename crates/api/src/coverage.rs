@@ -12,6 +12,7 @@ pub fn implemented() -> Vec<(&'static str, Vec<&'static str>)> {
         ("elbv2", crate::elbv2::actions().to_vec()),
         ("iam", crate::iam::actions().to_vec()),
         ("ssm", crate::ssm::actions().to_vec()),
+        ("cloudwatch", crate::cloudwatch::actions().to_vec()),
         ("sts", crate::sts::actions().to_vec()),
     ];
     for (_, actions) in &mut all {

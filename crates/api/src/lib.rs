@@ -11,6 +11,7 @@ pub mod autoscaling;
 pub mod cfn_client;
 pub mod client;
 pub mod cloudformation;
+pub mod cloudwatch;
 pub mod coverage;
 pub mod ec2;
 pub mod ec2_client;

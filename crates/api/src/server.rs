@@ -434,7 +434,7 @@ async fn metrics(State(services): State<Arc<Services>>) -> Response {
             let dims: serde_json::Map<String, serde_json::Value> =
                 s.dimensions.into_iter().map(|(k, v)| (k.to_string(), v.into())).collect();
             serde_json::json!({
-                "namespace": elb::metrics::NAMESPACE,
+                "namespace": s.namespace,
                 "metricName": s.name,
                 "dimensions": dims,
                 "value": s.value,
@@ -478,6 +478,7 @@ async fn endpoints(State(services): State<Arc<Services>>) -> Response {
 async fn chaos(
     State(services): State<Arc<Services>>,
     axum::extract::Path((action, target)): axum::extract::Path<(String, String)>,
+    axum::extract::Query(options): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Response {
     let ec2 = &services.ec2;
     let signal = |pid: Option<u32>| -> bool {
@@ -504,7 +505,28 @@ async fn chaos(
             )
         }
         "restore-zone" => (ec2.restore_zone(&target), format!("zone {target} is back")),
-        "kill-instance" => (ec2.power_off(&target), format!("instance {target} killed")),
+        "kill-instance" => (
+            ec2.power_off(&target),
+            format!("instance {target} killed: its machine is gone (system status check failed)"),
+        ),
+        "cpu-burn" => {
+            let percent = options.get("percent").map_or(Ok(100.0), |p| p.parse::<f64>());
+            let seconds = options.get("for").map_or(Ok(600.0), |p| p.parse::<f64>());
+            let (Ok(percent), Ok(seconds)) = (percent, seconds) else {
+                return (StatusCode::BAD_REQUEST, "percent and for must be numbers\n")
+                    .into_response();
+            };
+            if !(seconds > 0.0 && seconds <= 86_400.0) {
+                return (StatusCode::BAD_REQUEST, "for must be between 0 and 86400 seconds\n")
+                    .into_response();
+            }
+            match ec2.burn_cpu(&target, percent, std::time::Duration::from_secs_f64(seconds)) {
+                Ok(()) => {
+                    (true, format!("instance {target} burns {percent}% of its CPU for {seconds} s"))
+                }
+                Err(e) => return local_failure(e),
+            }
+        }
         "kill-app" => match ec2.app_pid(&target) {
             Ok(pid) => (signal(pid), format!("the app of {target} killed")),
             Err(e) => return local_failure(e),

@@ -100,6 +100,7 @@ impl Compute for Fleet {
             state: InstanceState::Running,
             zone,
             subnet_id: subnet,
+            impaired: false,
         };
         self.instances.lock().unwrap().insert(view.id.clone(), view.clone());
         let _ = self.changes.send(InstanceChange {

@@ -54,6 +54,8 @@ pub struct InstanceView {
     pub state: InstanceState,
     pub zone: String,
     pub subnet_id: String,
+    /// Running, but its system status check fails (its machine is gone).
+    pub impaired: bool,
 }
 
 /// EC2 as Auto Scaling uses it.
@@ -113,6 +115,7 @@ impl Compute for ec2::Ec2 {
 
     fn instance(&self, id: &str) -> Result<Option<InstanceView>, FleetError> {
         Ok(ec2::Ec2::instance(self, id)?.map(|r| InstanceView {
+            impaired: self.impaired(&r.id),
             id: r.id,
             state: r.state,
             zone: r.zone,
@@ -156,7 +159,13 @@ impl Compute for ec2::Ec2 {
 
     async fn launch(&self, request: LaunchRequest) -> Result<InstanceView, FleetError> {
         let r = ec2::Ec2::launch(self, request).await?;
-        Ok(InstanceView { id: r.id, state: r.state, zone: r.zone, subnet_id: r.subnet_id })
+        Ok(InstanceView {
+            id: r.id,
+            state: r.state,
+            zone: r.zone,
+            subnet_id: r.subnet_id,
+            impaired: false,
+        })
     }
 
     async fn terminate(&self, id: &str) -> Result<(), FleetError> {

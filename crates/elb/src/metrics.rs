@@ -1,7 +1,8 @@
-//! The load balancers' CloudWatch metrics as AWS/ApplicationELB names them: the data plane's
-//! counters (cumulative since the load balancer was made; a metrics store takes the
-//! difference per period) and gauges read now (healthy and unhealthy hosts, open
-//! connections), each with AWS's dimension sets.
+//! The load balancers' CloudWatch metrics as AWS/ApplicationELB names them (and AWS/ELB for
+//! Classic load balancers): the data plane's counters (cumulative since the load balancer was
+//! made; the metric store takes the difference per period), timings as cumulative sums and
+//! counts, and gauges read now (healthy and unhealthy hosts, open connections), each with
+//! AWS's dimension sets.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use serde::Serialize;
 use crate::health::State;
 
 pub const NAMESPACE: &str = "AWS/ApplicationELB";
+pub const CLASSIC_NAMESPACE: &str = "AWS/ELB";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Kind {
@@ -18,10 +20,14 @@ pub enum Kind {
     Counter,
     /// The value now (statistics Average, Minimum, Maximum).
     Gauge,
+    /// Cumulative: `value` is a sum of seconds over `count` events (a period's mean is the
+    /// difference of the sums over the difference of the counts).
+    Timing { count: u64 },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Sample {
+    pub namespace: &'static str,
     pub name: &'static str,
     /// (name, value) in AWS's order.
     pub dimensions: Vec<(&'static str, String)>,
@@ -38,6 +44,7 @@ fn get(c: &elb_proxy::metrics::Sharded) -> f64 {
 /// Request and response counters of one scope (a load balancer, or a target group within it).
 fn traffic(c: &Counters, dims: &[(&'static str, String)], lb_level: bool, out: &mut Vec<Sample>) {
     let counter = |name: &'static str, value: f64, unit: &'static str| Sample {
+        namespace: NAMESPACE,
         name,
         dimensions: dims.to_vec(),
         value,
@@ -55,15 +62,13 @@ fn traffic(c: &Counters, dims: &[(&'static str, String)], lb_level: bool, out: &
     }
     let responses = Counters::get(&c.target_responses);
     if responses > 0 {
-        // The mean over the load balancer's life (per-period means come from the sum and
-        // count that `Counters` keeps: `target_response_us`, `target_responses`).
-        let mean = Counters::get(&c.target_response_us) as f64 / responses as f64 / 1e6;
         out.push(Sample {
+            namespace: NAMESPACE,
             name: "TargetResponseTime",
             dimensions: dims.to_vec(),
-            value: mean,
+            value: Counters::get(&c.target_response_us) as f64 / 1e6,
             unit: "Seconds",
-            kind: Kind::Gauge,
+            kind: Kind::Timing { count: responses },
         });
     }
     out.push(counter("HTTPCode_ELB_3XX_Count", get(&c.elb_3xx), "Count"));
@@ -79,6 +84,7 @@ fn traffic(c: &Counters, dims: &[(&'static str, String)], lb_level: bool, out: &
     out.push(counter("HTTP_Fixed_Response_Count", get(&c.fixed_responses), "Count"));
     out.push(counter("HTTP_Redirect_Count", get(&c.redirects), "Count"));
     out.push(Sample {
+        namespace: NAMESPACE,
         name: "ActiveConnectionCount",
         dimensions: dims.to_vec(),
         value: c.active_connections.get_signed().max(0) as f64,
@@ -132,6 +138,7 @@ pub fn samples(lb: &LoadBalancerView<'_>) -> Vec<Sample> {
             }
         }
         let gauge = |name: &'static str, dims: Vec<(&'static str, String)>, value: u32| Sample {
+            namespace: NAMESPACE,
             name,
             dimensions: dims,
             value: f64::from(value),
@@ -151,6 +158,7 @@ pub fn samples(lb: &LoadBalancerView<'_>) -> Vec<Sample> {
             Counters::get(&g.counters.request_count) as f64 / f64::from(healthy.max(1));
         for dims in [vec![("TargetGroup", g.full_name.to_string())], dims.clone()] {
             out.push(Sample {
+                namespace: NAMESPACE,
                 name: "RequestCountPerTarget",
                 dimensions: dims,
                 value: per_target,
@@ -158,6 +166,57 @@ pub fn samples(lb: &LoadBalancerView<'_>) -> Vec<Sample> {
                 kind: Kind::Counter,
             });
         }
+    }
+    out
+}
+
+/// A Classic load balancer's samples: its one group's and its own, under AWS/ELB's names and
+/// its `LoadBalancerName` dimension (and `AvailabilityZone` for host counts).
+pub fn classic_samples(name: &str, lb: &LoadBalancerView<'_>) -> Vec<Sample> {
+    let rename = |n: &str| -> Option<&'static str> {
+        Some(match n {
+            "RequestCount" => "RequestCount",
+            "HTTPCode_Target_2XX_Count" => "HTTPCode_Backend_2XX",
+            "HTTPCode_Target_3XX_Count" => "HTTPCode_Backend_3XX",
+            "HTTPCode_Target_4XX_Count" => "HTTPCode_Backend_4XX",
+            "HTTPCode_Target_5XX_Count" => "HTTPCode_Backend_5XX",
+            "HTTPCode_ELB_4XX_Count" => "HTTPCode_ELB_4XX",
+            "HTTPCode_ELB_5XX_Count" => "HTTPCode_ELB_5XX",
+            "TargetConnectionErrorCount" => "BackendConnectionErrors",
+            "TargetResponseTime" => "Latency",
+            "HealthyHostCount" => "HealthyHostCount",
+            "UnHealthyHostCount" => "UnHealthyHostCount",
+            "ActiveConnectionCount" => "EstimatedALBActiveConnectionCount",
+            "NewConnectionCount" => "EstimatedALBNewConnectionCount",
+            "ProcessedBytes" => "EstimatedProcessedBytes",
+            _ => return None,
+        })
+    };
+    let mut out: Vec<Sample> = samples(lb)
+        .into_iter()
+        .filter(|s| {
+            // The load balancer's own traffic; host counts from its group.
+            let group_level = s.dimensions.iter().any(|(k, _)| *k == "TargetGroup");
+            matches!(s.name, "HealthyHostCount" | "UnHealthyHostCount") == group_level
+        })
+        .filter_map(|s| {
+            let metric = rename(s.name)?;
+            let zone = s.dimensions.iter().find(|(k, _)| *k == "AvailabilityZone").cloned();
+            let mut dimensions = vec![("LoadBalancerName", name.to_string())];
+            dimensions.extend(zone);
+            Some(Sample { namespace: CLASSIC_NAMESPACE, name: metric, dimensions, ..s })
+        })
+        .collect();
+    // No request ever waits in a surge queue here, and none is spilled.
+    for metric in ["SurgeQueueLength", "SpilloverCount"] {
+        out.push(Sample {
+            namespace: CLASSIC_NAMESPACE,
+            name: metric,
+            dimensions: vec![("LoadBalancerName", name.to_string())],
+            value: 0.0,
+            unit: "Count",
+            kind: if metric == "SurgeQueueLength" { Kind::Gauge } else { Kind::Counter },
+        });
     }
     out
 }

@@ -4,7 +4,10 @@
 //! - **documents**: JSON values under a namespace and a key (`cfn/stack` → stack id → record),
 //!   read back by key or by key prefix, in key order;
 //! - **logs**: append-only JSON records under a log and a stream (`cfn/events` → stack id),
-//!   read back in append order (stack events, scaling activities, alarm history).
+//!   read back in append order (stack events, scaling activities, alarm history);
+//! - **chunks**: compact binary blocks of a time series (CloudWatch's metric points) under a
+//!   series and a slot (the block's start), with the resolution of the points inside, read back
+//!   by time range and found by age for roll-ups and retention.
 //!
 //! Architecture Invariant: only this crate knows SQL. Services keep their own record types and
 //! hand them over as serde values; the data plane never reads the store.
@@ -35,7 +38,8 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Migrations, applied in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &["CREATE TABLE documents (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE documents (
         namespace TEXT NOT NULL,
         key TEXT NOT NULL,
         value TEXT NOT NULL,
@@ -47,7 +51,25 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE documents (
         stream TEXT NOT NULL,
         value TEXT NOT NULL
     );
-    CREATE INDEX logs_by_stream ON logs (log, stream, seq);"];
+    CREATE INDEX logs_by_stream ON logs (log, stream, seq);",
+    "CREATE TABLE chunks (
+        series TEXT NOT NULL,
+        slot INTEGER NOT NULL,
+        resolution INTEGER NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (series, slot)
+    ) WITHOUT ROWID;
+    CREATE INDEX chunks_by_age ON chunks (slot, resolution);",
+];
+
+/// A stored chunk of a time series: its slot (start), the resolution of its points, its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    pub series: String,
+    pub slot: i64,
+    pub resolution: i64,
+    pub bytes: Vec<u8>,
+}
 
 /// The state store. Cheap to share behind an `Arc`; calls are short and serialized.
 pub struct Store {
@@ -237,6 +259,107 @@ impl Store {
             .lock()
             .execute("DELETE FROM logs WHERE log = ?1 AND stream = ?2", params![log, stream])?;
         Ok(())
+    }
+
+    /// Stores a chunk of `series` at `slot`, replacing what was there.
+    pub fn put_chunk(
+        &self,
+        series: &str,
+        slot: i64,
+        resolution: i64,
+        bytes: &[u8],
+    ) -> StoreResult<()> {
+        self.check_write()?;
+        self.conn.lock().execute(
+            "INSERT INTO chunks (series, slot, resolution, value) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (series, slot) DO UPDATE SET resolution = excluded.resolution, value = excluded.value",
+            params![series, slot, resolution, bytes],
+        )?;
+        Ok(())
+    }
+
+    /// The chunks of `series` whose slot is in `from..to`, in slot order.
+    pub fn chunks(&self, series: &str, from: i64, to: i64) -> StoreResult<Vec<Chunk>> {
+        self.check_read()?;
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT slot, resolution, value FROM chunks WHERE series = ?1 AND slot >= ?2 AND slot < ?3 ORDER BY slot",
+        )?;
+        let rows = stmt.query_map(params![series, from, to], |r| {
+            Ok(Chunk {
+                series: series.to_string(),
+                slot: r.get(0)?,
+                resolution: r.get(1)?,
+                bytes: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Up to `limit` chunks (of any series) older than `before` whose resolution is below
+    /// `resolution_below`: what a roll-up or a retention pass works on.
+    pub fn chunks_older(
+        &self,
+        before: i64,
+        resolution_below: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<Chunk>> {
+        self.check_read()?;
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT series, slot, resolution, value FROM chunks WHERE slot < ?1 AND resolution < ?2 ORDER BY slot LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![before, resolution_below, limit as i64], |r| {
+            Ok(Chunk {
+                series: r.get(0)?,
+                slot: r.get(1)?,
+                resolution: r.get(2)?,
+                bytes: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Deletes one chunk.
+    pub fn delete_chunk(&self, series: &str, slot: i64) -> StoreResult<()> {
+        self.check_write()?;
+        self.conn
+            .lock()
+            .execute("DELETE FROM chunks WHERE series = ?1 AND slot = ?2", params![series, slot])?;
+        Ok(())
+    }
+
+    /// Replaces chunks in one transaction: `delete` goes, `put` lands (a roll-up).
+    pub fn replace_chunks(&self, delete: &[(String, i64)], put: &[Chunk]) -> StoreResult<()> {
+        self.check_write()?;
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction()?;
+        for (series, slot) in delete {
+            tx.execute(
+                "DELETE FROM chunks WHERE series = ?1 AND slot = ?2",
+                params![series, slot],
+            )?;
+        }
+        for c in put {
+            tx.execute(
+                "INSERT INTO chunks (series, slot, resolution, value) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (series, slot) DO UPDATE SET resolution = excluded.resolution, value = excluded.value",
+                params![c.series, c.slot, c.resolution, c.bytes],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The chunks' count and total bytes (what a long run keeps).
+    pub fn chunk_usage(&self) -> StoreResult<(u64, u64)> {
+        self.check_read()?;
+        let (n, bytes): (i64, i64) = self.conn.lock().query_row(
+            "SELECT count(*), coalesce(sum(length(value)), 0) FROM chunks",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((n as u64, bytes as u64))
     }
 
     /// Runs `f` in one write transaction.

@@ -53,6 +53,55 @@ impl Spec {
 /// Files the shim leaves in the instance directory.
 pub const APP_PID: &str = "app.pid";
 pub const APP_EXIT: &str = "app.exit";
+/// What the region asks the machine to burn (`cumulo chaos cpu-burn`), read on SIGUSR1.
+pub const BURN: &str = "burn.json";
+
+/// A CPU burn inside an instance's own process tree.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Burn {
+    /// Of each thread's time, 0-100.
+    pub percent: f64,
+    /// How long, in real seconds.
+    pub seconds: f64,
+    /// One per vCPU of the instance.
+    pub threads: u32,
+}
+
+/// Asks an instance's machine (its shim, `shim`) to start `burn` in its process tree.
+pub fn start_burn(dir: &Path, shim: u32, burn: &Burn) -> std::io::Result<()> {
+    let json = serde_json::to_vec(burn).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join(BURN), json)?;
+    kill(Pid::from_raw(shim as i32), Signal::SIGUSR1).map_err(std::io::Error::from)
+}
+
+/// The burner's body (`cumulo __burn FILE`): `threads` threads, each busy `percent` of every
+/// 100 ms, for `seconds`. Real time: it runs inside the instance, outside the region.
+pub fn run_burn(path: &Path) -> ExitCode {
+    let Some(burn) = std::fs::read(path).ok().and_then(|b| serde_json::from_slice::<Burn>(&b).ok())
+    else {
+        return ExitCode::from(2);
+    };
+    let seconds = burn.seconds.clamp(0.0, 86_400.0);
+    let duty = (burn.percent.clamp(0.0, 100.0) / 100.0 * 100.0) as u64;
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let threads: Vec<_> = (0..burn.threads.clamp(1, 64))
+        .map(|_| {
+            std::thread::spawn(move || {
+                while Instant::now() < deadline {
+                    let slice = Instant::now();
+                    while slice.elapsed() < Duration::from_millis(duty) {
+                        std::hint::spin_loop();
+                    }
+                    std::thread::sleep(Duration::from_millis(100 - duty.min(100)));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        let _ = t.join();
+    }
+    ExitCode::SUCCESS
+}
 
 /// A started shim, from Cumulo's side.
 pub struct Supervised {
@@ -155,6 +204,7 @@ pub fn run_shim(spec_path: &Path) -> ExitCode {
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGCHLD,
+        signal_hook::consts::SIGUSR1,
     ]) {
         Ok(s) => s,
         Err(_) => return ExitCode::from(2),
@@ -200,12 +250,38 @@ pub fn run_shim(spec_path: &Path) -> ExitCode {
     for signal in signals.forever() {
         match signal {
             signal_hook::consts::SIGCHLD => reap(app, &spec, &mut console),
+            signal_hook::consts::SIGUSR1 => start_burner(&spec, &mut console),
             _ => break,
         }
     }
     shutdown(app, Duration::from_millis(spec.grace_ms));
     reap(app, &spec, &mut console);
     ExitCode::SUCCESS
+}
+
+/// Starts the burner the region asked for (`burn.json`) as a child of the machine, as the
+/// instance's user: it is in the instance's tree, counted in its CPU and stopped with it.
+fn start_burner(spec: &Spec, console: &mut std::fs::File) {
+    let Ok(exe) = std::env::current_exe() else { return };
+    let mut command = Command::new(exe);
+    command
+        .arg("__burn")
+        .arg(spec.dir.join(BURN))
+        .current_dir(&spec.dir)
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some((uid, gid)) = spec.user {
+        command.uid(uid).gid(gid);
+    }
+    match command.spawn() {
+        Ok(child) => {
+            console_line(console, &format!("Cumulo: CPU burn started (pid {})", child.id()));
+            drop(child);
+        }
+        Err(e) => console_line(console, &format!("Cumulo: cannot start the CPU burn: {e}")),
+    }
 }
 
 /// Reaps every exited child; notes the program's own exit.

@@ -287,6 +287,7 @@ impl Compute for Fleet {
             state: InstanceState::Running,
             zone: zone.clone(),
             subnet_id,
+            impaired: false,
         };
         world.instances.insert(id.clone(), view.clone());
         let line = format!("{id} launched in {zone}");

@@ -59,6 +59,7 @@ impl Ec2 {
         };
         let asked = Arc::new(AtomicU8::new(0));
         let shim_pid = supervised.pid();
+        self.lost.lock().remove(&record.id);
         self.running.lock().insert(
             record.id.clone(),
             Running {
@@ -204,6 +205,30 @@ impl Ec2 {
                 return;
             }
         };
+        if asked != LOST {
+            self.lost.lock().remove(id);
+        }
+        if asked == LOST {
+            if matches!(record.state, InstanceState::Running | InstanceState::Pending) {
+                // The host failed: the instance is still running, on no machine.
+                self.lost.lock().insert(id.to_string());
+                let _ = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(record.dir.join("console.log"))
+                    .and_then(|mut f| {
+                        std::io::Write::write_all(
+                            &mut f,
+                            b"Cumulo: the instance's machine failed (system status check failed)\n",
+                        )
+                    });
+                let _ = self.changes.send(InstanceChange {
+                    id: record.id.clone(),
+                    state: record.state,
+                    group: record.group.clone(),
+                });
+            }
+            return;
+        }
         if asked == 4 {
             // A reboot: the same instance boots again, still running, with its ports.
             let me = self.me.clone();

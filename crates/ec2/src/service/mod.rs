@@ -201,10 +201,17 @@ pub struct Ec2 {
     machines_gone: tokio::sync::Notify,
     /// Zones taken down (chaos): their instances were stopped and launches there fail.
     failed_zones: Mutex<std::collections::BTreeSet<String>>,
+    /// Running instances whose machine failed (`cumulo chaos kill-instance`): their system
+    /// status check fails until they are recovered, stopped or terminated.
+    lost: Mutex<std::collections::BTreeSet<String>>,
     me: Weak<Ec2>,
 }
 
 const DEFAULT_VPC: &str = "vpc-default0000000";
+
+/// What a machine was asked before it went (`Running::asked`): 0 nothing (the instance shut
+/// itself down), 1 stop, 2 terminate, 3 its zone failed, 4 reboot, [`LOST`] its host failed.
+pub(crate) const LOST: u8 = 5;
 
 /// Instances' loopback ports come from here: below Linux's ephemeral range (32768-60999).
 const INSTANCE_PORTS: (u16, u16) = (20_000, 32_000);
@@ -240,6 +247,7 @@ impl Ec2 {
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             machines_gone: tokio::sync::Notify::new(),
             failed_zones: Mutex::new(std::collections::BTreeSet::new()),
+            lost: Mutex::new(std::collections::BTreeSet::new()),
             me: me.clone(),
         });
         ec2.ensure_default_network()?;
@@ -378,15 +386,35 @@ impl Ec2 {
     }
 
     /// The instance's machine dies at once (`cumulo chaos kill-instance`): every process of it
-    /// gets SIGKILL, and EC2 then sees it stop as it sees any machine die.
+    /// gets SIGKILL. As on AWS after a host failure, the instance stays `running` with its
+    /// system status check failed (`impaired`) until it is recovered (a CloudWatch alarm's
+    /// `recover` action), stopped or terminated; Auto Scaling replaces it.
     pub fn power_off(&self, id: &str) -> bool {
         match self.running.lock().get(id) {
             Some(r) => {
+                r.asked.store(LOST, Ordering::SeqCst);
                 supervisor::power_off(r.shim_pid);
                 true
             }
             None => false,
         }
+    }
+
+    /// The instance's status checks now: (system check failed, instance check failed), for
+    /// a running instance (`None` otherwise).
+    pub fn status_checks(&self, id: &str) -> Result<Option<(bool, bool)>, Ec2Error> {
+        let Some(record) = self.instance(id)? else { return Ok(None) };
+        if record.state != InstanceState::Running {
+            return Ok(None);
+        }
+        let lost = self.lost.lock().contains(id);
+        let machine = self.running.lock().contains_key(id);
+        Ok(Some((lost, !lost && !machine)))
+    }
+
+    /// Whether a running instance's machine failed.
+    pub fn impaired(&self, id: &str) -> bool {
+        self.lost.lock().contains(id)
     }
 
     /// The IMDS port of a running instance.

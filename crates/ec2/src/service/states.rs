@@ -101,6 +101,59 @@ impl Ec2 {
         Ok(())
     }
 
+    /// The `recover` action of a CloudWatch alarm: a running instance moves to a new machine
+    /// (a fresh process tree) with the same id, private address, ports and files. Whether it
+    /// moved (an instance that is not running is left alone, as AWS leaves it).
+    pub async fn recover_instance(&self, id: &str) -> Result<bool, Ec2Error> {
+        let mut record = self.instance(id)?.ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
+        if record.state != InstanceState::Running {
+            return Ok(false);
+        }
+        if !self.impaired(id) {
+            // A healthy machine is replaced too: stop it as a reboot would, then boot anew.
+            if !self.ask(id, 4) {
+                self.machine_gone(id, 4);
+            }
+            return Ok(true);
+        }
+        let _ = std::fs::OpenOptions::new()
+            .append(true)
+            .open(record.dir.join("console.log"))
+            .and_then(|mut f| {
+                std::io::Write::write_all(
+                    &mut f,
+                    b"Cumulo: instance recovery: booting on a new machine (same instance id, addresses and volumes)\n",
+                )
+            });
+        self.start_processes(&mut record).await?;
+        Ok(true)
+    }
+
+    /// `cumulo chaos cpu-burn`: the instance's machine starts a burner inside its own
+    /// process tree (so its CPUUtilization rises) at `percent` of its vCPUs for `aws` time.
+    pub fn burn_cpu(&self, id: &str, percent: f64, aws: Duration) -> Result<(), Ec2Error> {
+        let record = self.instance(id)?.ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;
+        let running = self.running.lock();
+        let Some(r) = running.get(id).filter(|_| record.state == InstanceState::Running) else {
+            return Err(Ec2Error::Rejected {
+                code: "IncorrectInstanceState",
+                message: format!("The instance '{id}' is not in the 'running' state."),
+            });
+        };
+        if !(percent > 0.0 && percent <= 100.0) {
+            return Err(Ec2Error::Invalid(format!(
+                "The CPU to burn must be a percentage in (0, 100], not {percent}."
+            )));
+        }
+        let burn = supervisor::Burn {
+            percent,
+            seconds: self.clock.real_duration(aws).as_secs_f64(),
+            threads: r.vcpus.ceil().max(1.0) as u32,
+        };
+        supervisor::start_burn(&record.dir, r.shim_pid, &burn)
+            .map_err(|e| Ec2Error::Launch(format!("cannot start the CPU burn: {e}")))
+    }
+
     /// StartInstances (a stopped instance boots again; new public address).
     pub async fn start(&self, id: &str) -> Result<(), Ec2Error> {
         let mut record = self.instance(id)?.ok_or_else(|| Ec2Error::NoSuchInstance(id.into()))?;

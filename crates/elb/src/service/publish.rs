@@ -84,7 +84,8 @@ impl Elb {
         Ok(())
     }
 
-    /// Every load balancer's AWS/ApplicationELB samples now (for CloudWatch).
+    /// Every load balancer's samples now (for CloudWatch): AWS/ApplicationELB, and AWS/ELB for
+    /// Classic load balancers.
     pub fn metrics(&self) -> Result<Vec<crate::metrics::Sample>, ElbError> {
         let lbs = self.load_balancers()?;
         let groups = self.target_groups()?;
@@ -123,7 +124,11 @@ impl Elb {
                     })
                     .collect(),
             };
-            out.extend(crate::metrics::samples(&view));
+            if lb.kind == crate::model::Kind::Classic {
+                out.extend(crate::metrics::classic_samples(&lb.name, &view));
+            } else {
+                out.extend(crate::metrics::samples(&view));
+            }
         }
         Ok(out)
     }
