@@ -188,11 +188,24 @@ impl AutoScaling {
         // The alarms first: a policy whose alarms could not be made is not made (nor changed).
         let made = crate::alarms::tracking_alarms(&record);
         let cloudwatch = self.policy_alarms.read().clone();
+        // A new policy's alarms would act on a policy that is not there: undone on failure.
+        let undo = |cw: &Arc<dyn PolicyAlarms>, names: Vec<String>| {
+            if existing.is_none()
+                && !names.is_empty()
+                && let Err(e) = cw.delete(&names)
+            {
+                tracing::warn!(group = record.group, "alarms {names:?} left behind: {e}");
+            }
+        };
         if let Some(cw) = &cloudwatch {
-            for a in &made {
-                cw.put(a).map_err(|e| {
-                    AsgError::validation(format!("Unable to put alarm {} for policy: {e}", a.name))
-                })?;
+            for (i, a) in made.iter().enumerate() {
+                if let Err(e) = cw.put(a) {
+                    undo(cw, made[..i].iter().map(|a| a.name.clone()).collect());
+                    return Err(AsgError::validation(format!(
+                        "Unable to put alarm {} for policy: {e}",
+                        a.name
+                    )));
+                }
             }
         }
         let stale: Vec<String> = existing
@@ -205,14 +218,8 @@ impl AutoScaling {
         if let Err(e) =
             self.store.put(POLICIES, &format!("{}/{}", record.group, record.name), &record)
         {
-            // A new policy's alarms would act on a policy that is not there.
-            if existing.is_none()
-                && let Some(cw) = &cloudwatch
-            {
-                let names: Vec<String> = made.iter().map(|a| a.name.clone()).collect();
-                if let Err(e) = cw.delete(&names) {
-                    tracing::warn!(group = record.group, "alarms {names:?} left behind: {e}");
-                }
+            if let Some(cw) = &cloudwatch {
+                undo(cw, made.iter().map(|a| a.name.clone()).collect());
             }
             return Err(e.into());
         }

@@ -209,7 +209,7 @@ fn alarm_activities(asg: &AutoScaling) -> String {
 
 #[tokio::test(start_paused = true)]
 async fn a_target_tracking_policy_owns_its_high_and_low_alarms() {
-    let (asg, _fleet, _store) = service_with_fleet();
+    let (asg, _fleet, store) = service_with_fleet();
     let alarms = Arc::new(fake::Alarms::default());
     asg.set_policy_alarms(alarms.clone());
     asg.create_group(group("web")).unwrap();
@@ -280,6 +280,18 @@ async fn a_target_tracking_policy_owns_its_high_and_low_alarms() {
     assert!(e.to_string().contains("CloudWatch refused the alarm"), "{e}");
     assert!(asg.policies(Some("web")).unwrap().iter().all(|p| p.name != "net"));
     alarms.refuse.store(false, std::sync::atomic::Ordering::SeqCst);
+    // A policy the store does not take leaves no alarms behind.
+    store.inject(store::Faults::Writes);
+    let e = asg.put_policy(tracking("net", "ASGAverageNetworkIn", 5e6, false)).unwrap_err();
+    store.inject(store::Faults::None);
+    assert_eq!(e.code(), "InternalFailure", "{e}");
+    expect![[r#"
+        put TargetTracking-web-AlarmHigh-<uuid>
+        put TargetTracking-web-AlarmLow-<uuid>
+        delete TargetTracking-web-AlarmHigh-<uuid> TargetTracking-web-AlarmLow-<uuid>
+    "#]]
+    .assert_eq(&alarms.take_log());
+    assert_eq!(alarms.names().len(), 3, "the cpu50 High and the requests High and Low");
     // Deleting a policy deletes its alarms; deleting the group deletes the others'.
     asg.delete_policy(Some("web"), "cpu50").unwrap();
     asg.delete_group("web").await.unwrap();
