@@ -2,11 +2,14 @@
 //! target-health changes) that keeps its desired capacity balanced across zones, replaces
 //! instances that fail EC2 or ELB health checks, registers instances with target groups when
 //! they enter service and drains them before they terminate, runs lifecycle hooks and
-//! scheduled actions; rolling updates replace instances batch by batch.
+//! scheduled actions; rolling updates replace instances batch by batch. Scaling policies run
+//! when their alarms fire (`AutoScaling::alarm_fired`); target tracking policies' alarms are
+//! made through the `alarms::PolicyAlarms` seam, which the region implements over CloudWatch.
 //!
 //! Architecture Invariant: decisions (zone choice, termination policies, balance) are pure
 //! functions in `policy`; the service only applies them.
 
+pub mod alarms;
 pub mod fleet;
 pub mod model;
 pub mod policy;

@@ -116,6 +116,26 @@ pub struct GroupRecord {
     /// The last simple-scaling policy run: when (AWS seconds) and the cooldown it started.
     #[serde(default)]
     pub scaled: Option<Scaled>,
+    /// DefaultInstanceWarmup (seconds); unset falls back to a policy's EstimatedInstanceWarmup,
+    /// then DefaultCooldown. When set, every new instance warms, not only scale-out ones.
+    #[serde(default)]
+    pub default_instance_warmup: Option<u64>,
+    /// When (AWS seconds) a dynamic scaling policy last raised the desired capacity: the
+    /// instances launched since are its warming instances.
+    #[serde(default)]
+    pub scaled_out_at: Option<i64>,
+    /// Why the desired capacity last changed, while the launches or terminations it asks for
+    /// are made: their activities' causes start with it.
+    #[serde(default)]
+    pub scaling_cause: Option<ScalingCause>,
+}
+
+/// The cause of a desired-capacity change (`At ... a monitor alarm ... changing the desired
+/// capacity from 2 to 3.`), for the desired capacity it set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScalingCause {
+    pub desired: u32,
+    pub cause: String,
 }
 
 /// A notification configuration: an SNS topic and the event types it is told of.
@@ -278,7 +298,9 @@ pub struct PolicyRecord {
     pub estimated_instance_warmup: Option<u64>,
     pub target_tracking: Option<TargetTracking>,
     pub enabled: bool,
-    /// The alarms that invoke it (named by AWS for target tracking; CloudWatch is not here yet).
+    /// The alarms that invoke it: for target tracking the ones Auto Scaling owns
+    /// (`TargetTracking-<group>-AlarmHigh-<uuid>`, `...-AlarmLow-...`), made through
+    /// `alarms::PolicyAlarms` when the region gives one.
     pub alarms: Vec<AlarmRef>,
 }
 

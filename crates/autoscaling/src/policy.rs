@@ -195,6 +195,32 @@ pub fn step_for(steps: &[Step], metric: f64, threshold: f64) -> Option<&Step> {
     })
 }
 
+/// The capacity a target tracking policy asks for: `ceil(current × metric / target)`, which
+/// rounds as AWS does (adding 1.5 instances adds 2, removing 1.5 removes 1). Not clamped; a
+/// target that is not positive asks for no change.
+pub fn tracking_capacity(current: u32, metric: f64, target: f64) -> u32 {
+    if target.is_nan() || target <= 0.0 || !metric.is_finite() {
+        return current;
+    }
+    let wanted = f64::from(current) * metric / target;
+    // A hair below an integer is that integer (3 × 70 / 70 must not become 4).
+    (wanted - 1e-9).ceil().clamp(0.0, f64::from(u32::MAX)) as u32
+}
+
+/// A step policy's metric over the alarm's datapoints by its MetricAggregationType (`Average`,
+/// `Minimum`, `Maximum`); `None` without datapoints or for another aggregation.
+pub fn aggregate(kind: &str, values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    match kind {
+        "Average" => Some(values.iter().sum::<f64>() / values.len() as f64),
+        "Minimum" => values.iter().copied().reduce(f64::min),
+        "Maximum" => values.iter().copied().reduce(f64::max),
+        _ => None,
+    }
+}
+
 /// Checks step adjustments as AWS does: no gaps, no overlaps, at most one step without a
 /// lower bound and one without an upper bound, never a step without both.
 pub fn check_steps(steps: &[Step]) -> Result<(), String> {
@@ -357,6 +383,32 @@ mod tests {
             );
         }
         assert_eq!(adjusted_capacity(2, "Doubling", 2, None, 0, 10), None);
+    }
+
+    #[test]
+    fn target_tracking_rounds_as_aws_does() {
+        // (current, metric, target) -> capacity asked for
+        let cases = [
+            (2, 90.0, 50.0, 4),  // 3.6 -> 4
+            (2, 75.0, 50.0, 3),  // exactly 3
+            (3, 70.0, 70.0, 3),  // no change, no float noise
+            (2, 87.5, 50.0, 4),  // adding 1.5 adds 2
+            (4, 31.25, 50.0, 3), // 2.5: removing 1.5 removes 1
+            (4, 0.0, 50.0, 0),   // real zeros can scale to MinSize (clamped by the caller)
+            (4, 60.0, 0.0, 4),   // no target, no change
+        ];
+        for (current, metric, target, want) in cases {
+            assert_eq!(
+                tracking_capacity(current, metric, target),
+                want,
+                "{current} {metric} {target}"
+            );
+        }
+        assert_eq!(aggregate("Average", &[40.0, 60.0, 80.0]), Some(60.0));
+        assert_eq!(aggregate("Minimum", &[40.0, 60.0, 80.0]), Some(40.0));
+        assert_eq!(aggregate("Maximum", &[40.0, 60.0, 80.0]), Some(80.0));
+        assert_eq!(aggregate("Average", &[]), None);
+        assert_eq!(aggregate("Median", &[1.0]), None);
     }
 
     #[test]

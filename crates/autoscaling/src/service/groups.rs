@@ -80,6 +80,9 @@ impl AutoScaling {
             warm_pool: None,
             metrics: Vec::new(),
             scaled: None,
+            default_instance_warmup: None,
+            scaled_out_at: None,
+            scaling_cause: None,
         };
         // The group and its hooks are stored together: a launch never misses a hook.
         let hooks: Vec<HookRecord> = req
@@ -434,7 +437,7 @@ impl AutoScaling {
         }
         let cause = format!(
             "At {} instance {id} was taken out of service in response to a user request{}.",
-            clock::iso8601(self.clock.now()),
+            cause_time(&self.clock),
             if decrement { ", shrinking the capacity" } else { "" }
         );
         let activity = self.activity(&group, format!("Terminating EC2 instance: {id}"), cause)?;
@@ -600,6 +603,7 @@ impl AutoScaling {
             }
             Ok(())
         })?;
+        self.forget_group_alarms(&policies);
         let _ = self.changes.send(name.to_string());
         self.groups.lock().remove(name);
         self.schedules.lock().retain(|(g, _), _| g != name);

@@ -60,6 +60,12 @@ impl AsgError {
     }
 }
 
+/// The time in an activity's cause, as AWS writes it there (`2022-05-14T20:11:53Z`, no
+/// fraction, unlike the API's timestamps).
+fn cause_time(clock: &Clock) -> String {
+    clock.now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 /// How often a group looks at itself without being woken (AWS time).
 const TICK: Duration = Duration::from_secs(10);
 /// How long a zone where launches failed is avoided before it is tried again (AWS time).
@@ -165,6 +171,12 @@ pub struct AutoScaling {
     /// The running instance refresh of each group, and how to stop it.
     refresh_tasks: Mutex<HashMap<String, (tokio_util::sync::CancellationToken, JoinHandle<()>)>>,
     watcher: Mutex<Option<Task>>,
+    /// Where target tracking alarms are made (CloudWatch, given by the region); unset, they
+    /// are only named.
+    policy_alarms: parking_lot::RwLock<Option<Arc<dyn crate::alarms::PolicyAlarms>>>,
+    /// The last signal of each alarm that invoked a policy, by alarm name (a target tracking
+    /// scale-in asks whether every policy's Low alarm agrees).
+    signals: Mutex<HashMap<String, crate::alarms::AlarmSignal>>,
     stopped: AtomicBool,
     me: Weak<AutoScaling>,
 }
@@ -190,6 +202,8 @@ impl AutoScaling {
             schedules: Mutex::new(HashMap::new()),
             refresh_tasks: Mutex::new(HashMap::new()),
             watcher: Mutex::new(None),
+            policy_alarms: parking_lot::RwLock::new(None),
+            signals: Mutex::new(HashMap::new()),
             stopped: AtomicBool::new(false),
             me: me.clone(),
         });

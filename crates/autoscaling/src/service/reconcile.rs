@@ -35,7 +35,7 @@ impl AutoScaling {
                     tracing::info!(group = name, instance = %m.id, "unhealthy: {cause}");
                     let text = format!(
                         "At {} an instance was taken out of service in response to {cause}.",
-                        clock::iso8601(self.clock.now())
+                        cause_time(&self.clock)
                     );
                     self.store.put(CAUSES, &m.id, &text)?;
                     self.update_member(name, &m.id, |m| m.healthy = false)?;
@@ -49,7 +49,7 @@ impl AutoScaling {
                 let cause: String = self.store.get(CAUSES, &m.id)?.unwrap_or_else(|| {
                     format!(
                         "At {} an instance was taken out of service in response to a health check.",
-                        clock::iso8601(self.clock.now())
+                        cause_time(&self.clock)
                     )
                 });
                 let activity =
@@ -60,13 +60,30 @@ impl AutoScaling {
         let Some(g) = self.group(name)? else { return Ok(()) };
         let active: Vec<&Member> = g.active().collect();
         let desired = g.desired as usize;
+        // What changed the desired capacity comes first in the causes of the launches and
+        // terminations it asks for (two spaces apart, as AWS writes them); it is forgotten once
+        // the group is at that capacity, or when something else changed it.
+        let because = match &g.scaling_cause {
+            Some(c) if c.desired == g.desired && active.len() != desired => {
+                format!("{}  ", c.cause)
+            }
+            Some(seen) => {
+                self.update(name, |g| {
+                    if g.scaling_cause.as_ref() == Some(seen) {
+                        g.scaling_cause = None;
+                    }
+                })?;
+                String::new()
+            }
+            None => String::new(),
+        };
         let avoid = self.avoided(name, now);
         if active.len() < desired && !g.suspended("Launch") {
             let mut placed: Vec<Member> = active.iter().map(|m| (*m).clone()).collect();
             for _ in active.len()..desired {
                 let cause = format!(
-                    "At {} an instance was started in response to a difference between desired and actual capacity, increasing the capacity from {} to {}.",
-                    clock::iso8601(self.clock.now()),
+                    "{because}At {} an instance was started in response to a difference between desired and actual capacity, increasing the capacity from {} to {}.",
+                    cause_time(&self.clock),
                     placed.len(),
                     placed.len() + 1
                 );
@@ -99,8 +116,8 @@ impl AutoScaling {
                 let victim = victim.clone();
                 remaining.retain(|m| m.id != victim.id);
                 let cause = format!(
-                    "At {} an instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from {} to {}.",
-                    clock::iso8601(self.clock.now()),
+                    "{because}At {} an instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from {} to {}.",
+                    cause_time(&self.clock),
                     remaining.len() + 1,
                     remaining.len()
                 );
@@ -120,7 +137,7 @@ impl AutoScaling {
             if settled && let Some((low, _)) = policy::imbalance(&g.zones, &active, &avoid) {
                 let cause = format!(
                     "At {} an instance was launched to rebalance the group's zones.",
-                    clock::iso8601(self.clock.now())
+                    cause_time(&self.clock)
                 );
                 let placed: Vec<Member> = active.iter().map(|m| (*m).clone()).collect();
                 let others: Vec<String> = g.zones.iter().filter(|z| *z != low).cloned().collect();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{AsgError, AutoScaling, Replace};
+use super::{AsgError, AutoScaling, Replace, cause_time};
 use crate::model::*;
 
 fn api(code: &'static str, message: impl Into<String>) -> AsgError {
@@ -240,7 +240,7 @@ impl AutoScaling {
             format!("Instance refresh {id}"),
             format!(
                 "At {} an instance refresh {} was started.",
-                clock::iso8601(self.clock.now()),
+                cause_time(&self.clock),
                 if rollback { "rollback" } else { "" }
             )
             .replace("  ", " "),

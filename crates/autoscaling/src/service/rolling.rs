@@ -123,7 +123,7 @@ impl AutoScaling {
                 for v in &victims {
                     let cause = format!(
                         "At {} an instance was taken out of service in response to {}.",
-                        clock::iso8601(self.clock.now()),
+                        cause_time(&self.clock),
                         plan.reason
                     );
                     let a =

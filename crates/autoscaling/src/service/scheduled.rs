@@ -76,7 +76,7 @@ impl AutoScaling {
                 if !g.suspended("ScheduledActions") {
                     let cause = format!(
                         "At {} a scheduled action update of AutoScalingGroup constraints to min: {}, max: {}, desired: {} changing the desired capacity from {} to {}.",
-                        clock::iso8601(clock.now()),
+                        cause_time(&clock),
                         s.min.unwrap_or(g.min),
                         s.max.unwrap_or(g.max),
                         s.desired.map_or("-".into(), |d| d.to_string()),

@@ -402,3 +402,95 @@ impl Balancer for Fleet {
             .await;
     }
 }
+
+/// A fake CloudWatch for target tracking alarms: it keeps what was put, writes each put and
+/// delete to a log, and refuses puts while `refuse` is set.
+#[derive(Default)]
+pub struct Alarms {
+    kept: Mutex<BTreeMap<String, autoscaling::alarms::TrackingAlarm>>,
+    log: Mutex<Vec<String>>,
+    pub refuse: std::sync::atomic::AtomicBool,
+}
+
+impl Alarms {
+    /// Each alarm kept, one line per setting, uuids shown as `<uuid>` (sorted so).
+    pub fn shapes(&self) -> String {
+        let mut blocks = Vec::new();
+        for a in self.kept.lock().values() {
+            let dims: Vec<String> = a.dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            blocks.push(redact(&format!(
+                "{}\n  {}\n  action {}\n  {} {} {} [{}] unit {:?}\n  {} {} period {} {} of {}\n",
+                a.name,
+                a.description,
+                a.policy_arn,
+                a.namespace,
+                a.metric_name,
+                a.statistic,
+                dims.join(", "),
+                a.unit,
+                a.comparison,
+                a.threshold,
+                a.period,
+                a.datapoints_to_alarm,
+                a.evaluation_periods,
+            )));
+        }
+        blocks.sort();
+        blocks.concat()
+    }
+
+    /// Puts and deletes since the last call, uuids shown as `<uuid>`.
+    pub fn take_log(&self) -> String {
+        let lines = std::mem::take(&mut *self.log.lock());
+        redact(&lines.iter().map(|l| format!("{l}\n")).collect::<String>())
+    }
+
+    /// The names kept, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.kept.lock().keys().cloned().collect()
+    }
+}
+
+impl autoscaling::alarms::PolicyAlarms for Alarms {
+    fn put(&self, alarm: &autoscaling::alarms::TrackingAlarm) -> Result<(), String> {
+        if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err("CloudWatch refused the alarm".into());
+        }
+        self.log.lock().push(format!("put {}", alarm.name));
+        self.kept.lock().insert(alarm.name.clone(), alarm.clone());
+        Ok(())
+    }
+
+    fn delete(&self, names: &[String]) -> Result<(), String> {
+        self.log.lock().push(format!("delete {}", names.join(" ")));
+        let mut kept = self.kept.lock();
+        for n in names {
+            kept.remove(n);
+        }
+        Ok(())
+    }
+}
+
+/// Text with every UUID (8-4-4-4-12 hex digits) replaced by `<uuid>`.
+pub fn redact(text: &str) -> String {
+    let is_uuid = |s: &[u8]| {
+        s.len() == 36
+            && s.iter().enumerate().all(|(i, c)| {
+                if [8, 13, 18, 23].contains(&i) { *c == b'-' } else { c.is_ascii_hexdigit() }
+            })
+    };
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if i + 36 <= bytes.len() && is_uuid(&bytes[i..i + 36]) {
+            out.push_str("<uuid>");
+            i += 36;
+        } else {
+            let c = text[i..].chars().next().unwrap_or_default();
+            out.push(c);
+            i += c.len_utf8().max(1);
+        }
+    }
+    out
+}

@@ -78,7 +78,7 @@ async fn a_killed_instance_is_replaced_in_its_zone() {
         .iter()
         .find(|a| a.description == "Terminating EC2 instance: i-00000000000000001")
         .unwrap();
-    expect![[r#"At 2026-11-22T10:02:00.000Z an instance was taken out of service in response to an EC2 health check indicating it has been terminated or stopped."#]]
+    expect!["At 2026-11-22T10:02:00Z an instance was taken out of service in response to an EC2 health check indicating it has been terminated or stopped."]
         .assert_eq(&termination.cause);
     assert_eq!(termination.status, "Successful");
 }
