@@ -12,6 +12,7 @@ pub mod cfn_client;
 pub mod client;
 pub mod cloudformation;
 pub mod cloudwatch;
+pub mod cloudwatch_client;
 pub mod coverage;
 pub mod ec2;
 pub mod ec2_client;

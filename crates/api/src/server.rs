@@ -40,6 +40,7 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/_cumulo/endpoints", get(endpoints))
         .route("/_cumulo/ca.pem", get(ca_pem))
         .route("/_cumulo/metrics", get(metrics))
+        .route("/_cumulo/clock", get(clock_now))
         .route("/_cumulo/chaos/{action}/{target}", axum::routing::post(chaos))
         .route("/", any(aws))
         .route("/service/{*rest}", axum::routing::post(aws))
@@ -535,6 +536,17 @@ async fn chaos(
     };
     let status = if ok { StatusCode::OK } else { StatusCode::BAD_REQUEST };
     (status, [(header::CONTENT_TYPE, "text/plain")], format!("{message}\n")).into_response()
+}
+
+/// The region's clock: AWS time now (epoch seconds) and the time scale, so that client
+/// commands ask CloudWatch about the right window.
+async fn clock_now(State(services): State<Arc<Services>>) -> Response {
+    let now = services.clock.now();
+    let body = serde_json::json!({
+        "now": now.as_millisecond() as f64 / 1000.0,
+        "timeScale": services.clock.scale(),
+    });
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 /// The local CA's certificate (what HTTPS listeners' certificates chain to).

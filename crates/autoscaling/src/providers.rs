@@ -1,5 +1,6 @@
 //! Auto Scaling resource types as CloudFormation creates them: groups (with rolling updates
-//! under `UpdatePolicy`), lifecycle hooks and scheduled actions.
+//! under `UpdatePolicy`), lifecycle hooks, scheduled actions and scaling policies (the same
+//! `PutPolicy` as PutScalingPolicy, so a template's policy is run by its alarms).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use cfn_stacks::{Provided, ProviderError, ResourceProvider, ResourceRequest};
 use serde_json::{Value as Json, json};
 
 use crate::model::*;
-use crate::request::{CreateGroup, HookSpec, UpdateGroup};
+use crate::request::{CreateGroup, HookSpec, PutPolicy, TargetTrackingSpec, UpdateGroup};
 use crate::service::{AsgError, AutoScaling, Replace, SignalGate};
 use cfn_stacks::signals::{SignalOutcome, Signals};
 
@@ -20,6 +21,7 @@ pub const TYPES: &[&str] = &[
     "AWS::AutoScaling::AutoScalingGroup",
     "AWS::AutoScaling::LifecycleHook",
     "AWS::AutoScaling::ScheduledAction",
+    "AWS::AutoScaling::ScalingPolicy",
 ];
 
 pub struct AsgProvider {
@@ -325,6 +327,82 @@ impl AsgProvider {
     }
 }
 
+/// A template's scaling policy as the typed request (the policy's name is its logical id's
+/// physical name; `PolicyName` is not a property of the type).
+pub fn policy_request(name: &str, p: &Json) -> PutPolicy {
+    let float = |v: &Json, k: &str| text(v, k).and_then(|t| t.trim().parse::<f64>().ok());
+    let signed = |v: &Json, k: &str| text(v, k).and_then(|t| t.trim().parse::<i32>().ok());
+    let steps = p
+        .get("StepAdjustments")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .map(|s| Step {
+            lower: float(s, "MetricIntervalLowerBound"),
+            upper: float(s, "MetricIntervalUpperBound"),
+            adjustment: signed(s, "ScalingAdjustment").unwrap_or(0),
+        })
+        .collect();
+    let target_tracking = p.get("TargetTrackingConfiguration").map(|t| TargetTrackingSpec {
+        predefined: t.get("PredefinedMetricSpecification").map(|m| PredefinedMetric {
+            metric_type: text(m, "PredefinedMetricType").unwrap_or_default(),
+            resource_label: text(m, "ResourceLabel"),
+        }),
+        customized: t.get("CustomizedMetricSpecification").map(|m| CustomizedMetric {
+            metric_name: text(m, "MetricName").unwrap_or_default(),
+            namespace: text(m, "Namespace").unwrap_or_default(),
+            dimensions: m
+                .get("Dimensions")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|d| Some((text(d, "Name")?, text(d, "Value")?)))
+                .collect(),
+            statistic: text(m, "Statistic").unwrap_or_else(|| "Average".into()),
+            unit: text(m, "Unit"),
+        }),
+        target_value: float(t, "TargetValue"),
+        disable_scale_in: flag(t, "DisableScaleIn"),
+    });
+    PutPolicy {
+        group: text(p, "AutoScalingGroupName").unwrap_or_default(),
+        name: name.to_string(),
+        policy_type: text(p, "PolicyType"),
+        adjustment_type: text(p, "AdjustmentType"),
+        scaling_adjustment: signed(p, "ScalingAdjustment"),
+        min_adjustment_magnitude: signed(p, "MinAdjustmentMagnitude"),
+        cooldown: number(p, "Cooldown"),
+        metric_aggregation_type: text(p, "MetricAggregationType"),
+        steps,
+        estimated_instance_warmup: number(p, "EstimatedInstanceWarmup"),
+        target_tracking,
+        enabled: None,
+    }
+}
+
+impl AsgProvider {
+    /// `AWS::AutoScaling::ScalingPolicy`: Ref is the policy's ARN.
+    fn policy(
+        &self,
+        req: &ResourceRequest<'_>,
+        current: Option<&ResourceRecord>,
+    ) -> Result<Provided, ProviderError> {
+        let mut provided = model(req, current);
+        // The name is kept across updates (the physical id is the ARN, which ends with it).
+        let name = current
+            .and_then(|c| c.attributes.get("PolicyName"))
+            .and_then(Json::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| aws_ids::physical_name(req.stack_name, req.logical_id, 255));
+        let record = self.asg.put_policy(policy_request(&name, req.properties)).map_err(err)?;
+        provided.physical_id = record.arn.clone();
+        provided.attributes.insert("Arn".into(), json!(record.arn));
+        provided.attributes.insert("PolicyName".into(), json!(record.name));
+        provided.modelled = false;
+        Ok(provided)
+    }
+}
+
 #[async_trait]
 impl ResourceProvider for AsgProvider {
     async fn create(&self, req: &ResourceRequest<'_>) -> Result<Provided, ProviderError> {
@@ -332,6 +410,7 @@ impl ResourceProvider for AsgProvider {
             "AWS::AutoScaling::AutoScalingGroup" => self.create_group(req).await,
             "AWS::AutoScaling::LifecycleHook" => self.hook(req, None),
             "AWS::AutoScaling::ScheduledAction" => self.schedule(req, None),
+            "AWS::AutoScaling::ScalingPolicy" => self.policy(req, None),
             other => Err(ProviderError::new(format!("{other} is not an Auto Scaling type"))),
         }
     }
@@ -345,6 +424,7 @@ impl ResourceProvider for AsgProvider {
             "AWS::AutoScaling::AutoScalingGroup" => self.update_group(req, current).await,
             "AWS::AutoScaling::LifecycleHook" => self.hook(req, Some(current)),
             "AWS::AutoScaling::ScheduledAction" => self.schedule(req, Some(current)),
+            "AWS::AutoScaling::ScalingPolicy" => self.policy(req, Some(current)),
             other => Err(ProviderError::new(format!("{other} is not an Auto Scaling type"))),
         }
     }
@@ -384,6 +464,11 @@ impl ResourceProvider for AsgProvider {
             }
             "AWS::AutoScaling::LifecycleHook" => self.asg.delete_hook(&group, id),
             "AWS::AutoScaling::ScheduledAction" => self.asg.delete_schedule(&group, id),
+            "AWS::AutoScaling::ScalingPolicy" => match self.asg.delete_policy(None, id) {
+                // Gone already (with its group, say).
+                Err(AsgError::Api { message, .. }) if message.contains("not found") => Ok(()),
+                other => other,
+            },
             _ => Ok(()),
         };
         result.map_err(err)

@@ -11,6 +11,12 @@ pub struct Args {
     action: Action,
     /// The zone (fail-zone, restore-zone) or the instance id (kill-instance, kill-app).
     target: String,
+    /// cpu-burn: the share of the instance's vCPUs to burn.
+    #[arg(long, default_value_t = 100.0)]
+    percent: f64,
+    /// cpu-burn: for how long (AWS time, like `10m`, `90s`).
+    #[arg(long = "for", default_value = "10m", value_parser = crate::common::parse_duration)]
+    duration: std::time::Duration,
     #[command(flatten)]
     endpoint: EndpointArgs,
 }
@@ -21,10 +27,13 @@ enum Action {
     FailZone,
     /// Bring a failed zone back.
     RestoreZone,
-    /// Kill an instance's machine (all its processes): EC2 sees it stop.
+    /// Kill an instance's machine (all its processes): it stays running with its system
+    /// status check failed, until recovered (an alarm's recover action) or replaced.
     KillInstance,
     /// Kill only an instance's app (kill -9): the load balancer's health checks notice.
     KillApp,
+    /// Burn CPU inside an instance's own process tree (its CPUUtilization rises).
+    CpuBurn,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -33,10 +42,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Action::RestoreZone => "restore-zone",
         Action::KillInstance => "kill-instance",
         Action::KillApp => "kill-app",
+        Action::CpuBurn => "cpu-burn",
+    };
+    let query = match args.action {
+        Action::CpuBurn => {
+            format!("?percent={}&for={}", args.percent, args.duration.as_secs_f64())
+        }
+        _ => String::new(),
     };
     let client = args.endpoint.client();
     let (ok, text) = client
-        .local(http::Method::POST, &format!("/_cumulo/chaos/{action}/{}", args.target))
+        .local(http::Method::POST, &format!("/_cumulo/chaos/{action}/{}{query}", args.target))
         .await?;
     if ok {
         say!("{}", text.trim_end());

@@ -207,3 +207,54 @@ mod tests {
         assert_eq!(stack_name_from(std::path::Path::new("2-tier_app.json")), "stack-2-tier-app");
     }
 }
+
+/// A duration as users write it: `90s`, `10m`, `1h`, `1h30m`, `250ms`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<f64>() {
+        return if secs.is_finite() && secs >= 0.0 {
+            Ok(std::time::Duration::from_secs_f64(secs))
+        } else {
+            Err(format!("not a duration: {text}"))
+        };
+    }
+    let mut total = 0.0;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err("an empty duration".into());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let (number, tail) = rest.split_at(digits);
+        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let n: f64 = number.parse().map_err(|_| format!("not a duration: {text}"))?;
+        let scale = match unit {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3_600.0,
+            "d" => 86_400.0,
+            _ => return Err(format!("not a duration: {text} (use s, m, h, d or ms)")),
+        };
+        total += n * scale;
+        rest = tail;
+    }
+    Ok(std::time::Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod duration_tests {
+    #[test]
+    fn durations_as_users_write_them() {
+        let d = |s: &str| super::parse_duration(s).map(|d| d.as_secs_f64());
+        assert_eq!(d("90s"), Ok(90.0));
+        assert_eq!(d("10m"), Ok(600.0));
+        assert_eq!(d("1h30m"), Ok(5_400.0));
+        assert_eq!(d("250ms"), Ok(0.25));
+        assert_eq!(d("42"), Ok(42.0));
+        assert!(d("5 parsecs").is_err());
+        assert!(d("").is_err());
+        assert!(d("-3").is_err());
+    }
+}

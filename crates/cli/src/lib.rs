@@ -11,6 +11,7 @@ mod common;
 mod events;
 mod inputs;
 mod instances;
+mod monitoring;
 mod render;
 mod serve;
 mod stacks;
@@ -45,7 +46,7 @@ enum Command {
     Outputs(stacks::StackArgs),
     /// Check a template: every problem, each at file:line:column, or a summary.
     Validate(validate::Args),
-    /// Break things on purpose: fail or restore a zone, kill an instance or its app.
+    /// Break things on purpose: fail or restore a zone, kill an instance or its app, burn CPU.
     Chaos(chaos::Args),
     /// The local CA certificate that HTTPS listeners' certificates chain to (PEM).
     Ca(ca::Args),
@@ -53,12 +54,19 @@ enum Command {
     Instances(instances::ListArgs),
     /// An instance's console output (its UserData's stdout and stderr).
     Logs(instances::LogsArgs),
+    /// CloudWatch metrics as compact charts of the last window (AWS/EC2, AWS/ApplicationELB, ...).
+    Metrics(monitoring::MetricsArgs),
+    /// CloudWatch alarms: state, reason, last change (or one alarm's history).
+    Alarms(monitoring::AlarmsArgs),
     /// The demo web app instances run in examples: "Hello from INSTANCE in ZONE", /health,
     /// /index.html (the greeting, 503 while failing), /fail and /recover, /burn (CPU), /slow.
     DemoApp(instance_tools::demo::Args),
     /// (internal) Supervise an instance's processes.
     #[command(name = "__supervise", hide = true)]
     Supervise { spec: std::path::PathBuf },
+    /// (internal) Burn CPU inside an instance (`cumulo chaos cpu-burn`).
+    #[command(name = "__burn", hide = true)]
+    Burn { spec: std::path::PathBuf },
     /// (internal) The AWS operations the endpoint answers, as JSON (scripts/coverage.py).
     #[command(name = "__api-actions", hide = true)]
     ApiActions,
@@ -81,6 +89,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Supervise { spec } = &cli.command {
         return supervisor::run_shim(spec);
+    }
+    if let Command::Burn { spec } = &cli.command {
+        return supervisor::run_burn(spec);
     }
     if let Command::ApiActions = &cli.command {
         let all: serde_json::Map<String, serde_json::Value> = api::coverage::implemented()
@@ -113,10 +124,14 @@ pub fn main() -> ExitCode {
             Command::Ca(args) => ca::run(args).await,
             Command::Chaos(args) => chaos::run(args).await,
             Command::Logs(args) => instances::logs(args).await,
+            Command::Metrics(args) => monitoring::metrics(args).await,
+            Command::Alarms(args) => monitoring::alarms(args).await,
             Command::DemoApp(args) => {
                 instance_tools::demo::run(args).await.map(|()| ExitCode::SUCCESS)
             }
-            Command::Supervise { .. } | Command::ApiActions => Ok(ExitCode::SUCCESS),
+            Command::Supervise { .. } | Command::Burn { .. } | Command::ApiActions => {
+                Ok(ExitCode::SUCCESS)
+            }
         }
     });
     // Background tasks (a closing server, a timer) must not keep the process alive. Real time:

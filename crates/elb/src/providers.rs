@@ -225,6 +225,9 @@ impl ElbProvider {
             }
         };
         provided.attributes.insert("DNSName".into(), json!(record.dns_name));
+        // The names CloudWatch's dimensions use (`app/NAME/ID`), as the record has them.
+        provided.attributes.insert("LoadBalancerFullName".into(), json!(record.full_name));
+        provided.attributes.insert("LoadBalancerName".into(), json!(record.name));
         if !record.security_groups.is_empty() {
             provided.attributes.insert("SecurityGroups".into(), json!(record.security_groups));
         }
@@ -352,6 +355,8 @@ impl ElbProvider {
         if !added.is_empty() {
             self.elb.register_targets(&arn, &added).map_err(err)?;
         }
+        provided.attributes.insert("TargetGroupFullName".into(), json!(record.full_name));
+        provided.attributes.insert("TargetGroupName".into(), json!(record.name));
         provided.attributes.insert(
             "LoadBalancerArns".into(),
             json!(self.elb.load_balancers_of(&arn).map_err(err)?),

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod monitoring;
 mod overrides;
 mod ssm;
 mod wait;
@@ -39,6 +40,8 @@ pub enum RegionError {
     Elb(#[from] elb::ElbError),
     #[error("cannot recover the Auto Scaling groups: {0}")]
     AutoScaling(#[from] autoscaling::AsgError),
+    #[error("cannot open the metric store: {0}")]
+    CloudWatch(#[from] cloudwatch::CwError),
     #[error("cannot prepare the instances' directory {path}: {source}")]
     Runtime { path: String, source: std::io::Error },
 }
@@ -97,6 +100,7 @@ pub struct Region {
     pub ec2: Arc<ec2::Ec2>,
     pub elb: Arc<elb::Elb>,
     pub autoscaling: Arc<autoscaling::AutoScaling>,
+    pub cloudwatch: Arc<cloudwatch::CloudWatch>,
     pub store: Arc<Store>,
     pub clock: Clock,
     /// `http://ADDR` of the API.
@@ -104,6 +108,8 @@ pub struct Region {
     pub addr: SocketAddr,
     shutdown: CancellationToken,
     server: JoinHandle<()>,
+    /// CloudWatch's evaluator (it writes the metric store once more when it stops).
+    alarms: JoinHandle<()>,
     /// Removed at shutdown when the region made it for this run only.
     scratch: Option<PathBuf>,
 }
@@ -158,6 +164,18 @@ impl Region {
             elb.clone(),
             config.account.clone(),
         );
+        let cloudwatch = Arc::new(cloudwatch::CloudWatch::new(
+            store.clone(),
+            clock.clone(),
+            config.account.clone(),
+        )?);
+        cloudwatch.set_actions(Arc::new(monitoring::Actions {
+            ec2: ec2.clone(),
+            autoscaling: autoscaling.clone(),
+        }));
+        autoscaling.set_policy_alarms(Arc::new(monitoring::TrackingAlarms {
+            cloudwatch: cloudwatch.clone(),
+        }));
         let nested = NestedStacks::new();
         let mut providers = Providers::default();
         providers.register(&["AWS::CloudFormation::Stack"], nested.clone());
@@ -166,6 +184,10 @@ impl Region {
         providers.register(
             autoscaling::TYPES,
             Arc::new(autoscaling::AsgProvider { asg: autoscaling.clone() }),
+        );
+        providers.register(
+            cloudwatch::providers::TYPES,
+            Arc::new(cloudwatch::providers::AlarmProvider { cloudwatch: cloudwatch.clone() }),
         );
         providers.register(
             &["AWS::CloudFormation::WaitConditionHandle"],
@@ -205,7 +227,8 @@ impl Region {
             .add(Arc::new(api::autoscaling::Api(autoscaling.clone())))
             .add(Arc::new(api::iam::Api(ec2.clone())))
             .add(Arc::new(api::sts::Api(config.account.clone(), clock.clone())))
-            .add(Arc::new(api::ssm::Api::new(ssm.clone())));
+            .add(Arc::new(api::ssm::Api::new(ssm.clone())))
+            .add(Arc::new(api::cloudwatch::Api::new(cloudwatch.clone())));
         let services = Arc::new(api::Services {
             cloudformation: engine.clone(),
             ec2: ec2.clone(),
@@ -226,30 +249,44 @@ impl Region {
                 tracing::error!("API server stopped: {e}");
             }
         });
-        // CPU and memory of instances, sampled every 10 s (AWS time) while the region serves.
+        // CPU and memory of instances, sampled every 10 s (AWS time) while the region serves,
+        // and every service's measurements published to CloudWatch each minute.
         let sampler = ec2.clone();
+        let producers = monitoring::Producers::new(
+            cloudwatch.clone(),
+            ec2.clone(),
+            elb.clone(),
+            autoscaling.clone(),
+        );
         let sampling = shutdown.clone();
         let ticks = clock.clone();
         tokio::spawn(async move {
             let mut tick = ticks.interval(std::time::Duration::from_secs(10));
             loop {
                 tokio::select! {
-                    _ = tick.tick() => sampler.sample_usage(),
+                    _ = tick.tick() => {
+                        sampler.sample_usage();
+                        producers.tick();
+                    }
                     _ = sampling.cancelled() => return,
                 }
             }
         });
+        // Alarms evaluated on the clock; the metric store written as it goes.
+        let alarms = tokio::spawn(cloudwatch.clone().run(shutdown.clone()));
         Ok(Region {
             engine,
             ec2,
             elb,
             autoscaling,
+            cloudwatch,
             store,
             clock,
             endpoint,
             addr,
             shutdown,
             server,
+            alarms,
             scratch,
         })
     }
@@ -259,6 +296,7 @@ impl Region {
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         let _ = self.server.await;
+        let _ = self.alarms.await;
         // Real time, whatever the time scale: how long Ctrl-C may wait for operations to end.
         self.engine.drain(std::time::Duration::from_secs(2)).await;
         self.autoscaling.shutdown();

@@ -18,10 +18,13 @@ impl AutoScaling {
         // Health: EC2 state always; target health with HealthCheckType ELB after the grace period.
         if !g.suspended("HealthCheck") {
             for m in g.instances.iter().filter(|m| m.lifecycle.counts() && m.healthy) {
-                let state = self.ec2.instance(&m.id)?.map(|i| i.state);
+                let view = self.ec2.instance(&m.id)?;
+                let state = view.as_ref().map(|i| i.state);
                 let ec2_ok = matches!(state, Some(InstanceState::Pending | InstanceState::Running));
                 let cause = if !ec2_ok {
                     Some("an EC2 health check indicating it has been terminated or stopped")
+                } else if view.as_ref().is_some_and(|v| v.impaired) {
+                    Some("an EC2 instance status checks failure")
                 } else if g.health_check_type == "ELB"
                     && m.lifecycle == Lifecycle::InService
                     && now - m.in_service_at.unwrap_or(now) >= g.grace as i64

@@ -3,7 +3,9 @@
 
 mod autoscaling;
 mod cli_lab;
+mod cloudwatch;
 mod elb;
+mod fleet;
 mod instances;
 mod sdk;
 mod ssm;

@@ -495,9 +495,14 @@ pub fn free_port() -> Option<u16> {
 
 /// vCPUs of an instance type (CloudWatch's CPUUtilization is relative to them).
 pub fn vcpus(instance_type: &str) -> f64 {
-    let size = instance_type.split('.').nth(1).unwrap_or("micro");
+    let (family, size) = instance_type.split_once('.').unwrap_or(("m1", "small"));
+    // Burstable families: T2's small sizes have one vCPU, T3 and T4g two.
+    let burstable = family.starts_with('t');
     match size {
-        "nano" | "micro" | "small" | "medium" | "large" => 2.0,
+        "nano" | "micro" | "small" if family == "t2" || !burstable => 1.0,
+        "nano" | "micro" | "small" | "medium" | "large" if burstable => 2.0,
+        "medium" => 1.0,
+        "large" => 2.0,
         "xlarge" => 4.0,
         s => s.trim_end_matches("xlarge").parse::<f64>().map_or(2.0, |n| n * 4.0),
     }
