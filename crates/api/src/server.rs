@@ -120,7 +120,7 @@ pub async fn answer(
             _ => ("", ""),
         };
         let Some(service) = registry.by_cbor_name(name) else {
-            let reply = Reply::Cbor { query_compatible: false };
+            let reply = Reply::Cbor { query_compatible: false, error_shapes: &[] };
             let e = ApiError::new(
                 "UnknownOperationException",
                 format!("Cumulo does not answer for the service {name:?} over rpc-v2-cbor yet."),
@@ -128,7 +128,10 @@ pub async fn answer(
             );
             return reply.error(&e, request_id);
         };
-        let reply = Reply::Cbor { query_compatible: service.wire().query_compatible };
+        let reply = Reply::Cbor {
+            query_compatible: service.wire().query_compatible,
+            error_shapes: service.wire().error_shapes,
+        };
         if let Some(refused) = check(&reply) {
             return refused;
         }
@@ -141,7 +144,11 @@ pub async fn answer(
     if let Some(target) = headers.get("x-amz-target").and_then(|t| t.to_str().ok()) {
         let (prefix, operation) = target.rsplit_once('.').unwrap_or((target, ""));
         let Some(service) = registry.by_target(prefix) else {
-            let reply = Reply::Json { version: JsonVersion::V1_1, query_compatible: false };
+            let reply = Reply::Json {
+                version: JsonVersion::V1_1,
+                query_compatible: false,
+                error_shapes: &[],
+            };
             let e = ApiError::new(
                 "UnknownOperationException",
                 format!("Cumulo does not answer for {target} yet."),
@@ -150,7 +157,11 @@ pub async fn answer(
             return reply.error(&e, request_id);
         };
         let (_, version) = service.wire().json.unwrap_or((prefix, JsonVersion::V1_1));
-        let reply = Reply::Json { version, query_compatible: service.wire().query_compatible };
+        let reply = Reply::Json {
+            version,
+            query_compatible: service.wire().query_compatible,
+            error_shapes: service.wire().error_shapes,
+        };
         if let Some(refused) = check(&reply) {
             return refused;
         }
@@ -256,9 +267,12 @@ enum Reply<'a> {
     Json {
         version: JsonVersion,
         query_compatible: bool,
+        /// [`crate::registry::Wire::error_shapes`].
+        error_shapes: &'static [(&'static str, &'static str)],
     },
     Cbor {
         query_compatible: bool,
+        error_shapes: &'static [(&'static str, &'static str)],
     },
 }
 
@@ -301,13 +315,18 @@ impl Reply<'_> {
     }
 
     /// The error in the protocol's shape: Query's `ErrorResponse`; JSON's and CBOR's
-    /// `{"__type", "message"}` with `x-amzn-ErrorType`, and for awsQueryCompatible services
-    /// `x-amzn-query-error: Code;Sender|Receiver`.
+    /// `{"__type", "message"}` with `x-amzn-ErrorType` (the error shape's name), and for
+    /// awsQueryCompatible services `x-amzn-query-error: Code;Sender|Receiver`.
     fn error(&self, e: &ApiError, request_id: &str) -> Response {
         let fault = if e.status < 500 { "Sender" } else { "Receiver" };
+        let shapes = match self {
+            Reply::Json { error_shapes, .. } | Reply::Cbor { error_shapes, .. } => *error_shapes,
+            _ => &[],
+        };
+        let error_type =
+            shapes.iter().find(|(code, _)| *code == e.code).map_or(e.code.as_str(), |(_, s)| s);
         let mut body = Value::map();
-        body.set("__type", Value::from(e.code.as_str()))
-            .set("message", Value::from(e.message.as_str()));
+        body.set("__type", Value::from(error_type)).set("message", Value::from(e.message.as_str()));
         let (mut response, query_compatible) = match self {
             Reply::Query(xmlns) => {
                 return xml_response(e.status, e.to_xml(xmlns, request_id), request_id);
@@ -315,7 +334,7 @@ impl Reply<'_> {
             Reply::QueryService(s) => {
                 return xml_response(e.status, s.error_xml(e, request_id), request_id);
             }
-            Reply::Json { version, query_compatible } => (
+            Reply::Json { version, query_compatible, .. } => (
                 bytes_response(
                     e.status,
                     version.content_type(),
@@ -324,7 +343,7 @@ impl Reply<'_> {
                 ),
                 *query_compatible,
             ),
-            Reply::Cbor { query_compatible } => {
+            Reply::Cbor { query_compatible, .. } => {
                 let mut r = bytes_response(
                     e.status,
                     "application/cbor",
@@ -336,7 +355,7 @@ impl Reply<'_> {
             }
         };
         let headers = response.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&e.code) {
+        if let Ok(v) = HeaderValue::from_str(error_type) {
             headers.insert("x-amzn-errortype", v);
         }
         if query_compatible && let Ok(v) = HeaderValue::from_str(&format!("{};{fault}", e.code)) {
