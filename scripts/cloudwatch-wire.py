@@ -7,7 +7,7 @@
 `capture` sends the test's scenario through boto3 once per protocol CloudWatch speaks
 (smithy-rpc-v2-cbor, awsJson 1.0, awsQuery: botocore picks one, the others are chosen by
 narrowing its protocol list) to a local server that records each request and answers nothing
-useful; the requests file holds them byte for byte (CBOR bodies in hex).
+useful; the requests file holds them byte for byte (CBOR and gzip bodies in hex).
 
 `check` reads what `CLOUDWATCH_WIRE_DUMP=DIR cbw test -p api --test golden_cloudwatch` wrote
 (each response's status, headers and body) and parses every response with botocore's own
@@ -32,7 +32,10 @@ import botocore.parsers
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REQUESTS = os.path.join(ROOT, "crates/api/tests/golden/cloudwatch/requests.txt")
 PROTOCOLS = [("cbor", "smithy-rpc-v2-cbor"), ("json", "json"), ("query", "query")]
-KEPT_HEADERS = ["content-type", "x-amz-target", "smithy-protocol", "x-amzn-query-mode", "accept"]
+KEPT_HEADERS = [
+    "content-type", "content-encoding", "x-amz-target", "smithy-protocol", "x-amzn-query-mode",
+    "accept",
+]
 
 
 def utc(text):
@@ -41,7 +44,7 @@ def utc(text):
 
 HOST_A = [{"Name": "Host", "Value": "a"}]
 
-# (case, operation, parameters): the scenario, in order. The region's clock stands at
+# (case, operation, parameters[, client config]): the scenario, in order. The region's clock stands at
 # 2026-01-01T00:00:00Z and goes 10 s ahead before each case.
 SCENARIO = [
     ("PutMetricData", "PutMetricData", {
@@ -107,6 +110,17 @@ SCENARIO = [
     }),
     ("DescribeAlarms-after-SetAlarmState", "DescribeAlarms", {"StateValue": "ALARM"}),
     ("DescribeAlarmHistory", "DescribeAlarmHistory", {"AlarmName": "high-latency"}),
+    # A body of 10 KiB or more botocore gzips (here: any body, to keep the case small).
+    ("PutMetricData-gzip", "PutMetricData", {
+        "Namespace": "App",
+        "MetricData": [{"MetricName": "Errors", "Dimensions": [{"Name": "Host", "Value": "c"}],
+                        "Timestamp": utc("2025-12-31T23:04:00Z"), "Value": 3.0, "Unit": "Count"}],
+    }, {"request_min_compression_size_bytes": 1}),
+    ("GetMetricStatistics-after-gzip", "GetMetricStatistics", {
+        "Namespace": "App", "MetricName": "Errors", "Dimensions": [{"Name": "Host", "Value": "c"}],
+        "StartTime": utc("2025-12-31T23:04:00Z"), "EndTime": utc("2025-12-31T23:05:00Z"),
+        "Period": 60, "Statistics": ["Sum"],
+    }),
     # botocore checks required members itself; without that check it sends what it is given.
     ("Error-MissingParameter", "GetMetricStatistics", {
         "Namespace": "App", "Dimensions": HOST_A,
@@ -128,13 +142,15 @@ def snake(op):
     return "".join("_" + c.lower() if c.isupper() else c for c in op).lstrip("_")
 
 
-def client(protocol, endpoint):
+def client(protocol, endpoint, **config):
     # botocore speaks the first protocol of its own priority list the service offers.
     botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS = (protocol,)
     c = boto3.client(
         "cloudwatch", endpoint_url=endpoint, region_name="us-east-1",
         aws_access_key_id="test", aws_secret_access_key="test",
-        config=botocore.config.Config(parameter_validation=False, retries={"total_max_attempts": 1}),
+        config=botocore.config.Config(
+            parameter_validation=False, retries={"total_max_attempts": 1}, **config
+        ),
     )
     assert c.meta.service_model.resolved_protocol == protocol, protocol
     return c
@@ -159,8 +175,8 @@ def capture():
     endpoint = f"http://127.0.0.1:{server.server_port}"
     out = []
     for short, protocol in PROTOCOLS:
-        c = client(protocol, endpoint)
-        for case, op, params in SCENARIO:
+        for case, op, params, *config in SCENARIO:
+            c = client(protocol, endpoint, **(config[0] if config else {}))
             seen.clear()
             try:
                 getattr(c, snake(op))(**params)
@@ -172,7 +188,8 @@ def capture():
             for h in KEPT_HEADERS:
                 if h in headers:
                     out.append(f"{h}: {headers[h]}\n")
-            text = body.hex() if short == "cbor" else body.decode()
+            binary = short == "cbor" or headers.get("content-encoding") == "gzip"
+            text = body.hex() if binary else body.decode()
             out.append(f"\n{text}\n\n")
     server.shutdown()
     with open(REQUESTS, "w") as f:
@@ -203,7 +220,7 @@ def parse(protocol, op, raw):
 def check(directory):
     failures = []
     model = client("query", "http://127.0.0.1:1").meta.service_model
-    for case, op, _ in SCENARIO:
+    for case, op, *_ in SCENARIO:
         results = {}
         for short, protocol in PROTOCOLS:
             with open(os.path.join(directory, f"{case}.{short}"), "rb") as f:

@@ -95,6 +95,8 @@ pub async fn answer(
     request_id: &str,
 ) -> Response {
     let path = uri.path();
+    // Signatures are over the body as sent; services read it inflated.
+    let payload = inflate(headers, body);
     let check = |reply: &Reply<'_>| -> Option<Response> {
         let credentials = credentials?;
         let header_pairs: Vec<(String, String)> = headers
@@ -135,7 +137,11 @@ pub async fn answer(
         if let Some(refused) = check(&reply) {
             return refused;
         }
-        return match crate::protocol::decode_cbor(body) {
+        let payload = match payload {
+            Ok(p) => p,
+            Err(e) => return reply.error(&e, request_id),
+        };
+        return match crate::protocol::decode_cbor(&payload) {
             Ok(input) => rpc(service, operation, &input, &reply, request_id).await,
             Err(e) => reply
                 .error(&ApiError::new("SerializationException", e.to_string(), 400), request_id),
@@ -165,14 +171,22 @@ pub async fn answer(
         if let Some(refused) = check(&reply) {
             return refused;
         }
-        return match crate::protocol::decode_json(body) {
+        let payload = match payload {
+            Ok(p) => p,
+            Err(e) => return reply.error(&e, request_id),
+        };
+        return match crate::protocol::decode_json(&payload) {
             Ok(input) => rpc(service, operation, &input, &reply, request_id).await,
             Err(e) => reply
                 .error(&ApiError::new("SerializationException", e.to_string(), 400), request_id),
         };
     }
-    let q = QueryInput::parse(uri.query().unwrap_or(""), body);
     let generic = Reply::Query(cloudformation::XMLNS);
+    let payload = match payload {
+        Ok(p) => p,
+        Err(e) => return generic.error(&e, request_id),
+    };
+    let q = QueryInput::parse(uri.query().unwrap_or(""), &payload);
     let Some(action) = q.get("Action").map(str::to_string) else {
         if let Some(refused) = check(&generic) {
             return refused;
@@ -221,6 +235,39 @@ pub async fn answer(
             generic.error(&e, request_id)
         }
     }
+}
+
+/// At most this much body once inflated.
+const MAX_INFLATED: u64 = 16 << 20;
+
+/// The body a service reads: a `Content-Encoding: gzip` one inflated (botocore and the SDKs
+/// compress a PutMetricData of 10 KiB or more), bounded by [`MAX_INFLATED`].
+fn inflate<'a>(
+    headers: &HeaderMap,
+    body: &'a [u8],
+) -> Result<std::borrow::Cow<'a, [u8]>, ApiError> {
+    use std::io::Read;
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+    if !gzip {
+        return Ok(std::borrow::Cow::Borrowed(body));
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body).take(MAX_INFLATED + 1).read_to_end(&mut out).map_err(
+        |e| {
+            ApiError::new("SerializationException", format!("The body is not valid gzip: {e}"), 400)
+        },
+    )?;
+    if out.len() as u64 > MAX_INFLATED {
+        return Err(ApiError::new(
+            "SerializationException",
+            format!("The body inflates to more than {MAX_INFLATED} bytes."),
+            413,
+        ));
+    }
+    Ok(std::borrow::Cow::Owned(out))
 }
 
 /// Runs an [`RpcService`] operation and answers in `reply`'s protocol.
@@ -597,5 +644,41 @@ async fn wait_condition(
     ) {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_bodies_are_inflated_within_a_bound() {
+        let mut gzipped = HeaderMap::new();
+        gzipped.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        let form = b"Action=ListMetrics&Version=2010-08-01";
+        let outcome = |headers: &HeaderMap, body: &[u8]| match inflate(headers, body) {
+            Ok(b) => format!("{} bytes", b.len()),
+            Err(e) => format!("{} {}", e.status, e.code),
+        };
+        let bomb = gzip(&vec![0u8; (MAX_INFLATED + 1) as usize]);
+        let cases = [
+            (outcome(&gzipped, &gzip(form)), "37 bytes"),
+            // Without the header the body is what it is, even if it is gzip.
+            (outcome(&HeaderMap::new(), form), "37 bytes"),
+            (outcome(&gzipped, form), "400 SerializationException"),
+            (outcome(&gzipped, &gzip(form)[..20]), "400 SerializationException"),
+            (outcome(&gzipped, &bomb), "413 SerializationException"),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+        assert!(bomb.len() < 100_000, "the bomb is small: {}", bomb.len());
     }
 }

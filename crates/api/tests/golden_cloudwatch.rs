@@ -5,7 +5,8 @@
 //! diagnostic notation) against `tests/golden/cloudwatch/<case>.txt`, the three protocols of a
 //! case side by side.
 //!
-//! The requests are botocore's own bytes, in `tests/golden/cloudwatch/requests.txt`
+//! The requests are botocore's own bytes (a PutMetricData gzipped, as botocore sends one of
+//! 10 KiB or more), in `tests/golden/cloudwatch/requests.txt`
 //! (`scripts/cloudwatch-wire.py capture` writes it); each protocol runs the scenario on a
 //! region of its own (an in-memory CloudWatch, the clock at 2026-01-01T00:00:00Z, 10 s more
 //! before each case) through `api::server::answer`, what the endpoint runs for `/` and
@@ -44,7 +45,7 @@ fn hex(s: &str) -> Vec<u8> {
 }
 
 /// `=== <case> <protocol>`, `POST <path>`, headers, a blank line, the body on one line (CBOR
-/// in hex).
+/// and gzip bodies in hex).
 fn requests() -> Vec<Request> {
     let text = std::fs::read_to_string(golden_dir().join("requests.txt")).unwrap();
     text.split("=== ")
@@ -54,14 +55,16 @@ fn requests() -> Vec<Request> {
             let mut lines = head.lines();
             let (case, protocol) = lines.next().unwrap().split_once(' ').unwrap();
             let path = lines.next().unwrap().strip_prefix("POST ").unwrap().to_string();
-            let headers = lines
+            let headers: Vec<(String, String)> = lines
                 .map(|l| {
                     let (k, v) = l.split_once(": ").unwrap();
                     (k.to_string(), v.to_string())
                 })
                 .collect();
             let body = body.trim_end_matches('\n');
-            let body = if protocol == "cbor" { hex(body) } else { body.as_bytes().to_vec() };
+            let gzip = headers.iter().any(|(k, v)| k == "content-encoding" && v == "gzip");
+            let body =
+                if protocol == "cbor" || gzip { hex(body) } else { body.as_bytes().to_vec() };
             Request { case: case.into(), protocol: protocol.into(), path, headers, body }
         })
         .collect()
@@ -135,7 +138,15 @@ fn render(r: &Request, a: &Answer) -> String {
     }
     let request_type =
         r.headers.iter().find(|(k, _)| k == "content-type").map_or("", |(_, v)| v.as_str());
-    out.push_str(&format!("\n{}\n\nHTTP {}\n", render_body(request_type, &r.body), a.status));
+    let body = if r.headers.iter().any(|(k, v)| k == "content-encoding" && v == "gzip") {
+        let mut inflated = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&r.body[..]), &mut inflated)
+            .unwrap();
+        format!("({} bytes of gzip:)\n{}", r.body.len(), render_body(request_type, &inflated))
+    } else {
+        render_body(request_type, &r.body)
+    };
+    out.push_str(&format!("\n{body}\n\nHTTP {}\n", a.status));
     for (k, v) in &a.headers {
         out.push_str(&format!("{k}: {v}\n"));
     }
