@@ -110,6 +110,13 @@ SCENARIO = [
     }),
     ("DescribeAlarms-after-SetAlarmState", "DescribeAlarms", {"StateValue": "ALARM"}),
     ("DescribeAlarmHistory", "DescribeAlarmHistory", {"AlarmName": "high-latency"}),
+    ("PutCompositeAlarm", "PutCompositeAlarm", {
+        "AlarmName": "site-down", "AlarmRule": 'ALARM("high-latency")',
+        "AlarmActions": ["arn:aws:sns:us-east-1:123456789012:ops"],
+        "ActionsSuppressor": "arn:aws:cloudwatch:us-east-1:000000000000:alarm:high-latency",
+        "ActionsSuppressorWaitPeriod": 60, "ActionsSuppressorExtensionPeriod": 120,
+    }),
+    ("DescribeAlarms-composite", "DescribeAlarms", {"AlarmTypes": ["CompositeAlarm"]}),
     # A body of 10 KiB or more botocore gzips (here: any body, to keep the case small).
     ("PutMetricData-gzip", "PutMetricData", {
         "Namespace": "App",

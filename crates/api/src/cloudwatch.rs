@@ -300,7 +300,15 @@ fn alarm_out(a: &AlarmRecord) -> Value {
         }
         AlarmKind::Composite(c) => {
             o.set("AlarmRule", Value::from(c.rule.as_str()))
-                .set("ActionsSuppressor", c.actions_suppressor.as_deref().map(Value::from));
+                .set("ActionsSuppressor", c.actions_suppressor.as_deref().map(Value::from))
+                .set(
+                    "ActionsSuppressorWaitPeriod",
+                    c.actions_suppressor_wait_period.map(Value::Int),
+                )
+                .set(
+                    "ActionsSuppressorExtensionPeriod",
+                    c.actions_suppressor_extension_period.map(Value::Int),
+                );
         }
     }
     o.set("StateTransitionedTimestamp", ts(a.state_transitioned));
