@@ -33,6 +33,18 @@ const OPERATIONS: &[&str] = &[
     "ListTagsForResource",
 ];
 
+/// The error shapes (botocore's model) whose name is not their Query code: what JSON and
+/// CBOR errors name in `__type`.
+const ERROR_SHAPES: &[(&str, &str)] = &[
+    ("InvalidParameterValue", "InvalidParameterValueException"),
+    ("InvalidParameterCombination", "InvalidParameterCombinationException"),
+    ("MissingParameter", "MissingRequiredParameterException"),
+    ("InternalServiceError", "InternalServiceFault"),
+    ("LimitExceeded", "LimitExceededFault"),
+    ("InvalidFormat", "InvalidFormatFault"),
+    ("ValidationError", "ValidationException"),
+];
+
 /// Every operation it answers (COVERAGE.md).
 pub fn actions() -> &'static [&'static str] {
     OPERATIONS
@@ -52,6 +64,7 @@ impl Api {
             cbor: Some("GraniteServiceVersion20100801"),
             query: Some(("2010-08-01", "http://monitoring.amazonaws.com/doc/2010-08-01/")),
             query_compatible: true,
+            error_shapes: ERROR_SHAPES,
         };
         Api { cloudwatch, wire }
     }
@@ -287,7 +300,15 @@ fn alarm_out(a: &AlarmRecord) -> Value {
         }
         AlarmKind::Composite(c) => {
             o.set("AlarmRule", Value::from(c.rule.as_str()))
-                .set("ActionsSuppressor", c.actions_suppressor.as_deref().map(Value::from));
+                .set("ActionsSuppressor", c.actions_suppressor.as_deref().map(Value::from))
+                .set(
+                    "ActionsSuppressorWaitPeriod",
+                    c.actions_suppressor_wait_period.map(Value::Int),
+                )
+                .set(
+                    "ActionsSuppressorExtensionPeriod",
+                    c.actions_suppressor_extension_period.map(Value::Int),
+                );
         }
     }
     o.set("StateTransitionedTimestamp", ts(a.state_transitioned));
@@ -381,11 +402,13 @@ pub fn call(cw: &CloudWatch, operation: &str, input: &Value) -> Result<Value, Ap
                             }
                             d.set("Unit", Value::from(p.unit.as_str()));
                             if !p.extended.is_empty() {
-                                let mut e = Value::map();
-                                for (k, v) in &p.extended {
-                                    e.set(k, Value::Float(*v));
-                                }
-                                d.set("ExtendedStatistics", e);
+                                // DatapointValueMap: a map shape (Query writes `entry`s).
+                                let e = p
+                                    .extended
+                                    .iter()
+                                    .map(|(k, v)| (k.clone(), Value::Float(*v)))
+                                    .collect();
+                                d.set("ExtendedStatistics", Value::Dict(e));
                             }
                             d
                         })

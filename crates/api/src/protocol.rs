@@ -31,7 +31,11 @@ pub enum Value {
     /// Seconds since the epoch.
     Timestamp(f64),
     List(Vec<Value>),
+    /// A structure (members by name), or a map a decoder read (it cannot tell them apart).
     Map(IndexMap<String, Value>),
+    /// A map shape in an output (keys are data, as `DatapointValueMap`'s statistic names):
+    /// JSON and CBOR write it as a map like any other, Query as `entry` key/value pairs.
+    Dict(IndexMap<String, Value>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -242,7 +246,7 @@ fn to_json(value: &Value) -> serde_json::Value {
         Value::Blob(b) => base64::engine::general_purpose::STANDARD.encode(b).into(),
         Value::Timestamp(t) => number(*t),
         Value::List(l) => l.iter().map(to_json).collect(),
-        Value::Map(m) => serde_json::Value::Object(
+        Value::Map(m) | Value::Dict(m) => serde_json::Value::Object(
             m.iter()
                 .filter(|(_, v)| **v != Value::Null)
                 .map(|(k, v)| (k.clone(), to_json(v)))
@@ -433,7 +437,7 @@ fn cbor_write(e: &mut minicbor::Encoder<Vec<u8>>, value: &Value) -> CborResult {
                 cbor_write(e, item)?;
             }
         }
-        Value::Map(m) => {
+        Value::Map(m) | Value::Dict(m) => {
             let present: Vec<_> = m.iter().filter(|(_, v)| **v != Value::Null).collect();
             e.map(present.len() as u64)?;
             for (k, v) in present {
@@ -468,7 +472,7 @@ fn diagnostic(value: &Value) -> String {
             if t.fract() == 0.0 { format!("{}", *t as i64) } else { format!("{t:?}") }
         ),
         Value::List(l) => format!("[{}]", l.iter().map(diagnostic).collect::<Vec<_>>().join(", ")),
-        Value::Map(m) => format!(
+        Value::Map(m) | Value::Dict(m) => format!(
             "{{{}}}",
             m.iter()
                 .map(|(k, v)| format!(
@@ -559,7 +563,8 @@ pub fn query_tree(q: &crate::query::QueryInput) -> Value {
 }
 
 /// A result as an awsQuery XML response: `<OpResponse><OpResult>...</OpResult>` with lists
-/// as `member`s, maps as `entry` key/value pairs, timestamps ISO 8601, blobs base64.
+/// as `member`s, structures as their members, map shapes ([`Value::Dict`]) as `entry`
+/// key/value pairs, timestamps ISO 8601, blobs base64.
 pub fn query_xml(operation: &str, xmlns: &str, result: &Value, request_id: &str) -> String {
     fn write(x: &mut XmlOut, name: &str, value: &Value, depth: usize) {
         if depth > MAX_DEPTH {
@@ -599,6 +604,15 @@ pub fn query_xml(operation: &str, xmlns: &str, result: &Value, request_id: &str)
                 x.open(name, None);
                 for (k, v) in m {
                     write(x, k, v, depth + 1);
+                }
+                x.close();
+            }
+            Value::Dict(m) => {
+                x.open(name, None);
+                for (k, v) in m.iter().filter(|(_, v)| **v != Value::Null) {
+                    x.open("entry", None).text("key", k);
+                    write(x, "value", v, depth + 1);
+                    x.close();
                 }
                 x.close();
             }
@@ -711,10 +725,23 @@ mod tests {
         let mut v = Value::map();
         v.set("Items", Value::List(vec!["a".into(), "b".into()]))
             .set("At", Value::Timestamp(0.0))
-            .set("Ok", Value::Bool(true));
+            .set("Ok", Value::Bool(true))
+            .set(
+                "Stats",
+                Value::Dict([("p90".to_string(), Value::Float(2.5))].into_iter().collect()),
+            );
         assert_eq!(
             query_xml("ListThings", "http://x/", &v, "rid"),
-            r#"<ListThingsResponse xmlns="http://x/"><ListThingsResult><Items><member>a</member><member>b</member></Items><At>1970-01-01T00:00:00.000Z</At><Ok>true</Ok></ListThingsResult><ResponseMetadata><RequestId>rid</RequestId></ResponseMetadata></ListThingsResponse>"#
+            r#"<ListThingsResponse xmlns="http://x/"><ListThingsResult><Items><member>a</member><member>b</member></Items><At>1970-01-01T00:00:00.000Z</At><Ok>true</Ok><Stats><entry><key>p90</key><value>2.5</value></entry></Stats></ListThingsResult><ResponseMetadata><RequestId>rid</RequestId></ResponseMetadata></ListThingsResponse>"#
+        );
+        // JSON and CBOR write a map shape as any map.
+        assert_eq!(
+            String::from_utf8(encode_json(&v)).unwrap(),
+            r#"{"Items":["a","b"],"At":0,"Ok":true,"Stats":{"p90":2.5}}"#
+        );
+        assert_eq!(
+            cbor_diagnostic(&encode_cbor(&v)),
+            r#"{"Items": ["a", "b"], "At": 1(0), "Ok": true, "Stats": {"p90": 2.5}}"#
         );
     }
 }

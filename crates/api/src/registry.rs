@@ -113,6 +113,10 @@ pub struct Wire {
     /// `awsQueryCompatible`: JSON and CBOR errors also carry the Query error code
     /// (`x-amzn-query-error: Code;Sender`).
     pub query_compatible: bool,
+    /// For an awsQueryCompatible service, the error shapes whose name is not their Query code
+    /// (code, shape name): JSON and CBOR errors name the shape in `__type`, as AWS does (the
+    /// SDKs match modeled exceptions by it); other codes are their own shape's name.
+    pub error_shapes: &'static [(&'static str, &'static str)],
 }
 
 /// What a call knows besides its input.

@@ -96,6 +96,8 @@ pub async fn answer(
     request_id: &str,
 ) -> Response {
     let path = uri.path();
+    // Signatures are over the body as sent; services read it inflated.
+    let payload = inflate(headers, body);
     let check = |reply: &Reply<'_>| -> Option<Response> {
         let credentials = credentials?;
         let header_pairs: Vec<(String, String)> = headers
@@ -121,7 +123,7 @@ pub async fn answer(
             _ => ("", ""),
         };
         let Some(service) = registry.by_cbor_name(name) else {
-            let reply = Reply::Cbor { query_compatible: false };
+            let reply = Reply::Cbor { query_compatible: false, error_shapes: &[] };
             let e = ApiError::new(
                 "UnknownOperationException",
                 format!("Cumulo does not answer for the service {name:?} over rpc-v2-cbor yet."),
@@ -129,11 +131,18 @@ pub async fn answer(
             );
             return reply.error(&e, request_id);
         };
-        let reply = Reply::Cbor { query_compatible: service.wire().query_compatible };
+        let reply = Reply::Cbor {
+            query_compatible: service.wire().query_compatible,
+            error_shapes: service.wire().error_shapes,
+        };
         if let Some(refused) = check(&reply) {
             return refused;
         }
-        return match crate::protocol::decode_cbor(body) {
+        let payload = match payload {
+            Ok(p) => p,
+            Err(e) => return reply.error(&e, request_id),
+        };
+        return match crate::protocol::decode_cbor(&payload) {
             Ok(input) => rpc(service, operation, &input, &reply, request_id).await,
             Err(e) => reply
                 .error(&ApiError::new("SerializationException", e.to_string(), 400), request_id),
@@ -142,7 +151,11 @@ pub async fn answer(
     if let Some(target) = headers.get("x-amz-target").and_then(|t| t.to_str().ok()) {
         let (prefix, operation) = target.rsplit_once('.').unwrap_or((target, ""));
         let Some(service) = registry.by_target(prefix) else {
-            let reply = Reply::Json { version: JsonVersion::V1_1, query_compatible: false };
+            let reply = Reply::Json {
+                version: JsonVersion::V1_1,
+                query_compatible: false,
+                error_shapes: &[],
+            };
             let e = ApiError::new(
                 "UnknownOperationException",
                 format!("Cumulo does not answer for {target} yet."),
@@ -151,18 +164,30 @@ pub async fn answer(
             return reply.error(&e, request_id);
         };
         let (_, version) = service.wire().json.unwrap_or((prefix, JsonVersion::V1_1));
-        let reply = Reply::Json { version, query_compatible: service.wire().query_compatible };
+        let reply = Reply::Json {
+            version,
+            query_compatible: service.wire().query_compatible,
+            error_shapes: service.wire().error_shapes,
+        };
         if let Some(refused) = check(&reply) {
             return refused;
         }
-        return match crate::protocol::decode_json(body) {
+        let payload = match payload {
+            Ok(p) => p,
+            Err(e) => return reply.error(&e, request_id),
+        };
+        return match crate::protocol::decode_json(&payload) {
             Ok(input) => rpc(service, operation, &input, &reply, request_id).await,
             Err(e) => reply
                 .error(&ApiError::new("SerializationException", e.to_string(), 400), request_id),
         };
     }
-    let q = QueryInput::parse(uri.query().unwrap_or(""), body);
     let generic = Reply::Query(cloudformation::XMLNS);
+    let payload = match payload {
+        Ok(p) => p,
+        Err(e) => return generic.error(&e, request_id),
+    };
+    let q = QueryInput::parse(uri.query().unwrap_or(""), &payload);
     let Some(action) = q.get("Action").map(str::to_string) else {
         if let Some(refused) = check(&generic) {
             return refused;
@@ -213,6 +238,39 @@ pub async fn answer(
     }
 }
 
+/// At most this much body once inflated.
+const MAX_INFLATED: u64 = 16 << 20;
+
+/// The body a service reads: a `Content-Encoding: gzip` one inflated (botocore and the SDKs
+/// compress a PutMetricData of 10 KiB or more), bounded by [`MAX_INFLATED`].
+fn inflate<'a>(
+    headers: &HeaderMap,
+    body: &'a [u8],
+) -> Result<std::borrow::Cow<'a, [u8]>, ApiError> {
+    use std::io::Read;
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+    if !gzip {
+        return Ok(std::borrow::Cow::Borrowed(body));
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body).take(MAX_INFLATED + 1).read_to_end(&mut out).map_err(
+        |e| {
+            ApiError::new("SerializationException", format!("The body is not valid gzip: {e}"), 400)
+        },
+    )?;
+    if out.len() as u64 > MAX_INFLATED {
+        return Err(ApiError::new(
+            "SerializationException",
+            format!("The body inflates to more than {MAX_INFLATED} bytes."),
+            413,
+        ));
+    }
+    Ok(std::borrow::Cow::Owned(out))
+}
+
 /// Runs an [`RpcService`] operation and answers in `reply`'s protocol.
 async fn rpc(
     service: &dyn RpcService,
@@ -257,9 +315,12 @@ enum Reply<'a> {
     Json {
         version: JsonVersion,
         query_compatible: bool,
+        /// [`crate::registry::Wire::error_shapes`].
+        error_shapes: &'static [(&'static str, &'static str)],
     },
     Cbor {
         query_compatible: bool,
+        error_shapes: &'static [(&'static str, &'static str)],
     },
 }
 
@@ -302,13 +363,18 @@ impl Reply<'_> {
     }
 
     /// The error in the protocol's shape: Query's `ErrorResponse`; JSON's and CBOR's
-    /// `{"__type", "message"}` with `x-amzn-ErrorType`, and for awsQueryCompatible services
-    /// `x-amzn-query-error: Code;Sender|Receiver`.
+    /// `{"__type", "message"}` with `x-amzn-ErrorType` (the error shape's name), and for
+    /// awsQueryCompatible services `x-amzn-query-error: Code;Sender|Receiver`.
     fn error(&self, e: &ApiError, request_id: &str) -> Response {
         let fault = if e.status < 500 { "Sender" } else { "Receiver" };
+        let shapes = match self {
+            Reply::Json { error_shapes, .. } | Reply::Cbor { error_shapes, .. } => *error_shapes,
+            _ => &[],
+        };
+        let error_type =
+            shapes.iter().find(|(code, _)| *code == e.code).map_or(e.code.as_str(), |(_, s)| s);
         let mut body = Value::map();
-        body.set("__type", Value::from(e.code.as_str()))
-            .set("message", Value::from(e.message.as_str()));
+        body.set("__type", Value::from(error_type)).set("message", Value::from(e.message.as_str()));
         let (mut response, query_compatible) = match self {
             Reply::Query(xmlns) => {
                 return xml_response(e.status, e.to_xml(xmlns, request_id), request_id);
@@ -316,7 +382,7 @@ impl Reply<'_> {
             Reply::QueryService(s) => {
                 return xml_response(e.status, s.error_xml(e, request_id), request_id);
             }
-            Reply::Json { version, query_compatible } => (
+            Reply::Json { version, query_compatible, .. } => (
                 bytes_response(
                     e.status,
                     version.content_type(),
@@ -325,7 +391,7 @@ impl Reply<'_> {
                 ),
                 *query_compatible,
             ),
-            Reply::Cbor { query_compatible } => {
+            Reply::Cbor { query_compatible, .. } => {
                 let mut r = bytes_response(
                     e.status,
                     "application/cbor",
@@ -337,7 +403,7 @@ impl Reply<'_> {
             }
         };
         let headers = response.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&e.code) {
+        if let Ok(v) = HeaderValue::from_str(error_type) {
             headers.insert("x-amzn-errortype", v);
         }
         if query_compatible && let Ok(v) = HeaderValue::from_str(&format!("{};{fault}", e.code)) {
@@ -590,5 +656,41 @@ async fn wait_condition(
     ) {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_bodies_are_inflated_within_a_bound() {
+        let mut gzipped = HeaderMap::new();
+        gzipped.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        let form = b"Action=ListMetrics&Version=2010-08-01";
+        let outcome = |headers: &HeaderMap, body: &[u8]| match inflate(headers, body) {
+            Ok(b) => format!("{} bytes", b.len()),
+            Err(e) => format!("{} {}", e.status, e.code),
+        };
+        let bomb = gzip(&vec![0u8; (MAX_INFLATED + 1) as usize]);
+        let cases = [
+            (outcome(&gzipped, &gzip(form)), "37 bytes"),
+            // Without the header the body is what it is, even if it is gzip.
+            (outcome(&HeaderMap::new(), form), "37 bytes"),
+            (outcome(&gzipped, form), "400 SerializationException"),
+            (outcome(&gzipped, &gzip(form)[..20]), "400 SerializationException"),
+            (outcome(&gzipped, &bomb), "413 SerializationException"),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+        assert!(bomb.len() < 100_000, "the bomb is small: {}", bomb.len());
     }
 }
