@@ -515,8 +515,8 @@ impl CloudWatch {
             }
             Ok(())
         })?;
+        // The history stays (as AWS keeps it, by name, for its 14 days).
         for n in names {
-            let _ = self.store.drop_log(HISTORY, n);
             self.alarms.evaluated.lock().remove(n);
         }
         Ok(())

@@ -318,3 +318,51 @@ fn definitions_are_checked_as_put_metric_alarm_checks_them() {
         InvalidParameterValue: Invalid use of EC2 action arn:aws:automate:us-east-1:ec2:recover: the alarm must watch a metric of one instance (an InstanceId dimension)."#]]
     .assert_eq(&lines.join("\n"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn percentile_alarms_with_too_few_samples_wait_when_asked_to_ignore_them() {
+    let mut out = Vec::new();
+    for setting in ["evaluate", "ignore"] {
+        let (cw, _) = region();
+        let mut req = high_cpu("p99", "missing");
+        req.alarm_actions.clear();
+        req.ok_actions.clear();
+        if let Some(m) = &mut req.metric {
+            m.statistic = None;
+            m.extended_statistic = Some("p99".into());
+            m.evaluation_periods = 1;
+            m.datapoints_to_alarm = None;
+            m.evaluate_low_sample_count_percentile = Some(setting.into());
+        }
+        cw.put_alarm(req).unwrap();
+        let mut line = Vec::new();
+        // p99 needs 10 / (1 - 0.99) = 1,000 samples a period: 5, then 1,500.
+        for count in [5.0, 1_500.0] {
+            tokio::time::advance(Duration::from_secs(30)).await;
+            let now = cw.now();
+            cw.put_metric_data(
+                "App",
+                &[Datum {
+                    name: "CPU".into(),
+                    dimensions: vec![("Host".into(), "a".into())],
+                    timestamp: Some((now - 30) * 1000),
+                    values: vec![90.0],
+                    counts: vec![count],
+                    ..Datum::default()
+                }],
+            )
+            .unwrap();
+            tokio::time::advance(Duration::from_secs(30)).await;
+            cw.evaluate_due().unwrap();
+            line.push(format!(
+                "{count} samples: {}",
+                cw.alarm("p99").unwrap().unwrap().state.as_str()
+            ));
+        }
+        out.push(format!("{setting}: {}", line.join(", ")));
+    }
+    expect![[r#"
+        evaluate: 5 samples: ALARM, 1500 samples: ALARM
+        ignore: 5 samples: INSUFFICIENT_DATA, 1500 samples: ALARM"#]]
+    .assert_eq(&out.join("\n"));
+}

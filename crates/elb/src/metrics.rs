@@ -261,7 +261,7 @@ mod tests {
         expect![[r#"
             RequestCount 10 Count Counter [LoadBalancer=app/web/50dc6c495c0c9188]
             HTTPCode_Target_2XX_Count 1 Count Counter [LoadBalancer=app/web/50dc6c495c0c9188]
-            TargetResponseTime 0.0015 Seconds Gauge [LoadBalancer=app/web/50dc6c495c0c9188]
+            TargetResponseTime 0.003 Seconds Timing { count: 2 } [LoadBalancer=app/web/50dc6c495c0c9188]
             HTTPCode_ELB_5XX_Count 1 Count Counter [LoadBalancer=app/web/50dc6c495c0c9188]
             HTTPCode_ELB_503_Count 1 Count Counter [LoadBalancer=app/web/50dc6c495c0c9188]
             RequestCount 10 Count Counter [TargetGroup=targetgroup/web/73e2d6bc24d8a067,LoadBalancer=app/web/50dc6c495c0c9188]

@@ -8,7 +8,12 @@
 //!   by AutoScalingGroupName, ImageId and InstanceType;
 //! - AWS/ApplicationELB and AWS/ELB from the data plane's counters (a period's value is the
 //!   difference of two readings; counts only when there was traffic, gauges always);
-//! - AWS/AutoScaling for groups whose metrics collection is enabled.
+//! - AWS/AutoScaling for groups whose metrics collection is enabled;
+//! - CWAgent (or the namespace its configuration names) `mem_used_percent` and
+//!   `disk_used_percent` for instances whose CloudWatch agent configuration (written by cfn-init
+//!   or UserData into the instance's own root) asks for them: memory from the process tree's
+//!   resident size over the type's memory, disk from the instance's files over an 8 GiB root
+//!   volume.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -21,6 +26,9 @@ use ec2::{Ec2, InstanceState};
 use elb::Elb;
 use elb::metrics::Kind;
 use parking_lot::Mutex;
+
+/// A metric's dimensions, in publishing order.
+type Dimensions = Vec<(String, String)>;
 
 /// Reads every service's measurements into CloudWatch.
 pub struct Producers {
@@ -199,6 +207,12 @@ impl Producers {
                 }
             }
         }
+        for i in instances.iter().filter(|i| i.state == InstanceState::Running) {
+            if let Some(agent) = agent_config(&i.dir) {
+                let usage = self.ec2.usage(&i.id);
+                self.publish_agent(&agent, i, usage.map(|u| u.rss_bytes), minute)?;
+            }
+        }
         state.credits.retain(|id, _| {
             instances.iter().any(|i| &i.id == id && i.state == InstanceState::Running)
         });
@@ -208,6 +222,97 @@ impl Producers {
         }
         self.publish_load_balancers(state, minute)?;
         self.publish_groups(minute)?;
+        Ok(())
+    }
+
+    /// The CloudWatch agent's memory and disk metrics, with its dimensions.
+    fn publish_agent(
+        &self,
+        agent: &serde_json::Value,
+        i: &ec2::InstanceRecord,
+        rss: Option<u64>,
+        minute: i64,
+    ) -> Result<(), cloudwatch::CwError> {
+        let metrics = &agent["metrics"];
+        let namespace = metrics["namespace"].as_str().unwrap_or("CWAgent");
+        let group = i.tags.get("aws:autoscaling:groupName").cloned();
+        // append_dimensions replace the default `host` dimension.
+        let mut dims: Vec<(String, String)> = Vec::new();
+        match metrics["append_dimensions"].as_object() {
+            Some(extra) => {
+                for (k, v) in extra {
+                    let value = match v.as_str().unwrap_or_default() {
+                        "${aws:InstanceId}" => Some(i.id.clone()),
+                        "${aws:InstanceType}" => Some(i.instance_type.clone()),
+                        "${aws:ImageId}" => Some(i.image_id.clone()),
+                        "${aws:AutoScalingGroupName}" => group.clone(),
+                        other => Some(other.to_string()),
+                    };
+                    if let Some(value) = value {
+                        dims.push((k.clone(), value));
+                    }
+                }
+            }
+            None => dims.push(("host".into(), format!("ip-{}", i.private_ip.replace('.', "-")))),
+        }
+        let collected = &metrics["metrics_collected"];
+        let wants = |plugin: &str, name: &str| {
+            collected[plugin]["measurement"].as_array().is_some_and(|m| {
+                m.iter().any(|x| {
+                    let n = x.as_str().or_else(|| x["name"].as_str()).unwrap_or_default();
+                    n == name || n == format!("{plugin}_{name}")
+                })
+            })
+        };
+        let mut points: Vec<(&str, Dimensions, f64)> = Vec::new();
+        if wants("mem", "used_percent") {
+            let total = memory_bytes(&i.instance_type);
+            let used = rss.unwrap_or(0) as f64 / total * 100.0;
+            points.push(("mem_used_percent", dims.clone(), used.clamp(0.0, 100.0)));
+        }
+        if wants("disk", "used_percent") {
+            let used = dir_bytes(&i.dir, 0) as f64 / (8.0 * 1024.0 * 1024.0 * 1024.0) * 100.0;
+            let mut d = dims.clone();
+            d.extend([
+                ("path".to_string(), "/".to_string()),
+                ("device".to_string(), "xvda1".to_string()),
+                ("fstype".to_string(), "xfs".to_string()),
+            ]);
+            points.push(("disk_used_percent", d, used.clamp(0.0, 100.0)));
+        }
+        let aggregations: Vec<Vec<String>> = metrics["aggregation_dimensions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|set| {
+                set.as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|k| k.as_str().map(str::to_string))
+                    .collect()
+            })
+            .collect();
+        for (name, dims, value) in points {
+            let cell = Cell::single(value);
+            self.cloudwatch.record(
+                &MetricId::new(namespace, name, dims.clone()),
+                minute,
+                &cell,
+                "Percent",
+            )?;
+            for set in &aggregations {
+                let picked: Vec<(String, String)> =
+                    dims.iter().filter(|(k, _)| set.contains(k)).cloned().collect();
+                if picked.len() == set.len() {
+                    self.cloudwatch.record(
+                        &MetricId::new(namespace, name, picked),
+                        minute,
+                        &cell,
+                        "Percent",
+                    )?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -326,6 +431,50 @@ impl Producers {
         }
         Ok(())
     }
+}
+
+/// The CloudWatch agent configuration an instance wrote into its own root, if any.
+fn agent_config(dir: &std::path::Path) -> Option<serde_json::Value> {
+    const PATHS: [&str; 3] = [
+        "root/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json",
+        "root/opt/aws/amazon-cloudwatch-agent/bin/config.json",
+        "root/opt/aws/amazon-cloudwatch-agent/etc/config.json",
+    ];
+    PATHS.iter().find_map(|p| {
+        let text = std::fs::read_to_string(dir.join(p)).ok()?;
+        let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+        json.get("metrics").is_some().then_some(json)
+    })
+}
+
+/// Memory of an instance type (GiB as AWS lists the common ones), in bytes.
+fn memory_bytes(instance_type: &str) -> f64 {
+    let gib = match instance_type.split_once('.').map(|(_, s)| s).unwrap_or("small") {
+        "nano" => 0.5,
+        "micro" => 1.0,
+        "small" => 2.0,
+        "medium" => 4.0,
+        "large" => 8.0,
+        "xlarge" => 16.0,
+        s => s.trim_end_matches("xlarge").parse::<f64>().map_or(8.0, |n| n * 16.0),
+    };
+    gib * 1024.0 * 1024.0 * 1024.0
+}
+
+/// The bytes of the files under `dir` (bounded depth; what the instance wrote).
+fn dir_bytes(dir: &std::path::Path, depth: usize) -> u64 {
+    if depth > 16 {
+        return 0;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path(), depth + 1),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Where alarm actions go: Auto Scaling policies, EC2 actions on the alarm's instance, SNS

@@ -898,6 +898,19 @@ fn boto3_builds_the_lab_and_it_serves() {
     assert_eq!(summary["account"], "000000000000");
     assert_eq!(summary["zones"], serde_json::json!(["us-east-1a", "us-east-1b"]), "{summary}");
     assert_eq!(summary["refused"], "InvalidSubnetID.NotFound", "{summary}");
+    assert_eq!(summary["signups"], serde_json::json!([4.0]), "{summary}");
+    assert_eq!(summary["signupsUnit"], serde_json::json!(["Count"]), "{summary}");
+    // New, then evaluated: missing data counts as breaching, so it alarms.
+    let alarm = &summary["alarm"];
+    assert_eq!(
+        (&alarm[0], &alarm[3]),
+        (&serde_json::json!("signups-stalled"), &serde_json::json!("breaching"))
+    );
+    assert!(
+        alarm[1] == "INSUFFICIENT_DATA" && alarm[2] == "Unchecked: Initial alarm creation"
+            || alarm[1] == "ALARM",
+        "{summary}"
+    );
     let ids: BTreeSet<String> = summary["instances"]
         .as_array()
         .unwrap()

@@ -61,6 +61,17 @@ fn target_tracking_on_requests_per_target_follows_a_load_loop() {
     region.stop();
 }
 
+/// UserData that configures the CloudWatch agent as tutorials do (memory and disk, with the
+/// instance's id as the dimension), then runs the demo app.
+const AGENT: &str = r#"#!/bin/bash
+mkdir -p $HOME/root/opt/aws/amazon-cloudwatch-agent/etc
+cat > $HOME/root/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json <<'EOF'
+{"metrics": {"append_dimensions": {"InstanceId": "${aws:InstanceId}"},
+ "metrics_collected": {"mem": {"measurement": ["mem_used_percent"]},
+                       "disk": {"measurement": ["used_percent"], "resources": ["/"]}}}}
+EOF
+"#;
+
 #[test]
 fn a_recovery_alarm_brings_a_killed_instance_back_with_its_id_and_address() {
     let region = Region::start("60");
@@ -87,7 +98,7 @@ Resources:
       AlarmActions: [!Sub "arn:aws:automate:${{AWS::Region}}:ec2:recover"]
       Dimensions: [{{Name: InstanceId, Value: !Ref Server}}]
 "#,
-        user_data = demo_app("v1")
+        user_data = AGENT.to_string() + demo_app("v1").trim_start_matches("#!/bin/bash\n")
     );
     region.deploy(&template, &[]);
     let server = || {
@@ -164,6 +175,14 @@ Resources:
     assert!(ok, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["Label"], "StatusCheckFailed_System");
+    // The agent's memory and disk metrics, as its configuration asks.
+    let (ok, out, _) = aws(
+        &region.endpoint,
+        &["cloudwatch", "list-metrics", "--namespace", "CWAgent"],
+        region.path(),
+    );
+    assert!(ok && out.contains("mem_used_percent") && out.contains("disk_used_percent"), "{out}");
+    assert!(out.contains(&id), "{out}");
     let maxima: Vec<f64> =
         v["Datapoints"].as_array().unwrap().iter().filter_map(|d| d["Maximum"].as_f64()).collect();
     assert!(maxima.contains(&1.0) && maxima.contains(&0.0), "{out}");

@@ -1,7 +1,7 @@
 //! The AWS SDK for Rust against the region, as SDK users write it: ELBv2 and Auto Scaling over
 //! the Query protocol (a target group, an ALB and its listener over the default subnets, a
-//! group from a launch template behind it, a scaling policy), and CloudWatch over RPCv2-CBOR,
-//! whose answer (an error in CBOR's shape, until CloudWatch lands) the SDK reads.
+//! group from a launch template behind it, a scaling policy), and CloudWatch over RPCv2-CBOR
+//! (a datum put and read back, and a modelled error).
 
 use std::time::Duration;
 
@@ -148,25 +148,50 @@ fn the_rust_sdk_builds_a_group_behind_an_alb() {
             .expect("PutScalingPolicy");
         assert!(policy.policy_arn().unwrap().contains(":scalingPolicy:"));
 
-        // CloudWatch speaks RPCv2-CBOR: the SDK sends CBOR and reads the CBOR error back.
+        // CloudWatch speaks RPCv2-CBOR: the SDK sends CBOR and reads CBOR back (a datum, its
+        // statistics, and a modelled error).
         let cloudwatch = client!(aws_sdk_cloudwatch, &endpoint);
-        let e = cloudwatch
+        let now = std::time::SystemTime::now();
+        cloudwatch
             .put_metric_data()
             .namespace("Photos")
             .metric_data(
                 aws_sdk_cloudwatch::types::MetricDatum::builder()
                     .metric_name("Uploads")
-                    .value(1.0)
+                    .value(3.0)
                     .build(),
             )
             .send()
             .await
+            .expect("PutMetricData over CBOR");
+        let listed =
+            cloudwatch.list_metrics().namespace("Photos").send().await.expect("ListMetrics");
+        assert_eq!(listed.metrics().len(), 1, "{listed:?}");
+        let hour = std::time::Duration::from_secs(3_600);
+        let stats = cloudwatch
+            .get_metric_statistics()
+            .namespace("Photos")
+            .metric_name("Uploads")
+            .start_time(aws_sdk_cloudwatch::primitives::DateTime::from(now - hour))
+            .end_time(aws_sdk_cloudwatch::primitives::DateTime::from(now + hour))
+            .period(60)
+            .statistics(aws_sdk_cloudwatch::types::Statistic::Sum)
+            .send()
+            .await
+            .expect("GetMetricStatistics over CBOR");
+        let sums: Vec<f64> = stats.datapoints().iter().filter_map(|d| d.sum()).collect();
+        assert_eq!(sums, vec![3.0], "{stats:?}");
+        let e = cloudwatch
+            .set_alarm_state()
+            .alarm_name("nope")
+            .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+            .state_reason("testing")
+            .send()
+            .await
             .unwrap_err();
-        let code = e.as_service_error().and_then(|e| e.meta().code()).map(str::to_string);
-        assert_eq!(
-            code.as_deref(),
-            Some("UnknownOperationException"),
-            "a CBOR error the SDK reads: {e:?}"
+        assert!(
+            e.as_service_error().is_some_and(|e| e.is_resource_not_found()),
+            "a modelled CBOR error the SDK reads: {e:?}"
         );
 
         (lb.dns_name().unwrap().to_string(), 80u16)

@@ -2,6 +2,7 @@
 a security group, two instances in two zones' default subnets running the demo app, a
 target group, an ALB and its listener. Prints what the test checks, as JSON."""
 
+import datetime
 import json
 import sys
 
@@ -10,6 +11,7 @@ import boto3
 ec2 = boto3.client("ec2")
 elbv2 = boto3.client("elbv2")
 sts = boto3.client("sts")
+cloudwatch = boto3.client("cloudwatch")
 
 account = sts.get_caller_identity()["Account"]
 vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
@@ -60,8 +62,27 @@ try:
     refused = None
 except ec2.exceptions.ClientError as e:
     refused = e.response["Error"]["Code"]
+# CloudWatch in the protocol botocore picks for it: a custom metric put and read back, an
+# alarm on it described.
+now = datetime.datetime.now(datetime.timezone.utc)
+cloudwatch.put_metric_data(
+    Namespace="Lab", MetricData=[{"MetricName": "Signups", "Value": 4.0, "Unit": "Count"}]
+)
+stats = cloudwatch.get_metric_statistics(
+    Namespace="Lab", MetricName="Signups", StartTime=now - datetime.timedelta(hours=1),
+    EndTime=now + datetime.timedelta(hours=1), Period=60, Statistics=["Sum", "SampleCount"],
+)
+cloudwatch.put_metric_alarm(
+    AlarmName="signups-stalled", Namespace="Lab", MetricName="Signups", Statistic="Sum",
+    Period=60, EvaluationPeriods=3, Threshold=1, ComparisonOperator="LessThanThreshold",
+    TreatMissingData="breaching",
+)
+alarm = cloudwatch.describe_alarms(AlarmNames=["signups-stalled"])["MetricAlarms"][0]
 json.dump(
     {
+        "signups": [d["Sum"] for d in stats["Datapoints"]],
+        "signupsUnit": [d["Unit"] for d in stats["Datapoints"]],
+        "alarm": [alarm["AlarmName"], alarm["StateValue"], alarm["StateReason"], alarm["TreatMissingData"]],
         "account": account,
         "instances": ids,
         "zones": zones,
