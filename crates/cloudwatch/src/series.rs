@@ -46,6 +46,10 @@ struct Series {
     loaded: bool,
     /// Whether the metric's document must be (re)written.
     meta_dirty: bool,
+    /// The newest point's time and the unit the stored document has.
+    saved: (i64, Option<String>),
+    /// Counts the points recorded, so that a flush clears only what it wrote.
+    version: u64,
 }
 
 /// Every metric of a region.
@@ -60,6 +64,7 @@ impl Metrics {
         let mut series = HashMap::new();
         for (_, meta) in store.list::<MetricMeta>(METRICS, "")? {
             let key = meta.id.key();
+            let saved = (meta.last, meta.unit.clone());
             series.insert(
                 meta.id.clone(),
                 Arc::new(Mutex::new(Series {
@@ -70,6 +75,8 @@ impl Metrics {
                     dirty: BTreeSet::new(),
                     loaded: false,
                     meta_dirty: false,
+                    saved,
+                    version: 0,
                 })),
             );
         }
@@ -96,6 +103,8 @@ impl Metrics {
                     dirty: BTreeSet::new(),
                     loaded: true,
                     meta_dirty: true,
+                    saved: (i64::MIN, None),
+                    version: 0,
                 }))
             })
             .clone()
@@ -115,13 +124,14 @@ impl Metrics {
         let series = self.series_or_new(id);
         let mut s = series.lock();
         self.ensure_loaded(&mut s, now)?;
+        s.version += 1;
         let minute = timestamp - timestamp.rem_euclid(60);
         if minute < now - MEMORY_WINDOW {
             // Late data (AWS takes points two weeks back): into its chunk directly.
             let hour = minute - minute.rem_euclid(HOUR);
             let mut cells = self.read_hour(&s.key, hour)?;
             cells.entry(minute).and_modify(|c| c.merge(cell)).or_insert_with(|| cell.clone());
-            self.store.put_chunk(&s.key, hour, 60, &encode(hour, &cells))?;
+            self.store.put_chunk(&s.key, hour, 60, &encode(hour, 60, &cells))?;
         } else {
             s.minutes.entry(minute).and_modify(|c| c.merge(cell)).or_insert_with(|| cell.clone());
             s.dirty.insert(minute - minute.rem_euclid(HOUR));
@@ -227,24 +237,51 @@ impl Metrics {
         out
     }
 
-    /// Writes what changed to the store and lets go of what memory no longer keeps.
+    /// Writes what changed to the store (in one transaction) and lets go of what memory no
+    /// longer keeps.
     pub fn flush(&self, now: i64) -> Result<(), store::StoreError> {
         let all: Vec<Arc<Mutex<Series>>> = self.series.read().values().cloned().collect();
-        for series in all {
-            let mut s = series.lock();
-            let dirty: Vec<i64> = s.dirty.iter().copied().collect();
-            for hour in dirty {
+        let mut chunks = Vec::new();
+        let mut metas = Vec::new();
+        let mut versions = Vec::with_capacity(all.len());
+        for series in &all {
+            let s = series.lock();
+            versions.push(s.version);
+            for &hour in &s.dirty {
                 let cells: BTreeMap<i64, Cell> =
                     s.minutes.range(hour..hour + HOUR).map(|(t, c)| (*t, c.clone())).collect();
-                self.store.put_chunk(&s.key, hour, 60, &encode(hour, &cells))?;
-                s.dirty.remove(&hour);
+                chunks.push(Chunk {
+                    series: s.key.clone(),
+                    slot: hour,
+                    resolution: 60,
+                    bytes: encode(hour, 60, &cells),
+                });
             }
-            if s.meta_dirty {
-                self.store.put(METRICS, &s.key, &s.meta)?;
-                s.meta_dirty = false;
+            // ListMetrics after a restart needs the newest point to the hour, not the minute.
+            let (last, unit) = &s.saved;
+            if s.meta_dirty && (s.meta.last.saturating_sub(*last) >= HOUR || *unit != s.meta.unit) {
+                metas.push((s.key.clone(), s.meta.clone()));
             }
-            let keep = now - MEMORY_WINDOW;
-            let keep = keep - keep.rem_euclid(60);
+        }
+        self.store.replace_chunks(&[], &chunks)?;
+        self.store.batch(|b| {
+            for (key, meta) in &metas {
+                b.put(METRICS, key, meta)?;
+            }
+            Ok(())
+        })?;
+        let keep = now - MEMORY_WINDOW;
+        let keep = keep - keep.rem_euclid(60);
+        for (series, version) in all.into_iter().zip(versions) {
+            let mut s = series.lock();
+            // A point recorded meanwhile keeps its hour dirty for the next flush.
+            if s.version == version {
+                s.dirty.clear();
+            }
+            if let Some((_, meta)) = metas.iter().find(|(k, _)| *k == s.key) {
+                s.saved = (meta.last, meta.unit.clone());
+                s.meta_dirty = s.meta.last != meta.last || s.meta.unit != meta.unit;
+            }
             s.minutes = s.minutes.split_off(&keep);
             s.seconds = s.seconds.split_off(&(now - HIGH_RES_RETENTION));
         }
@@ -287,7 +324,7 @@ impl Metrics {
                             series: series.clone(),
                             slot: day,
                             resolution: coarser,
-                            bytes: encode(day, &rolled),
+                            bytes: encode(day, coarser, &rolled),
                         }]
                     }
                 };
@@ -323,21 +360,31 @@ impl Metrics {
     }
 }
 
-// Chunk format: a version byte, then per cell its offset from the slot (u32 LE, seconds) and
-// a kind byte: 0 a single value (f64), 1 a statistic set (count, sum, min, max), 2 a statistic
-// set with its values (u16 n, then n × (value f64, count f64)).
+// Chunk format: a version byte (2) and the resolution of the cells (u32 LE, seconds), then per
+// cell its slot within the chunk (u16 LE, in resolutions from the chunk's start) and a kind
+// byte: 0 a single value (f64), 3 a single value equal to the cell before's (nothing more: a
+// status check that stays 0 costs three bytes a minute), 1 a statistic set (count, sum, min,
+// max), 2 a statistic set with its values (u16 n, then n × (value f64, count f64)).
 
-fn encode(slot: i64, cells: &BTreeMap<i64, Cell>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + cells.len() * 13);
-    out.push(1u8);
+fn encode(slot: i64, resolution: i64, cells: &BTreeMap<i64, Cell>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + cells.len() * 11);
+    out.push(2u8);
+    out.extend_from_slice(&u32::try_from(resolution).unwrap_or(60).to_le_bytes());
+    let mut previous: Option<f64> = None;
     for (t, c) in cells {
-        let offset = u32::try_from(t - slot).unwrap_or(0);
-        out.extend_from_slice(&offset.to_le_bytes());
+        let index = u16::try_from((t - slot) / resolution.max(1)).unwrap_or(u16::MAX);
+        out.extend_from_slice(&index.to_le_bytes());
         if c.count == 1.0 && c.values.len() == 1 {
-            out.push(0);
-            out.extend_from_slice(&c.sum.to_le_bytes());
+            if previous == Some(c.sum) {
+                out.push(3);
+            } else {
+                out.push(0);
+                out.extend_from_slice(&c.sum.to_le_bytes());
+                previous = Some(c.sum);
+            }
             continue;
         }
+        previous = None;
         let with_values = c.has_values();
         out.push(if with_values { 2 } else { 1 });
         for v in [c.count, c.sum, c.min, c.max] {
@@ -369,14 +416,24 @@ fn decode(slot: i64, bytes: &[u8]) -> Vec<(i64, Cell)> {
         }
     }
     let mut out = Vec::new();
-    let Some((&1, body)) = bytes.split_first() else { return out };
+    let Some((&2, body)) = bytes.split_first() else { return out };
     let mut r = Reader(body);
-    let cell = |r: &mut Reader<'_>| -> Option<(i64, Cell)> {
-        let offset = i64::from(u32::from_le_bytes(r.take::<4>()?));
+    let Some(resolution) = r.take::<4>().map(|b| i64::from(u32::from_le_bytes(b))) else {
+        return out;
+    };
+    let mut previous: Option<f64> = None;
+    let mut cell = |r: &mut Reader<'_>| -> Option<(i64, Cell)> {
+        let index = i64::from(u16::from_le_bytes(r.take::<2>()?));
         let kind = r.take::<1>()?[0];
         let cell = match kind {
-            0 => Cell::single(r.f64()?),
+            0 => {
+                let v = r.f64()?;
+                previous = Some(v);
+                Cell::single(v)
+            }
+            3 => Cell::single(previous?),
             1 | 2 => {
+                previous = None;
                 let mut c = Cell::statistic_set(r.f64()?, r.f64()?, r.f64()?, r.f64()?);
                 if kind == 2 {
                     let n = u16::from_le_bytes(r.take::<2>()?);
@@ -390,7 +447,7 @@ fn decode(slot: i64, bytes: &[u8]) -> Vec<(i64, Cell)> {
             }
             _ => return None,
         };
-        Some((slot + offset, cell))
+        Some((slot + index * resolution, cell))
     };
     while !r.0.is_empty() {
         match cell(&mut r) {
@@ -417,7 +474,9 @@ mod tests {
         let mut with_values = Cell::single(1.0);
         with_values.add_value(2.0, 3.0);
         cells.insert(3_720, with_values);
-        let bytes = encode(3_600, &cells);
+        cells.insert(3_780, Cell::single(1.5));
+        cells.insert(3_840, Cell::single(1.5));
+        let bytes = encode(3_600, 60, &cells);
         assert_eq!(decode(3_600, &bytes), cells.into_iter().collect::<Vec<_>>());
         // Damage never panics.
         for n in 0..bytes.len() {
