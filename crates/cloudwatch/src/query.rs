@@ -111,6 +111,11 @@ impl CloudWatch {
                 "Must specify either Statistics or ExtendedStatistics, but not both.".into(),
             ));
         }
+        if !q.statistics.is_empty() && !q.extended.is_empty() {
+            return Err(CwError::InvalidParameterCombination(
+                "The parameters Statistics and ExtendedStatistics are mutually exclusive and you have specified both.".into(),
+            ));
+        }
         if q.statistics.len() > 5 || q.extended.len() > 10 {
             return Err(CwError::InvalidParameterValue(
                 "At most 5 Statistics and 10 ExtendedStatistics may be asked.".into(),
