@@ -17,6 +17,7 @@ pub mod alarms;
 pub mod evaluate;
 pub mod math;
 pub mod metric;
+pub mod notify;
 pub mod providers;
 pub mod query;
 pub mod series;
