@@ -82,53 +82,65 @@ fn cpu_burnt_in_the_instances_scales_the_group_out_to_its_maximum_and_back_in() 
     // Burn every instance's CPU (new ones as they come) until 25 s from now, 25 minutes of AWS
     // time: the group's average is over 60 % with 2 instances, and between 30 and 60 % with 4
     // on this 2-core machine, so it neither grows further nor shrinks while it burns.
-    let burn_until = Instant::now() + Duration::from_secs(25);
-    let mut burning = std::collections::BTreeSet::new();
+    // A busy machine (another build, say) can starve the burners below the threshold: then
+    // the alarm rightly stays OK, and the drill runs again once the last burn has ended
+    // (three rounds at most).
     let mut reached = None;
-    let mut last = None;
-    while Instant::now() < burn_until {
-        for id in region.running().into_keys() {
-            if burning.contains(&id) {
-                continue;
+    for round in 1..=3 {
+        timeline.push(format!("{:>5.1}s round {round}", started.elapsed().as_secs_f64()));
+        let burn_until = Instant::now() + Duration::from_secs(25);
+        let mut burning = std::collections::BTreeSet::new();
+        let mut last = None;
+        while Instant::now() < burn_until {
+            for id in region.running().into_keys() {
+                if burning.contains(&id) {
+                    continue;
+                }
+                let left =
+                    burn_until.saturating_duration_since(Instant::now()).as_secs_f64() * 60.0;
+                let (ok, out, err) = run(
+                    &[
+                        "chaos",
+                        "cpu-burn",
+                        &id,
+                        "--percent",
+                        "100",
+                        "--for",
+                        &format!("{left:.0}s"),
+                        "--endpoint-url",
+                        &region.endpoint,
+                    ],
+                    region.path(),
+                );
+                assert!(ok, "{out}{err}");
+                timeline.push(format!("{:>5.1}s burning {id}", started.elapsed().as_secs_f64()));
+                burning.insert(id);
             }
-            let left = burn_until.saturating_duration_since(Instant::now()).as_secs_f64() * 60.0;
-            let (ok, out, err) = run(
-                &[
-                    "chaos",
-                    "cpu-burn",
-                    &id,
-                    "--percent",
-                    "100",
-                    "--for",
-                    &format!("{left:.0}s"),
-                    "--endpoint-url",
-                    &region.endpoint,
-                ],
-                region.path(),
-            );
-            assert!(ok, "{out}{err}");
-            timeline.push(format!("{:>5.1}s burning {id}", started.elapsed().as_secs_f64()));
-            burning.insert(id);
+            let now = capacity(&region);
+            if last != Some(now) {
+                timeline.push(format!(
+                    "{:>5.1}s desired {} in service {}",
+                    started.elapsed().as_secs_f64(),
+                    now.0,
+                    now.1
+                ));
+                last = Some(now);
+            }
+            if now == (4, 4) && reached.is_none() {
+                reached = Some(Instant::now());
+            }
+            if reached.is_some() {
+                assert_eq!(now.0, 4, "the group shrank while it burnt:\n{}", timeline.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(500));
         }
-        let now = capacity(&region);
-        if last != Some(now) {
-            timeline.push(format!(
-                "{:>5.1}s desired {} in service {}",
-                started.elapsed().as_secs_f64(),
-                now.0,
-                now.1
-            ));
-            last = Some(now);
-        }
-        if now == (4, 4) && reached.is_none() {
-            reached = Some(Instant::now());
-        }
+        timeline.push(format!("{:>5.1}s the burn ends", started.elapsed().as_secs_f64()));
         if reached.is_some() {
-            assert_eq!(now.0, 4, "the group shrank while it burnt:\n{}", timeline.join("\n"));
+            break;
         }
-        std::thread::sleep(Duration::from_millis(500));
+        // Back to two, unburnt, before the next round.
+        watch(&region, started, Duration::from_secs(60), &mut timeline, |(d, s)| d == 2 && s == 2);
     }
-    timeline.push(format!("{:>5.1}s the burn ends", started.elapsed().as_secs_f64()));
     // The group's CPU as CloudWatch has it, in `cumulo metrics`.
     let (_, chart, _) = run(
         &[
