@@ -220,3 +220,10 @@ mod tests {
         }
     }
 }
+
+/// Where a group's notifications go (SNS): the region implements it. Unset, notification
+/// configurations are only recorded.
+pub trait Notifications: Send + Sync {
+    /// Publishes `message` with `subject` to the topic; `Err` says why it was not delivered.
+    fn notify(&self, topic_arn: &str, subject: &str, message: &str) -> Result<(), String>;
+}

@@ -174,6 +174,7 @@ pub struct AutoScaling {
     /// Where target tracking alarms are made (CloudWatch, given by the region); unset, they
     /// are only named.
     policy_alarms: parking_lot::RwLock<Option<Arc<dyn crate::alarms::PolicyAlarms>>>,
+    notifications: parking_lot::RwLock<Option<Arc<dyn crate::alarms::Notifications>>>,
     /// The last signal of each alarm that invoked a policy, by alarm name (a target tracking
     /// scale-in asks whether every policy's Low alarm agrees).
     signals: Mutex<HashMap<String, crate::alarms::AlarmSignal>>,
@@ -203,6 +204,7 @@ impl AutoScaling {
             refresh_tasks: Mutex::new(HashMap::new()),
             watcher: Mutex::new(None),
             policy_alarms: parking_lot::RwLock::new(None),
+            notifications: parking_lot::RwLock::new(None),
             signals: Mutex::new(HashMap::new()),
             stopped: AtomicBool::new(false),
             me: me.clone(),
@@ -344,7 +346,105 @@ impl AutoScaling {
         a.status = if ok { "Successful".into() } else { "Failed".into() };
         a.status_message = message;
         a.progress = 100;
-        self.save_activity(&a)
+        self.save_activity(&a)?;
+        self.notify_activity(&a);
+        Ok(())
+    }
+
+    /// Where the groups' notifications go (the region sets it once SNS is up).
+    pub fn set_notifications(&self, notifications: Arc<dyn crate::alarms::Notifications>) {
+        *self.notifications.write() = Some(notifications);
+    }
+
+    /// Tells the group's notification topics of a launch or termination that ended, in the
+    /// JSON AWS sends (`autoscaling:EC2_INSTANCE_LAUNCH`, `_TERMINATE`, their `_ERROR`s).
+    fn notify_activity(&self, a: &Activity) {
+        let Some(sink) = self.notifications.read().clone() else { return };
+        let ok = a.status == "Successful";
+        let (event, what) = if a.description.starts_with("Launching a new EC2 instance") {
+            (
+                if ok {
+                    "autoscaling:EC2_INSTANCE_LAUNCH"
+                } else {
+                    "autoscaling:EC2_INSTANCE_LAUNCH_ERROR"
+                },
+                if ok { "launch" } else { "failed launch" },
+            )
+        } else if a.description.starts_with("Terminating EC2 instance") {
+            (
+                if ok {
+                    "autoscaling:EC2_INSTANCE_TERMINATE"
+                } else {
+                    "autoscaling:EC2_INSTANCE_TERMINATE_ERROR"
+                },
+                if ok { "termination" } else { "failed termination" },
+            )
+        } else {
+            return;
+        };
+        let Ok(Some(g)) = self.group(&a.group) else { return };
+        let topics: Vec<&str> = g
+            .notifications
+            .iter()
+            .filter(|n| n.types.iter().any(|t| t == event))
+            .map(|n| n.topic.as_str())
+            .collect();
+        if topics.is_empty() {
+            return;
+        }
+        let instance = a.description.rsplit(' ').next().unwrap_or_default().to_string();
+        let view = self.ec2.instance(&instance).ok().flatten();
+        let details = serde_json::json!({
+            "Subnet ID": view.as_ref().map(|v| v.subnet_id.clone()),
+            "Availability Zone": view.as_ref().map(|v| v.zone.clone()),
+        });
+        let message = serde_json::json!({
+            "Origin": if event.contains("LAUNCH") { "EC2" } else { "AutoScalingGroup" },
+            "Destination": if event.contains("LAUNCH") { "AutoScalingGroup" } else { "EC2" },
+            "Progress": a.progress,
+            "AccountId": self.account.account_id,
+            "Description": a.description,
+            "RequestId": a.id,
+            "EndTime": a.end,
+            "AutoScalingGroupARN": g.arn,
+            "ActivityId": a.id,
+            "StartTime": a.start,
+            "Service": "AWS Auto Scaling",
+            "Time": a.end,
+            "EC2InstanceId": instance,
+            "StatusCode": if ok { "InProgress" } else { "Failed" },
+            "StatusMessage": a.status_message.clone().unwrap_or_default(),
+            "Details": details,
+            "AutoScalingGroupName": g.name,
+            "Cause": a.cause,
+            "Event": event,
+        })
+        .to_string();
+        let subject = format!("Auto Scaling: {what} for group \"{}\"", g.name);
+        for topic in topics {
+            if let Err(e) = sink.notify(topic, &subject, &message) {
+                tracing::warn!(group = g.name, "notification to {topic} not delivered: {e}");
+            }
+        }
+    }
+
+    /// The test notification AWS sends when a notification configuration is put.
+    pub(super) fn notify_test(&self, g: &GroupRecord, topic: &str) {
+        let Some(sink) = self.notifications.read().clone() else { return };
+        let message = serde_json::json!({
+            "AccountId": self.account.account_id,
+            "RequestId": aws_ids::uuid(),
+            "AutoScalingGroupARN": g.arn,
+            "AutoScalingGroupName": g.name,
+            "Service": "AWS Auto Scaling",
+            "Event": "autoscaling:TEST_NOTIFICATION",
+            "Time": clock::iso8601(self.clock.now()),
+        })
+        .to_string();
+        let subject = format!("Auto Scaling: test notification for group \"{}\"", g.name);
+        if let Err(e) = sink.notify(topic, &subject, &message) {
+            tracing::warn!(group = g.name, "test notification to {topic} not delivered: {e}");
+        }
     }
 
     // ---- lifecycle of the service ----

@@ -1,5 +1,6 @@
-//! What a group keeps beside its capacity: tags, notification configurations (recorded until
-//! SNS exists), warm pools (recorded), metrics collection (recorded); launch configurations
+//! What a group keeps beside its capacity: tags, notification configurations (a test
+//! notification when one is put; launches and terminations notify through
+//! `alarms::Notifications`), warm pools (recorded), metrics collection; launch configurations
 //! (records of EC2's side, through `fleet::Compute`); and DeleteAutoScalingGroup's rules.
 
 use ec2::model::LaunchConfigurationRecord;
@@ -134,6 +135,10 @@ impl AutoScaling {
             Some(n) => *n = config,
             None => g.notifications.push(config),
         })?;
+        // AWS tells the topic at once that it is configured.
+        if let Some(g) = self.group(group)? {
+            self.notify_test(&g, topic);
+        }
         Ok(())
     }
 

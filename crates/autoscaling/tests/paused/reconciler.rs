@@ -180,3 +180,47 @@ async fn a_store_that_fails_stops_the_pass_and_nothing_runs_unrecorded() {
     assert_eq!(in_service(&asg).len(), 2, "the group recovers once the store does");
     assert!(fleet.take_timeline().contains("i-00000000000000003 launched in us-east-1a"));
 }
+
+/// Records what a group's notifications publish (subject and the message's event, instance
+/// and status).
+#[derive(Default)]
+struct Topic(std::sync::Mutex<Vec<String>>);
+
+impl autoscaling::alarms::Notifications for Topic {
+    fn notify(&self, topic: &str, subject: &str, message: &str) -> Result<(), String> {
+        let m: serde_json::Value = serde_json::from_str(message).map_err(|e| e.to_string())?;
+        self.0.lock().unwrap().push(format!(
+            "{topic} | {subject} | {} {} {}",
+            m["Event"].as_str().unwrap_or_default(),
+            m["EC2InstanceId"].as_str().map_or("-", |_| "i-…"),
+            m["Details"]["Availability Zone"].as_str().unwrap_or("-"),
+        ));
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn launches_and_terminations_notify_the_topics_that_asked() {
+    let (asg, fleet, _store) = service_with_fleet();
+    let topic = Arc::new(Topic::default());
+    asg.set_notifications(topic.clone());
+    asg.create_group(CreateGroup { desired: Some(2), ..group("web") }).unwrap();
+    asg.put_notification(
+        "web",
+        "arn:aws:sns:us-east-1:000000000000:ops",
+        &["autoscaling:EC2_INSTANCE_LAUNCH".into(), "autoscaling:EC2_INSTANCE_TERMINATE".into()],
+    )
+    .unwrap();
+    pass(Duration::from_secs(90)).await;
+    // A killed instance is terminated and replaced: both are told.
+    fleet.kill("i-00000000000000001");
+    pass(Duration::from_secs(120)).await;
+    let mut lines = topic.0.lock().unwrap().clone();
+    lines.sort();
+    expect![[r#"
+        arn:aws:sns:us-east-1:000000000000:ops | Auto Scaling: launch for group "web" | autoscaling:EC2_INSTANCE_LAUNCH i-… us-east-1a
+        arn:aws:sns:us-east-1:000000000000:ops | Auto Scaling: launch for group "web" | autoscaling:EC2_INSTANCE_LAUNCH i-… us-east-1a
+        arn:aws:sns:us-east-1:000000000000:ops | Auto Scaling: launch for group "web" | autoscaling:EC2_INSTANCE_LAUNCH i-… us-east-1b
+        arn:aws:sns:us-east-1:000000000000:ops | Auto Scaling: termination for group "web" | autoscaling:EC2_INSTANCE_TERMINATE i-… us-east-1a
+        arn:aws:sns:us-east-1:000000000000:ops | Auto Scaling: test notification for group "web" | autoscaling:TEST_NOTIFICATION - -"#]].assert_eq(&lines.join("\n"));
+}
