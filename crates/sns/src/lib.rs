@@ -141,9 +141,16 @@ pub struct Subscription {
     pub authenticate_on_unsubscribe: bool,
     /// When it was made, epoch milliseconds of AWS time.
     pub created_ms: i64,
+    /// Its place in creation order (lists and deliveries follow it).
+    #[serde(default)]
+    pub order: u64,
 }
 
 impl Subscription {
+    fn sort_key(&self) -> String {
+        format!("{:020}:{}", self.order, self.arn)
+    }
+
     fn raw(&self) -> bool {
         self.attributes.get("RawMessageDelivery").is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
@@ -412,7 +419,7 @@ impl Sns {
     pub fn list_topics(&self, next_token: Option<&str>) -> Result<Page<Topic>, SnsError> {
         let all: Vec<Topic> =
             self.store.list::<Topic>(TOPICS, "")?.into_iter().map(|(_, t)| t).collect();
-        page(all, next_token, |t| &t.arn)
+        page(all, next_token, |t| t.arn.clone())
     }
 
     /// GetTopicAttributes: what was set, and what SNS computes (Owner, the default Policy,
@@ -483,13 +490,15 @@ impl Sns {
     fn subscriptions_of(&self, topic_arn: &str) -> Result<Vec<Subscription>, SnsError> {
         let prefix = format!("{topic_arn}:");
         let now = self.now_ms();
-        Ok(self
+        let mut subs: Vec<Subscription> = self
             .store
             .list::<Subscription>(SUBSCRIPTIONS, &prefix)?
             .into_iter()
             .map(|(_, s)| s)
             .filter(|s| s.topic_arn == topic_arn && !expired(s, now))
-            .collect())
+            .collect();
+        subs.sort_by_key(Subscription::sort_key);
+        Ok(subs)
     }
 
     pub fn subscription(&self, arn: &str) -> Result<Subscription, SnsError> {
@@ -541,6 +550,8 @@ impl Sns {
             token: token(),
             authenticate_on_unsubscribe: false,
             created_ms: self.now_ms(),
+            order: (self.now_ms().max(0) as u64) * 1000
+                + self.sequence.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000,
         };
         for (k, v) in attributes {
             check_subscription_attribute(&sub, k, v)?;
@@ -639,14 +650,15 @@ impl Sns {
         next_token: Option<&str>,
     ) -> Result<Page<Subscription>, SnsError> {
         let now = self.now_ms();
-        let all: Vec<Subscription> = self
+        let mut all: Vec<Subscription> = self
             .store
             .list::<Subscription>(SUBSCRIPTIONS, "")?
             .into_iter()
             .map(|(_, s)| s)
             .filter(|s| !expired(s, now))
             .collect();
-        page(all, next_token, |s| &s.arn)
+        all.sort_by_key(Subscription::sort_key);
+        page(all, next_token, Subscription::sort_key)
     }
 
     pub fn list_subscriptions_by_topic(
@@ -655,7 +667,7 @@ impl Sns {
         next_token: Option<&str>,
     ) -> Result<Page<Subscription>, SnsError> {
         self.topic(topic_arn)?;
-        page(self.subscriptions_of(topic_arn)?, next_token, |s| &s.arn)
+        page(self.subscriptions_of(topic_arn)?, next_token, Subscription::sort_key)
     }
 
     /// GetSubscriptionAttributes.
@@ -1107,7 +1119,7 @@ fn token() -> String {
 fn page<T>(
     all: Vec<T>,
     next_token: Option<&str>,
-    key: impl Fn(&T) -> &String,
+    key: impl Fn(&T) -> String,
 ) -> Result<Page<T>, SnsError> {
     let start = match next_token.filter(|t| !t.is_empty()) {
         None => 0,
@@ -1118,14 +1130,15 @@ fn page<T>(
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
                 .ok_or_else(|| invalid("NextToken"))?;
-            all.iter().position(|i| *key(i) >= decoded).unwrap_or(all.len())
+            all.iter().position(|i| key(i) >= decoded).unwrap_or(all.len())
         }
     };
     let mut items: Vec<T> = all.into_iter().skip(start).collect();
     let next_token = if items.len() > PAGE {
         use base64::Engine as _;
         let rest = items.split_off(PAGE);
-        rest.first().map(|i| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key(i)))
+        rest.first()
+            .map(|i| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key(i).as_bytes()))
     } else {
         None
     };
