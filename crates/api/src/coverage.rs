@@ -11,6 +11,7 @@ pub fn implemented() -> Vec<(&'static str, Vec<&'static str>)> {
         ("elb", crate::elb_classic::actions().to_vec()),
         ("elbv2", crate::elbv2::actions().to_vec()),
         ("iam", crate::iam::actions().to_vec()),
+        ("sns", crate::sns::actions().to_vec()),
         ("ssm", crate::ssm::actions().to_vec()),
         ("cloudwatch", crate::cloudwatch::actions().to_vec()),
         ("sts", crate::sts::actions().to_vec()),

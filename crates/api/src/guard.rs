@@ -8,7 +8,9 @@
 //!   send an `Authorization` header cross-origin without a preflight this endpoint never
 //!   grants);
 //! - a GET changes nothing unless it is signed: a Query action on GET is answered only when
-//!   it reads (`Describe*`, `List*`, `Get*`, ...).
+//!   it reads (`Describe*`, `List*`, `Get*`, ...), or when it is one of the links SNS sends
+//!   subscribers (ConfirmSubscription with its token, Unsubscribe with its subscription ARN),
+//!   whose secret is the authorization, as in AWS.
 //!
 //! The aws CLI, SDKs and Cumulo's own commands send no `Origin` and use POST (or sign), so
 //! they are not affected.
@@ -81,7 +83,24 @@ fn changes_state(method: &Method, uri: &Uri) -> bool {
     let action = uri.query().and_then(|q| {
         form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "Action").map(|(_, v)| v)
     });
-    action.is_some_and(|a| !reads(&a))
+    action.is_some_and(|a| !reads(&a) && !capability_link(&a, uri))
+}
+
+/// The links SNS puts in its messages, which AWS answers unsigned because what they carry is
+/// the authorization: a SubscribeURL (`ConfirmSubscription` with the subscription's secret
+/// `Token`) and an UnsubscribeURL (`Unsubscribe` naming a subscription ARN, whose last part is
+/// a random UUID only the subscriber was sent). A page cannot guess either.
+fn capability_link(action: &str, uri: &Uri) -> bool {
+    let has = |name: &str| {
+        uri.query().is_some_and(|q| {
+            form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == name && !v.is_empty())
+        })
+    };
+    match action {
+        "ConfirmSubscription" => has("Token") && has("TopicArn"),
+        "Unsubscribe" => has("SubscriptionArn"),
+        _ => false,
+    }
 }
 
 /// Actions that only read (AWS's naming).
@@ -141,6 +160,10 @@ mod tests {
             GET /?Action=DescribeStacks | origin: http://evil.example
             GET /?Action=StopInstances&InstanceId.1=i-0123456789abcdef0
             GET /?Action=StopInstances&X-Amz-Signature=00
+            GET /?Action=ConfirmSubscription&TopicArn=arn:aws:sns:us-east-1:000000000000:t&Token=abc
+            GET /?Action=ConfirmSubscription&TopicArn=arn:aws:sns:us-east-1:000000000000:t
+            GET /?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:us-east-1:000000000000:t:0f0e
+            GET /?Action=Unsubscribe
             POST / | origin: http://evil.example
             POST / | origin: null
             POST / | origin: http://127.0.0.1:4566
@@ -170,6 +193,14 @@ mod tests {
                   => An unsigned GET may only read: send actions that change state by POST, or sign them
                 GET /?Action=StopInstances&X-Amz-Signature=00
                   => ok
+                GET /?Action=ConfirmSubscription&TopicArn=arn:aws:sns:us-east-1:000000000000:t&Token=abc
+                  => ok
+                GET /?Action=ConfirmSubscription&TopicArn=arn:aws:sns:us-east-1:000000000000:t
+                  => An unsigned GET may only read: send actions that change state by POST, or sign them
+                GET /?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:us-east-1:000000000000:t:0f0e
+                  => ok
+                GET /?Action=Unsubscribe
+                  => An unsigned GET may only read: send actions that change state by POST, or sign them
                 POST / | origin: http://evil.example
                   => A request from http://evil.example may not change this region: only same-origin or signed requests may
                 POST / | origin: null

@@ -26,6 +26,7 @@ pub mod query;
 pub mod registry;
 pub mod server;
 pub mod sigv4;
+pub mod sns;
 pub mod ssm;
 pub mod sts;
 pub mod xml;

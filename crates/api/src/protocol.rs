@@ -520,10 +520,16 @@ pub fn query_tree(q: &crate::query::QueryInput) -> Value {
                 if kind == "entry" {
                     let mut m = IndexMap::new();
                     for (_, mut entry) in items {
-                        let key = entry.children.remove("key").and_then(|k| k.text);
+                        // `key`/`value`, or the `Name`/`Value` of SNS's message attributes.
+                        let key = entry
+                            .children
+                            .remove("key")
+                            .or_else(|| entry.children.remove("Name"))
+                            .and_then(|k| k.text);
                         let value = entry
                             .children
                             .remove("value")
+                            .or_else(|| entry.children.remove("Value"))
                             .map_or(Value::Null, |v| build(v, depth + 1));
                         if let Some(key) = key {
                             m.insert(key, value);
@@ -710,11 +716,11 @@ mod tests {
     fn query_parameters_become_a_tree() {
         let q = crate::query::QueryInput::parse(
             "Action=PutMetricData&Version=2010-08-01",
-            b"Namespace=App&MetricData.member.2.MetricName=B&MetricData.member.1.MetricName=A&MetricData.member.1.Dimensions.member.1.Name=Host&MetricData.member.1.Value=1.5&Attributes.entry.1.key=k&Attributes.entry.1.value=v&Filter.1.Name=n",
+            b"Namespace=App&MetricData.member.2.MetricName=B&MetricData.member.1.MetricName=A&MetricData.member.1.Dimensions.member.1.Name=Host&MetricData.member.1.Value=1.5&Attributes.entry.1.key=k&Attributes.entry.1.value=v&Filter.1.Name=n&MessageAttributes.entry.1.Name=color&MessageAttributes.entry.1.Value.DataType=String&MessageAttributes.entry.1.Value.StringValue=red",
         );
         assert_eq!(
             String::from_utf8(encode_json(&query_tree(&q))).unwrap(),
-            r#"{"Attributes":{"k":"v"},"Filter":[{"Name":"n"}],"MetricData":[{"Dimensions":[{"Name":"Host"}],"MetricName":"A","Value":"1.5"},{"MetricName":"B"}],"Namespace":"App"}"#
+            r#"{"Attributes":{"k":"v"},"Filter":[{"Name":"n"}],"MessageAttributes":{"color":{"DataType":"String","StringValue":"red"}},"MetricData":[{"Dimensions":[{"Name":"Host"}],"MetricName":"A","Value":"1.5"},{"MetricName":"B"}],"Namespace":"App"}"#
         );
         let tree = query_tree(&q);
         assert_eq!(tree.list("MetricData")[0].get("Value").and_then(Value::as_f64), Some(1.5));

@@ -122,6 +122,9 @@ pub struct Wire {
 /// What a call knows besides its input.
 pub struct Context<'a> {
     pub request_id: &'a str,
+    /// Whether the request carries a SigV4 signature (checked when the region has
+    /// credentials).
+    pub signed: bool,
 }
 
 /// An AWS service that reads its input as a [`Value`] tree, whatever protocol carried it.
@@ -137,6 +140,12 @@ pub trait RpcService: Send + Sync {
         input: &Value,
         cx: &Context<'_>,
     ) -> Result<Value, ApiError>;
+    /// Whether `operation` may come unsigned even when the region checks signatures (SNS's
+    /// ConfirmSubscription and Unsubscribe, whose token or subscription ARN is the
+    /// authorization, as links in messages carry them).
+    fn unsigned(&self, _operation: &str) -> bool {
+        false
+    }
 }
 
 /// Where a request goes.

@@ -31,6 +31,8 @@ pub struct Services {
     pub registry: Registry,
     /// Access keys whose signatures are checked; `None` accepts any signature (or none).
     pub credentials: Option<crate::sigv4::Credentials>,
+    /// SNS, whose signing certificate is served at `/_cumulo/sns/SimpleNotificationService.pem`.
+    pub sns: Option<Arc<sns::Sns>>,
 }
 
 pub fn router(services: Arc<Services>) -> Router {
@@ -39,6 +41,7 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/_cumulo/instances", get(instances))
         .route("/_cumulo/endpoints", get(endpoints))
         .route("/_cumulo/ca.pem", get(ca_pem))
+        .route("/_cumulo/sns/SimpleNotificationService.pem", get(sns_cert))
         .route("/_cumulo/metrics", get(metrics))
         .route("/_cumulo/clock", get(clock_now))
         .route("/_cumulo/chaos/{action}/{target}", axum::routing::post(chaos))
@@ -96,6 +99,11 @@ pub async fn answer(
     request_id: &str,
 ) -> Response {
     let path = uri.path();
+    let signed = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256 "))
+        || uri.query().is_some_and(|q| q.contains("X-Amz-Signature="));
     // Signatures are over the body as sent; services read it inflated.
     let payload = inflate(headers, body);
     let check = |reply: &Reply<'_>| -> Option<Response> {
@@ -143,7 +151,7 @@ pub async fn answer(
             Err(e) => return reply.error(&e, request_id),
         };
         return match crate::protocol::decode_cbor(&payload) {
-            Ok(input) => rpc(service, operation, &input, &reply, request_id).await,
+            Ok(input) => rpc(service, operation, &input, &reply, request_id, signed).await,
             Err(e) => reply
                 .error(&ApiError::new("SerializationException", e.to_string(), 400), request_id),
         };
@@ -177,7 +185,7 @@ pub async fn answer(
             Err(e) => return reply.error(&e, request_id),
         };
         return match crate::protocol::decode_json(&payload) {
-            Ok(input) => rpc(service, operation, &input, &reply, request_id).await,
+            Ok(input) => rpc(service, operation, &input, &reply, request_id, signed).await,
             Err(e) => reply
                 .error(&ApiError::new("SerializationException", e.to_string(), 400), request_id),
         };
@@ -215,11 +223,14 @@ pub async fn answer(
         Route::Rpc(service) => {
             let xmlns = service.wire().query.map_or(cloudformation::XMLNS, |(_, x)| x);
             let reply = Reply::Query(xmlns);
-            if let Some(refused) = check(&reply) {
+            // An operation the service takes unsigned (a link in a message) is checked only
+            // when it is signed after all.
+            let exempt = service.unsigned(&action) && !signed;
+            if !exempt && let Some(refused) = check(&reply) {
                 return refused;
             }
             let input = crate::protocol::query_tree(&q);
-            rpc(service, &action, &input, &reply, request_id).await
+            rpc(service, &action, &input, &reply, request_id, signed).await
         }
         Route::Unknown(what) => {
             if let Some(refused) = check(&generic) {
@@ -278,6 +289,7 @@ async fn rpc(
     input: &Value,
     reply: &Reply<'_>,
     request_id: &str,
+    signed: bool,
 ) -> Response {
     if !service.handles(operation) {
         let e = match reply {
@@ -293,7 +305,7 @@ async fn rpc(
         };
         return reply.error(&e, request_id);
     }
-    let result = service.call(operation, input, &Context { request_id }).await;
+    let result = service.call(operation, input, &Context { request_id, signed }).await;
     tracing::debug!(
         operation,
         service = service.wire().signing_name,
@@ -623,6 +635,18 @@ async fn ca_pem(State(services): State<Arc<Services>>) -> Response {
         services.elb.ca.pem().to_string(),
     )
         .into_response()
+}
+
+/// The certificate SNS signs messages with (what their SigningCertURL names).
+async fn sns_cert(State(services): State<Arc<Services>>) -> Response {
+    let Some(sns) = &services.sns else {
+        return (StatusCode::NOT_FOUND, "this region has no SNS\n").into_response();
+    };
+    match sns.signing_cert_pem() {
+        Ok(pem) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-pem-file")], pem)
+            .into_response(),
+        Err(e) => local_failure(e),
+    }
 }
 
 /// A PUT to a wait-condition handle URL (what `cfn-signal URL` and `curl -T` send).

@@ -101,6 +101,7 @@ pub struct Region {
     pub elb: Arc<elb::Elb>,
     pub autoscaling: Arc<autoscaling::AutoScaling>,
     pub cloudwatch: Arc<cloudwatch::CloudWatch>,
+    pub sns: Arc<sns::Sns>,
     pub store: Arc<Store>,
     pub clock: Clock,
     /// `http://ADDR` of the API.
@@ -189,6 +190,12 @@ impl Region {
             cloudwatch::providers::TYPES,
             Arc::new(cloudwatch::providers::AlarmProvider { cloudwatch: cloudwatch.clone() }),
         );
+        let sns =
+            sns::Sns::new(store.clone(), clock.clone(), config.account.clone(), endpoint.clone());
+        providers.register(
+            sns::providers::TYPES,
+            Arc::new(sns::providers::SnsProvider { sns: sns.clone() }),
+        );
         providers.register(
             &["AWS::CloudFormation::WaitConditionHandle"],
             Arc::new(wait::WaitHandles { endpoint: endpoint.clone() }),
@@ -228,7 +235,8 @@ impl Region {
             .add(Arc::new(api::iam::Api(ec2.clone())))
             .add(Arc::new(api::sts::Api(config.account.clone(), clock.clone())))
             .add(Arc::new(api::ssm::Api::new(ssm.clone())))
-            .add(Arc::new(api::cloudwatch::Api::new(cloudwatch.clone())));
+            .add(Arc::new(api::cloudwatch::Api::new(cloudwatch.clone())))
+            .add(Arc::new(api::sns::Api::new(sns.clone())));
         let services = Arc::new(api::Services {
             cloudformation: engine.clone(),
             ec2: ec2.clone(),
@@ -237,6 +245,7 @@ impl Region {
             clock: clock.clone(),
             registry,
             credentials: config.credentials.clone(),
+            sns: Some(sns.clone()),
         });
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
@@ -280,6 +289,7 @@ impl Region {
             elb,
             autoscaling,
             cloudwatch,
+            sns,
             store,
             clock,
             endpoint,
@@ -297,6 +307,7 @@ impl Region {
         self.shutdown.cancel();
         let _ = self.server.await;
         let _ = self.alarms.await;
+        self.sns.shutdown().await;
         // Real time, whatever the time scale: how long Ctrl-C may wait for operations to end.
         self.engine.drain(std::time::Duration::from_secs(2)).await;
         self.autoscaling.shutdown();
