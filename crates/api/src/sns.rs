@@ -94,10 +94,9 @@ fn required<'a>(input: &'a Value, key: &str) -> Result<&'a str, ApiError> {
 /// A `String -> String` map (`Attributes`).
 fn string_map(input: &Value, key: &str) -> BTreeMap<String, String> {
     match input.get(key) {
-        Some(Value::Map(m)) => m
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), v.as_str().unwrap_or_default().to_string())))
-            .collect(),
+        Some(Value::Map(m)) => {
+            m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()
+        }
         _ => BTreeMap::new(),
     }
 }

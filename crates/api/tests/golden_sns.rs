@@ -299,8 +299,7 @@ async fn links_in_messages_work_unsigned_when_the_region_checks_signatures() {
     let path = link.strip_prefix("http://127.0.0.1:4566").unwrap();
 
     // Other actions still need a signature.
-    let (status, xml) =
-        send(&r, Method::GET, &format!("/?Action=ListTopics&Version=2010-03-31"), "").await;
+    let (status, xml) = send(&r, Method::GET, "/?Action=ListTopics&Version=2010-03-31", "").await;
     assert_eq!((status, element(&xml, "Code")), (403, "MissingAuthenticationToken".to_string()));
     // A wrong token is refused by SNS itself.
     let wrong = format!("/?Action=ConfirmSubscription&TopicArn={}&Token=00", topic.arn);

@@ -472,7 +472,8 @@ async fn filter_policies_choose_the_subscribers() {
         binary_value: None,
     };
     // (message, attributes, who gets it)
-    let cases: [(&str, Vec<(&str, MessageAttribute)>, &[&str]); 4] = [
+    type Case<'a> = (&'a str, Vec<(&'a str, MessageAttribute)>, &'a [&'a str]);
+    let cases: [Case<'_>; 4] = [
         ("{}", vec![], &["all"]),
         ("{}", vec![("status", attr("String", "paid"))], &["all", "paid"]),
         (
