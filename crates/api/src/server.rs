@@ -42,6 +42,7 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/_cumulo/endpoints", get(endpoints))
         .route("/_cumulo/ca.pem", get(ca_pem))
         .route("/_cumulo/sns/SimpleNotificationService.pem", get(sns_cert))
+        .route("/_cumulo/mail", get(mail))
         .route("/_cumulo/metrics", get(metrics))
         .route("/_cumulo/clock", get(clock_now))
         .route("/_cumulo/chaos/{action}/{target}", axum::routing::post(chaos))
@@ -638,6 +639,37 @@ async fn ca_pem(State(services): State<Arc<Services>>) -> Response {
 }
 
 /// The certificate SNS signs messages with (what their SigningCertURL names).
+/// The local mailbox (email and email-json deliveries, and what sqs/lambda subscriptions were
+/// not delivered): `?since=ID` for what came after, as JSON.
+async fn mail(
+    State(services): State<Arc<Services>>,
+    axum::extract::Query(options): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let Some(sns) = &services.sns else {
+        return (StatusCode::NOT_FOUND, "no SNS in this region\n").into_response();
+    };
+    let since = options.get("since").and_then(|s| s.parse().ok()).unwrap_or(0);
+    match sns.mailbox(since) {
+        Ok(mails) => {
+            let list: Vec<serde_json::Value> = mails
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "id": m.id, "to": m.to, "subject": m.subject, "body": m.body,
+                        "at": m.at, "topicArn": m.topic_arn, "protocol": m.protocol,
+                    })
+                })
+                .collect();
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                serde_json::Value::Array(list).to_string(),
+            )
+                .into_response()
+        }
+        Err(e) => local_failure(e),
+    }
+}
+
 async fn sns_cert(State(services): State<Arc<Services>>) -> Response {
     let Some(sns) = &services.sns else {
         return (StatusCode::NOT_FOUND, "this region has no SNS\n").into_response();

@@ -58,6 +58,8 @@ enum Command {
     Metrics(monitoring::MetricsArgs),
     /// CloudWatch alarms: state, reason, last change (or one alarm's history).
     Alarms(monitoring::AlarmsArgs),
+    /// The local mailbox of SNS's email subscriptions (confirmation links, alarm mails).
+    Mail(monitoring::MailArgs),
     /// The demo web app instances run in examples: "Hello from INSTANCE in ZONE", /health,
     /// /index.html (the greeting, 503 while failing), /fail and /recover, /burn (CPU), /slow.
     DemoApp(instance_tools::demo::Args),
@@ -126,6 +128,7 @@ pub fn main() -> ExitCode {
             Command::Logs(args) => instances::logs(args).await,
             Command::Metrics(args) => monitoring::metrics(args).await,
             Command::Alarms(args) => monitoring::alarms(args).await,
+            Command::Mail(args) => monitoring::mail(args).await,
             Command::DemoApp(args) => {
                 instance_tools::demo::run(args).await.map(|()| ExitCode::SUCCESS)
             }

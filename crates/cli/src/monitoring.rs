@@ -229,3 +229,51 @@ mod tests {
         assert_eq!(super::sparkline(&[], 0.0, 60.0, 3), "   ");
     }
 }
+
+#[derive(clap::Args, Debug)]
+pub struct MailArgs {
+    /// Keep printing new mail as it comes (Ctrl-C to stop).
+    #[arg(long, short = 'f')]
+    follow: bool,
+    #[command(flatten)]
+    endpoint: EndpointArgs,
+    #[arg(long, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+/// `cumulo mail`: the local mailbox of SNS's email and email-json subscriptions (and the
+/// deliveries to SQS and Lambda that could not be made).
+pub async fn mail(args: MailArgs) -> anyhow::Result<ExitCode> {
+    let client = args.endpoint.client();
+    let mut since = 0i64;
+    loop {
+        let text = client.get_text(&format!("/_cumulo/mail?since={since}")).await?;
+        let mails: Vec<serde_json::Value> = serde_json::from_str(&text)?;
+        for m in &mails {
+            since = since.max(m["id"].as_i64().unwrap_or(since));
+            match args.output {
+                OutputFormat::Json => say!("{m}"),
+                OutputFormat::Table => {
+                    let at = jiff::Timestamp::from_millisecond(m["at"].as_i64().unwrap_or(0))
+                        .map(clock::iso8601)
+                        .unwrap_or_default();
+                    say!(
+                        "── {at}  to {}  ({})",
+                        m["to"].as_str().unwrap_or(""),
+                        m["protocol"].as_str().unwrap_or("")
+                    );
+                    say!("Subject: {}", m["subject"].as_str().unwrap_or(""));
+                    say!("{}\n", m["body"].as_str().unwrap_or("").trim_end());
+                }
+            }
+        }
+        if !args.follow {
+            if mails.is_empty() && args.output == OutputFormat::Table {
+                say!("No mail.");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        // Real time: a client polling the region over HTTP (ARCHITECTURE.md, crates/clock).
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}

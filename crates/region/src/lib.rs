@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 mod monitoring;
+mod notifications;
 mod overrides;
 mod ssm;
 mod wait;
@@ -170,10 +171,15 @@ impl Region {
             clock.clone(),
             config.account.clone(),
         )?);
+        let sns =
+            sns::Sns::new(store.clone(), clock.clone(), config.account.clone(), endpoint.clone());
         cloudwatch.set_actions(Arc::new(monitoring::Actions {
             ec2: ec2.clone(),
             autoscaling: autoscaling.clone(),
+            sns: sns.clone(),
         }));
+        autoscaling
+            .set_notifications(Arc::new(notifications::GroupNotifications { sns: sns.clone() }));
         autoscaling.set_policy_alarms(Arc::new(monitoring::TrackingAlarms {
             cloudwatch: cloudwatch.clone(),
         }));
@@ -190,8 +196,6 @@ impl Region {
             cloudwatch::providers::TYPES,
             Arc::new(cloudwatch::providers::AlarmProvider { cloudwatch: cloudwatch.clone() }),
         );
-        let sns =
-            sns::Sns::new(store.clone(), clock.clone(), config.account.clone(), endpoint.clone());
         providers.register(
             sns::providers::TYPES,
             Arc::new(sns::providers::SnsProvider { sns: sns.clone() }),
@@ -248,6 +252,13 @@ impl Region {
             sns: Some(sns.clone()),
         });
         let shutdown = CancellationToken::new();
+        // Stack events to their stacks' NotificationARNs.
+        notifications::forward_stack_events(
+            engine.clone(),
+            sns.clone(),
+            config.account.account_id.clone(),
+            shutdown.clone(),
+        );
         let token = shutdown.clone();
         let app = api::router(services);
         let server = tokio::spawn(async move {

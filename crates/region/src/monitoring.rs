@@ -208,7 +208,7 @@ impl Producers {
             }
         }
         for i in instances.iter().filter(|i| i.state == InstanceState::Running) {
-            if let Some(agent) = agent_config(&i.dir) {
+            if let Some(agent) = agent_config(&i.dir).filter(|a| a.get("metrics").is_some()) {
                 let usage = self.ec2.usage(&i.id);
                 self.publish_agent(&agent, i, usage.map(|u| u.rss_bytes), minute)?;
             }
@@ -434,7 +434,7 @@ impl Producers {
 }
 
 /// The CloudWatch agent configuration an instance wrote into its own root, if any.
-fn agent_config(dir: &std::path::Path) -> Option<serde_json::Value> {
+pub(crate) fn agent_config(dir: &std::path::Path) -> Option<serde_json::Value> {
     const PATHS: [&str; 3] = [
         "root/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json",
         "root/opt/aws/amazon-cloudwatch-agent/bin/config.json",
@@ -443,7 +443,7 @@ fn agent_config(dir: &std::path::Path) -> Option<serde_json::Value> {
     PATHS.iter().find_map(|p| {
         let text = std::fs::read_to_string(dir.join(p)).ok()?;
         let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-        json.get("metrics").is_some().then_some(json)
+        (json.get("metrics").is_some() || json.get("logs").is_some()).then_some(json)
     })
 }
 
@@ -478,10 +478,11 @@ fn dir_bytes(dir: &std::path::Path, depth: usize) -> u64 {
 }
 
 /// Where alarm actions go: Auto Scaling policies, EC2 actions on the alarm's instance, SNS
-/// topics (not here yet: recorded as failed actions, as AWS shows them).
+/// topics (AWS's notification JSON, `cloudwatch::notify`).
 pub struct Actions {
     pub ec2: Arc<Ec2>,
     pub autoscaling: Arc<AutoScaling>,
+    pub sns: Arc<sns::Sns>,
 }
 
 #[async_trait::async_trait]
@@ -521,11 +522,18 @@ impl AlarmActions for Actions {
             return result.map_err(|e| e.to_string());
         }
         if arn.contains(":sns:") {
-            return Err(format!(
-                "Cumulo has no SNS service yet: the notification to {arn} was not delivered"
-            ));
+            let account = &self.autoscaling_account();
+            let (subject, message) =
+                cloudwatch::notify::alarm_notification(fired, &account.account_id, &account.region);
+            return sns::Notifier::publish(&*self.sns, arn, Some(&subject), &message).map(|_| ());
         }
         Err(format!("Cumulo cannot run the action {arn}"))
+    }
+}
+
+impl Actions {
+    fn autoscaling_account(&self) -> aws_ids::Account {
+        self.ec2.account().clone()
     }
 }
 

@@ -7,6 +7,7 @@ mod cloudwatch;
 mod elb;
 mod fleet;
 mod instances;
+mod notifications;
 mod sdk;
 mod ssm;
 mod stacks;
