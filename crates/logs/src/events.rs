@@ -229,7 +229,8 @@ impl Logs {
         if accepted.is_empty() {
             return Ok(PutResult { next_sequence_token: sequence_token(s.last_seq), rejected });
         }
-        let batch = Batch { i: now, m: accepted.iter().map(|e| e.0).max().unwrap_or(0), e: accepted };
+        let batch =
+            Batch { i: now, m: accepted.iter().map(|e| e.0).max().unwrap_or(0), e: accepted };
         let first_ts = batch.e.iter().map(|e| e.0).min().unwrap_or(0);
         s.first_event_ms = Some(s.first_event_ms.map_or(first_ts, |f| f.min(first_ts)));
         s.last_event_ms = Some(s.last_event_ms.map_or(batch.m, |l| l.max(batch.m)));

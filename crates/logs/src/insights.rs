@@ -172,9 +172,7 @@ fn lex(s: &str) -> Result<Vec<Tok>, LogsError> {
                 out.push(Tok::Ident(chars[i + 1..i + 1 + end].iter().collect()));
                 i += end + 2;
             }
-            c if c.is_ascii_digit()
-                || (c == '-' && next.is_some_and(|n| n.is_ascii_digit())) =>
-            {
+            c if c.is_ascii_digit() || (c == '-' && next.is_some_and(|n| n.is_ascii_digit())) => {
                 let start = i;
                 i += 1;
                 while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
@@ -467,6 +465,11 @@ fn parse_command(text: &str) -> Result<Command, LogsError> {
             let mut aggs = Vec::new();
             loop {
                 let f = p.ident()?.to_ascii_lowercase();
+                if !["count", "count_distinct", "avg", "sum", "min", "max"].contains(&f.as_str()) {
+                    return malformed(format!(
+                        "the aggregation {f} is not supported locally (count, count_distinct, avg, sum, min, max are)"
+                    ));
+                }
                 p.expect(Tok::Open)?;
                 let arg = match p.next() {
                     Some(Tok::Star) => None,
@@ -792,7 +795,9 @@ fn run(commands: &[Command], mut records: Vec<Record>, limit: usize) -> Vec<Vec<
                                 .and_then(Val::num)
                                 .map(|t| Val::Num(((t as i64).div_euclid(*ms) * ms) as f64)),
                         };
-                        key.push(v.as_ref().map(|v| format!("{:>30}", v.text())).unwrap_or_default());
+                        key.push(
+                            v.as_ref().map(|v| format!("{:>30}", v.text())).unwrap_or_default(),
+                        );
                         if let Some(v) = v {
                             head.insert(label.clone(), v);
                         }
@@ -816,8 +821,12 @@ fn run(commands: &[Command], mut records: Vec<Record>, limit: usize) -> Vec<Vec<
                                 acc.count += 1.0;
                                 continue;
                             }
-                            Agg::Count(Some(f)) | Agg::CountDistinct(f) | Agg::Avg(f)
-                            | Agg::Sum(f) | Agg::Min(f) | Agg::Max(f) => f,
+                            Agg::Count(Some(f))
+                            | Agg::CountDistinct(f)
+                            | Agg::Avg(f)
+                            | Agg::Sum(f)
+                            | Agg::Min(f)
+                            | Agg::Max(f) => f,
                         };
                         let Some(v) = r.get(field) else { continue };
                         if let Agg::CountDistinct(_) = agg {
@@ -879,12 +888,7 @@ fn run(commands: &[Command], mut records: Vec<Record>, limit: usize) -> Vec<Vec<
     };
     records
         .iter()
-        .map(|r| {
-            shown
-                .iter()
-                .filter_map(|f| r.get(f).map(|v| (f.clone(), show(f, v))))
-                .collect()
-        })
+        .map(|r| shown.iter().filter_map(|f| r.get(f).map(|v| (f.clone(), show(f, v)))).collect())
         .collect()
 }
 
@@ -962,9 +966,12 @@ impl Logs {
 
     /// GetQueryResults.
     pub fn query_results(&self, id: &str) -> Result<QueryResult, LogsError> {
-        self.queries.lock().results.get(id).cloned().ok_or_else(|| {
-            LogsError::ResourceNotFound(format!("Query does not exist: {id}"))
-        })
+        self.queries
+            .lock()
+            .results
+            .get(id)
+            .cloned()
+            .ok_or_else(|| LogsError::ResourceNotFound(format!("Query does not exist: {id}")))
     }
 
     /// StopQuery: queries finish when they start, so there is nothing to stop (`false`).

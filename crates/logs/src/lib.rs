@@ -225,10 +225,9 @@ fn check_tags(tags: &[(String, String)]) -> Result<(), LogsError> {
 pub(crate) fn offset(token: Option<&str>) -> Result<usize, LogsError> {
     match token {
         None => Ok(0),
-        Some(t) => t
-            .strip_prefix("o/")
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| LogsError::InvalidParameter("The specified nextToken is invalid.".into())),
+        Some(t) => t.strip_prefix("o/").and_then(|n| n.parse().ok()).ok_or_else(|| {
+            LogsError::InvalidParameter("The specified nextToken is invalid.".into())
+        }),
     }
 }
 
@@ -348,7 +347,8 @@ impl Logs {
         for (key, _) in &streams {
             self.store.drop_log(EVENTS, key)?;
         }
-        let filters: Vec<(String, MetricFilter)> = self.store.list(metrics::METRIC_FILTERS, &prefix)?;
+        let filters: Vec<(String, MetricFilter)> =
+            self.store.list(metrics::METRIC_FILTERS, &prefix)?;
         let subs: Vec<(String, SubscriptionFilter)> =
             self.store.list(metrics::SUBSCRIPTIONS, &prefix)?;
         self.store.batch(|b| {

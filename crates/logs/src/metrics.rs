@@ -283,7 +283,9 @@ impl Logs {
             .filter_map(|(i, m)| {
                 let matched = p.evaluate(m)?;
                 let extracted = match matched {
-                    Matched::Fields(f) => f.into_iter().map(|(k, v)| (format!("${k}"), v)).collect(),
+                    Matched::Fields(f) => {
+                        f.into_iter().map(|(k, v)| (format!("${k}"), v)).collect()
+                    }
                     _ => Vec::new(),
                 };
                 Some(TestMatch { event_number: i + 1, message: m.clone(), extracted })

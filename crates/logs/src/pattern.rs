@@ -450,9 +450,7 @@ fn tokenize(s: &str, json: bool) -> Result<Vec<Tok>, PatternError> {
                         depth += 1;
                     } else if ch == ']' {
                         depth -= 1;
-                    } else if depth == 0
-                        && (ch.is_whitespace() || "=!<>()&|".contains(ch))
-                    {
+                    } else if depth == 0 && (ch.is_whitespace() || "=!<>()&|".contains(ch)) {
                         break;
                     }
                     i += 1;

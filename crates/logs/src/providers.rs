@@ -87,14 +87,11 @@ impl LogsProvider {
                         })
                         .map_err(provider_error)?;
                 } else {
-                    self.logs.set_kms_key(&name, props::text(p, "KmsKeyId")).map_err(provider_error)?;
-                    let old: Vec<String> = self
-                        .logs
-                        .group(&name)
-                        .map_err(provider_error)?
-                        .tags
-                        .into_keys()
-                        .collect();
+                    self.logs
+                        .set_kms_key(&name, props::text(p, "KmsKeyId"))
+                        .map_err(provider_error)?;
+                    let old: Vec<String> =
+                        self.logs.group(&name).map_err(provider_error)?.tags.into_keys().collect();
                     self.logs.untag(&name, &old).map_err(provider_error)?;
                     self.logs.tag(&name, &tags(p)).map_err(provider_error)?;
                 }

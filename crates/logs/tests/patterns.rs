@@ -142,9 +142,13 @@ fn unstructured_terms() {
             + [SUCCESS 200] AUTHORIZED REQUEST
         "#]],
     );
-    check("error", &UNSTRUCTURED[..1], expect![[r#"
+    check(
+        "error",
+        &UNSTRUCTURED[..1],
+        expect![[r#"
         - [ERROR 400] BAD REQUEST
-    "#]]);
+    "#]],
+    );
     // Non-alphanumeric characters belong in quotes.
     check(
         "\"[ERROR 500]\"",
@@ -314,22 +318,42 @@ fn json_patterns() {
     assert!(compound("{ $.coordinates[1][0] = 2 }"));
     assert!(compound(r#"{ $.user.id = 1 && $.actions[0] = "GET" }"#));
     // A JSON pattern never matches an event that is not JSON.
-    check(r#"{ $.eventType = "UpdateTrail" }"#, &["eventType UpdateTrail"], expect![[r#"
+    check(
+        r#"{ $.eventType = "UpdateTrail" }"#,
+        &["eventType UpdateTrail"],
+        expect![[r#"
         - eventType UpdateTrail
-    "#]]);
+    "#]],
+    );
     // Malformed patterns.
-    check("{ $.a = ", &[], expect![[r#"
+    check(
+        "{ $.a = ",
+        &[],
+        expect![[r#"
         error: Invalid filter pattern: a JSON pattern must end with }
-    "#]]);
-    check("{ $.a > \"x\" }", &[], expect![[r#"
+    "#]],
+    );
+    check(
+        "{ $.a > \"x\" }",
+        &[],
+        expect![[r#"
         error: Invalid filter pattern: < > <= >= compare numbers only
-    "#]]);
-    check("{ $.a IS MAYBE }", &[], expect![[r#"
+    "#]],
+    );
+    check(
+        "{ $.a IS MAYBE }",
+        &[],
+        expect![[r#"
         error: Invalid filter pattern: expected NULL, TRUE or FALSE after IS, found Some(Word("MAYBE"))
-    "#]]);
-    check("{ ($.a = 1 }", &[], expect![[r#"
+    "#]],
+    );
+    check(
+        "{ ($.a = 1 }",
+        &[],
+        expect![[r#"
         error: Invalid filter pattern: a parenthesis is not closed
-    "#]]);
+    "#]],
+    );
     expect![[r#"
         + { $.eventType = "UpdateTrail" }
         + { $.eventType = UpdateTrail }
@@ -496,9 +520,13 @@ fn space_delimited_patterns() {
             + 10.0.0.7 - - [10/Oct/2000:13:55:36 -0700] "GET /index.html HTTP/1.1" 404 312
         "#]],
     );
-    check("[ip, user", &[], expect![[r#"
+    check(
+        "[ip, user",
+        &[],
+        expect![[r#"
         error: Invalid filter pattern: a space-delimited pattern must end with ]
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -506,7 +534,10 @@ fn metric_values_come_from_fields() {
     let apache = "[ip, user, username, timestamp, request, status_code, bytes]";
     assert_eq!(field(apache, DELIMITED[1], "$status_code").as_deref(), Some("500"));
     assert_eq!(field(apache, DELIMITED[1], "$bytes").as_deref(), Some("5324"));
-    assert_eq!(field(apache, DELIMITED[1], "$request").as_deref(), Some("GET /apache_pb.gif HTTP/1.0"));
+    assert_eq!(
+        field(apache, DELIMITED[1], "$request").as_deref(),
+        Some("GET /apache_pb.gif HTTP/1.0")
+    );
     assert_eq!(field(apache, DELIMITED[1], "$nope"), None);
     let json = "{ $.latency > 0 }";
     assert_eq!(field(json, JSON_EVENT, "$.latency").as_deref(), Some("65"));

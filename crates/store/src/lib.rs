@@ -264,7 +264,13 @@ impl Store {
     /// Deletes the records of `log`/`stream` whose numeric member `member` (a top-level key
     /// of the record) is below `below`: a retention pass over records that carry their own
     /// age. Returns how many went.
-    pub fn trim_log(&self, log: &str, stream: &str, member: &str, below: i64) -> StoreResult<usize> {
+    pub fn trim_log(
+        &self,
+        log: &str,
+        stream: &str,
+        member: &str,
+        below: i64,
+    ) -> StoreResult<usize> {
         self.check_write()?;
         let path = format!("$.{member}");
         let n = self.conn.lock().execute(
