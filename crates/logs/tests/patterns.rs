@@ -547,3 +547,53 @@ fn metric_values_come_from_fields() {
     // A pattern that does not match yields nothing.
     assert_eq!(field("{ $.latency > 100 }", JSON_EVENT, "$.latency"), None);
 }
+
+/// Every FilterPattern of the repository's template corpus parses, and the CloudTrail ones
+/// match the CloudTrail events they are written for.
+#[test]
+fn corpus_patterns_parse_and_match_cloudtrail_events() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut patterns = Vec::new();
+    let mut stack = vec![root.join("tests/corpus"), root.join("examples")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(text) = std::fs::read_to_string(&path) {
+                for line in text.lines() {
+                    if let Some((_, p)) = line.split_once("FilterPattern: ") {
+                        patterns.push(p.trim().trim_matches('\'').to_string());
+                    }
+                }
+            }
+        }
+    }
+    assert!(patterns.len() >= 14, "{} patterns found", patterns.len());
+    for p in &patterns {
+        assert!(FilterPattern::parse(p).is_ok(), "{p}: {:?}", FilterPattern::parse(p).err());
+    }
+    let root_login = r#"{"eventName": "ConsoleLogin", "userIdentity": {"type": "Root"}, "eventType": "AwsConsoleSignIn", "additionalEventData": {"MFAUsed": "No"}}"#;
+    let check = |p: &str, e: &str| FilterPattern::parse(p).unwrap().matches(e);
+    assert!(check(
+        r#"{$.userIdentity.type = "Root" && $.userIdentity.invokedBy NOT EXISTS && $.eventType != "AwsServiceEvent"}"#,
+        root_login
+    ));
+    assert!(check(
+        r#"{($.eventName = "ConsoleLogin") && ($.additionalEventData.MFAUsed != "Yes")}"#,
+        root_login
+    ));
+    assert!(!check(
+        r#"{($.eventName = ConsoleLogin) && ($.errorMessage = "Failed authentication")}"#,
+        root_login
+    ));
+    assert!(check(
+        r#"{($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*")}"#,
+        r#"{"errorCode": "Client.UnauthorizedOperation"}"#
+    ));
+    assert!(check(
+        "{($.eventSource = kms.amazonaws.com) && (($.eventName=DisableKey) || ($.eventName=ScheduleKeyDeletion))}",
+        r#"{"eventSource": "kms.amazonaws.com", "eventName": "ScheduleKeyDeletion"}"#
+    ));
+}
