@@ -14,6 +14,7 @@ pub fn implemented() -> Vec<(&'static str, Vec<&'static str>)> {
         ("sns", crate::sns::actions().to_vec()),
         ("ssm", crate::ssm::actions().to_vec()),
         ("cloudwatch", crate::cloudwatch::actions().to_vec()),
+        ("logs", crate::logs::actions().to_vec()),
         ("sts", crate::sts::actions().to_vec()),
     ];
     for (_, actions) in &mut all {

@@ -21,6 +21,7 @@ pub mod elbv2;
 pub mod error;
 pub mod guard;
 pub mod iam;
+pub mod logs;
 pub mod protocol;
 pub mod query;
 pub mod registry;

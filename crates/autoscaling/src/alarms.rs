@@ -142,6 +142,13 @@ pub fn tracking_alarms(policy: &PolicyRecord) -> Vec<TrackingAlarm> {
         .collect()
 }
 
+/// Where a group's notifications go (SNS): the region implements it. Unset, notification
+/// configurations are only recorded.
+pub trait Notifications: Send + Sync {
+    /// Publishes `message` with `subject` to the topic; `Err` says why it was not delivered.
+    fn notify(&self, topic_arn: &str, subject: &str, message: &str) -> Result<(), String>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,11 +226,4 @@ mod tests {
             assert_eq!(got, want);
         }
     }
-}
-
-/// Where a group's notifications go (SNS): the region implements it. Unset, notification
-/// configurations are only recorded.
-pub trait Notifications: Send + Sync {
-    /// Publishes `message` with `subject` to the topic; `Err` says why it was not delivered.
-    fn notify(&self, topic_arn: &str, subject: &str, message: &str) -> Result<(), String>;
 }

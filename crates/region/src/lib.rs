@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod collector;
 mod monitoring;
 mod notifications;
 mod overrides;
@@ -204,6 +205,13 @@ impl Region {
             &["AWS::CloudFormation::WaitConditionHandle"],
             Arc::new(wait::WaitHandles { endpoint: endpoint.clone() }),
         );
+        // CloudWatch Logs; its metric filters publish to CloudWatch.
+        let logs = ::logs::Logs::new(store.clone(), clock.clone(), config.account.clone());
+        logs.set_metric_sink(Arc::new(monitoring::LogMetrics { cloudwatch: cloudwatch.clone() }));
+        providers.register(
+            ::logs::providers::TYPES,
+            Arc::new(::logs::providers::LogsProvider { logs: logs.clone() }),
+        );
         let ssm = Arc::new(::ssm::Ssm::new(store.clone(), clock.clone(), config.account.clone()));
         providers
             .register(&["AWS::SSM::Parameter"], Arc::new(ssm::SsmProvider { ssm: ssm.clone() }));
@@ -240,7 +248,8 @@ impl Region {
             .add(Arc::new(api::sts::Api(config.account.clone(), clock.clone())))
             .add(Arc::new(api::ssm::Api::new(ssm.clone())))
             .add(Arc::new(api::cloudwatch::Api::new(cloudwatch.clone())))
-            .add(Arc::new(api::sns::Api::new(sns.clone())));
+            .add(Arc::new(api::sns::Api::new(sns.clone())))
+            .add(Arc::new(api::logs::Api::new(logs.clone())));
         let services = Arc::new(api::Services {
             cloudformation: engine.clone(),
             ec2: ec2.clone(),
@@ -278,6 +287,8 @@ impl Region {
             elb.clone(),
             autoscaling.clone(),
         );
+        // What instances' CloudWatch agents ship to Logs, read on the same tick.
+        let collector = collector::Collector::new(ec2.clone(), logs.clone());
         let sampling = shutdown.clone();
         let ticks = clock.clone();
         tokio::spawn(async move {
@@ -287,6 +298,7 @@ impl Region {
                     _ = tick.tick() => {
                         sampler.sample_usage();
                         producers.tick();
+                        collector.tick();
                     }
                     _ = sampling.cancelled() => return,
                 }
@@ -294,6 +306,8 @@ impl Region {
         });
         // Alarms evaluated on the clock; the metric store written as it goes.
         let alarms = tokio::spawn(cloudwatch.clone().run(shutdown.clone()));
+        // Metric filters' minutes published and retention enforced on the clock.
+        tokio::spawn(logs.clone().run(shutdown.clone()));
         Ok(Region {
             engine,
             ec2,

@@ -579,3 +579,31 @@ impl PolicyAlarms for TrackingAlarms {
         self.cloudwatch.delete_alarms(&existing).map_err(|e| e.to_string())
     }
 }
+
+/// CloudWatch Logs' metric filters publish into CloudWatch (PutMetricData, one datum per
+/// closed minute and series).
+pub(crate) struct LogMetrics {
+    pub cloudwatch: Arc<CloudWatch>,
+}
+
+impl logs::MetricSink for LogMetrics {
+    fn put(
+        &self,
+        namespace: &str,
+        name: &str,
+        dimensions: &[(String, String)],
+        timestamp_ms: i64,
+        value: f64,
+        unit: Option<&str>,
+    ) -> Result<(), String> {
+        let datum = cloudwatch::Datum {
+            name: name.to_string(),
+            dimensions: dimensions.to_vec(),
+            timestamp: Some(timestamp_ms),
+            value: Some(value),
+            unit: unit.map(str::to_string),
+            ..cloudwatch::Datum::default()
+        };
+        self.cloudwatch.put_metric_data(namespace, &[datum]).map_err(|e| e.to_string())
+    }
+}

@@ -261,6 +261,25 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the records of `log`/`stream` whose numeric member `member` (a top-level key
+    /// of the record) is below `below`: a retention pass over records that carry their own
+    /// age. Returns how many went.
+    pub fn trim_log(
+        &self,
+        log: &str,
+        stream: &str,
+        member: &str,
+        below: i64,
+    ) -> StoreResult<usize> {
+        self.check_write()?;
+        let path = format!("$.{member}");
+        let n = self.conn.lock().execute(
+            "DELETE FROM logs WHERE log = ?1 AND stream = ?2 AND json_extract(value, ?3) < ?4",
+            params![log, stream, path, below],
+        )?;
+        Ok(n)
+    }
+
     /// Stores a chunk of `series` at `slot`, replacing what was there.
     pub fn put_chunk(
         &self,

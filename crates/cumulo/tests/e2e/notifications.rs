@@ -1,7 +1,9 @@
 //! Alerts reach a person: the widdix seed's 5XX alarm notifies an SNS topic with an HTTP
 //! subscriber on loopback (confirmation, then the alarm's JSON, each signature checked against
 //! the certificate the region serves) and an email subscription (the local mailbox); the group's
-//! launch and termination notifications arrive when it replaces a killed instance.
+//! launch and termination notifications arrive when it replaces a killed instance; an app's
+//! "Error" lines, shipped by its CloudWatch agent, counted by a metric filter, raise an alarm that
+//! mails.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -13,9 +15,12 @@ use base64::Engine as _;
 use crate::fleet::{Region, Stack};
 use crate::support::{aws, eventually, http, instances, run};
 
+/// What the subscriber received: each POST's headers (lower-case names) and body.
+type Received = Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>;
+
 /// A loopback HTTP endpoint that keeps every POST (headers and body) and answers 200; it
 /// stops by itself after two minutes.
-fn subscriber() -> (String, Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>) {
+fn subscriber() -> (String, Received) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/sns", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -197,6 +202,123 @@ fn a_5xx_alarm_reaches_an_http_subscriber_and_the_mailbox_and_the_group_reports_
         let seen = seen.lock().unwrap();
         seen.iter().any(|(_, b)| b.contains("autoscaling:EC2_INSTANCE_TERMINATE"))
             && seen.iter().any(|(_, b)| b.contains("autoscaling:EC2_INSTANCE_LAUNCH"))
+    });
+    region.stop();
+}
+
+/// The widdix seed's log pipeline: an app writes lines to a file its CloudWatch agent ships,
+/// a metric filter counts the "Error" ones, and the alarm on that count notifies.
+const LOGGING_APP: &str = r#"#!/bin/bash
+mkdir -p $HOME/root/opt/aws/amazon-cloudwatch-agent/etc $HOME/root/var/log/app
+cat > $HOME/root/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json <<'EOF'
+{"logs": {"logs_collected": {"files": {"collect_list": [
+  {"file_path": "/var/log/app/app.log", "log_group_name": "app-logs", "log_stream_name": "{instance_id}"}
+]}}}}
+EOF
+for i in $(seq 1 400); do
+  echo "request $i ok" >> $HOME/root/var/log/app/app.log
+  echo "Error: request $i failed" >> $HOME/root/var/log/app/app.log
+  sleep 0.05
+done
+exec sleep 600
+"#;
+
+#[test]
+fn error_lines_in_an_app_log_are_counted_by_a_metric_filter_and_alarm() {
+    let region = Region::start("60");
+    let template = format!(
+        r#"
+Resources:
+  Alerts:
+    Type: AWS::SNS::Topic
+    Properties:
+      Subscription: [{{Protocol: email, Endpoint: ops@example.com}}]
+  AppLogs:
+    Type: AWS::Logs::LogGroup
+    Properties: {{LogGroupName: app-logs, RetentionInDays: 14}}
+  ErrorFilter:
+    Type: AWS::Logs::MetricFilter
+    Properties:
+      LogGroupName: !Ref AppLogs
+      FilterPattern: Error
+      MetricTransformations:
+        - {{MetricName: AppErrors, MetricNamespace: App, MetricValue: "1"}}
+  ErrorAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmName: app-errors
+      Namespace: App
+      MetricName: AppErrors
+      Statistic: Sum
+      Period: 60
+      EvaluationPeriods: 1
+      Threshold: 5
+      ComparisonOperator: GreaterThanThreshold
+      TreatMissingData: notBreaching
+      AlarmActions: [!Ref Alerts]
+  Server:
+    Type: AWS::EC2::Instance
+    DependsOn: ErrorFilter
+    Properties:
+      ImageId: ami-12345678
+      UserData: {{"Fn::Base64": {user_data:?}}}
+"#,
+        user_data = LOGGING_APP
+    );
+    region.deploy(&template, &[]);
+    // The subscriber confirms from the confirmation mail.
+    let (_, mail, _) = run(&["mail", "--endpoint-url", &region.endpoint], region.path());
+    let link = mail
+        .split_whitespace()
+        .find(|w| w.contains("Action=ConfirmSubscription"))
+        .unwrap_or_else(|| panic!("{mail}"))
+        .to_string();
+    assert_eq!(http("GET", &link, &[]).0, 200);
+    // The lines reach the group, searchable by pattern.
+    eventually("the app's lines in the log group", Duration::from_secs(30), || {
+        let (ok, out, _) = aws(
+            &region.endpoint,
+            &[
+                "logs",
+                "filter-log-events",
+                "--log-group-name",
+                "app-logs",
+                "--filter-pattern",
+                "Error",
+                "--limit",
+                "5",
+            ],
+            region.path(),
+        );
+        ok && out.contains("Error: request")
+    });
+    let (ok, out, _) = aws(
+        &region.endpoint,
+        &[
+            "logs",
+            "filter-log-events",
+            "--log-group-name",
+            "app-logs",
+            "--filter-pattern",
+            "Error",
+            "--limit",
+            "5",
+        ],
+        region.path(),
+    );
+    assert!(ok && !out.contains("request 1 ok"), "only the Error lines: {out}");
+    // The metric filter's count raises the alarm, which mails the topic's subscriber.
+    eventually("the alarm on the error count", Duration::from_secs(40), || {
+        let (_, alarms, _) =
+            run(&["alarms", "--output", "json", "--endpoint-url", &region.endpoint], region.path());
+        alarms.contains("\"state\":\"ALARM\"")
+    });
+    let (ok, stats, _) =
+        aws(&region.endpoint, &["cloudwatch", "list-metrics", "--namespace", "App"], region.path());
+    assert!(ok && stats.contains("AppErrors"), "{stats}");
+    eventually("the alarm's mail", Duration::from_secs(20), || {
+        let (_, mail, _) = run(&["mail", "--endpoint-url", &region.endpoint], region.path());
+        mail.contains("ALARM: \"app-errors\"")
     });
     region.stop();
 }
