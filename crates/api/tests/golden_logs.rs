@@ -99,11 +99,12 @@ async fn logs_answers_botocore() {
         }
         actual.push_str(&format!("\n{body}\n"));
         match ERRORS.iter().find(|(case, ..)| *case == r.case) {
-            Some((_, want, shape)) => {
-                if status != *want || !body.contains(&format!("\"__type\":\"{shape}\"")) {
-                    problems.push(format!("{}: not a {want} {shape}: {body}", r.case));
-                }
+            Some((_, want, shape))
+                if status != *want || !body.contains(&format!("\"__type\":\"{shape}\"")) =>
+            {
+                problems.push(format!("{}: not a {want} {shape}: {body}", r.case));
             }
+            Some(_) => {}
             None if status != 200 => problems.push(format!("{}: HTTP {status}: {body}", r.case)),
             None => {}
         }

@@ -222,32 +222,27 @@ async fn filter_log_events_interleaves_streams_and_pages() {
             .collect();
         (lines.join(" | "), p.next_token)
     };
-    let mut out = Vec::new();
-    out.push(filter(FilterInput::default()).0);
-    out.push(filter(FilterInput { pattern: Some("ERROR".into()), ..FilterInput::default() }).0);
-    out.push(
+    let mut out = vec![
+        filter(FilterInput::default()).0,
+        filter(FilterInput { pattern: Some("ERROR".into()), ..FilterInput::default() }).0,
         filter(FilterInput {
             stream_prefix: Some("web-".into()),
             pattern: Some("?500 ?done".into()),
             ..FilterInput::default()
         })
         .0,
-    );
-    out.push(
         filter(FilterInput {
             stream_names: vec!["worker-1".into(), "web-2".into()],
             ..FilterInput::default()
         })
         .0,
-    );
-    out.push(
         filter(FilterInput {
             start_time: Some(T0 + 10),
             end_time: Some(T0 + 30),
             ..FilterInput::default()
         })
         .0,
-    );
+    ];
     // Paging: two at a time until no token comes back.
     let mut token = None;
     let mut pages = Vec::new();
