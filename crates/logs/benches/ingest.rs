@@ -60,7 +60,7 @@ async fn run(lines: usize, streams: usize, batch: usize, dir: &std::path::Path) 
             let events: Vec<InputEvent> = (0..batch)
                 .map(|k| {
                     let n = (round * batch + k) * streams + s;
-                    let level = if n % 100 == 0 { "ERROR" } else { "INFO" };
+                    let level = if n.is_multiple_of(100) { "ERROR" } else { "INFO" };
                     InputEvent {
                         timestamp: t0 + (round * batch + k) as i64 * 10,
                         message: format!(
