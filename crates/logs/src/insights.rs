@@ -193,10 +193,12 @@ fn lex(s: &str) -> Result<Vec<Tok>, LogsError> {
             }
             c if c.is_alphanumeric() || c == '@' || c == '_' || c == '$' => {
                 let start = i;
-                while i < chars.len()
-                    && (chars[i].is_alphanumeric() || "@_.$-".contains(chars[i]))
-                    && (chars[i] != '-' || chars.get(i + 1).is_some_and(|n| n.is_alphanumeric()))
-                {
+                let part_of_name = |i: usize| {
+                    let c = chars[i];
+                    let dash_inside = chars.get(i + 1).is_some_and(|n| n.is_alphanumeric());
+                    c.is_alphanumeric() || "@_.$".contains(c) || (c == '-' && dash_inside)
+                };
+                while i < chars.len() && part_of_name(i) {
                     i += 1;
                 }
                 out.push(Tok::Ident(chars[start..i].iter().collect()));

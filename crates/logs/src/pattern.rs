@@ -459,12 +459,12 @@ fn tokenize(s: &str, json: bool) -> Result<Vec<Tok>, PatternError> {
             }
             _ => {
                 let start = i;
-                while i < chars.len()
-                    && !chars[i].is_whitespace()
-                    && !"=!<>()".contains(chars[i])
-                    && (chars[i] != '&' || chars.get(i + 1) != Some(&'&'))
-                    && !(chars[i] == '|' && chars.get(i + 1) == Some(&'|'))
-                {
+                let ends_word = |i: usize| {
+                    let c = chars[i];
+                    let doubled = chars.get(i + 1) == Some(&c);
+                    c.is_whitespace() || "=!<>()".contains(c) || ((c == '&' || c == '|') && doubled)
+                };
+                while i < chars.len() && !ends_word(i) {
                     i += 1;
                 }
                 if start == i {
