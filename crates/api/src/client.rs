@@ -133,6 +133,64 @@ impl Client {
 }
 
 impl Client {
+    /// Calls an awsJson 1.1 operation (`X-Amz-Target: <target>`, signed for `signing_name`
+    /// when the client signs); returns the output document.
+    pub async fn call_json(
+        &self,
+        target: &str,
+        signing_name: &str,
+        input: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClientError> {
+        let body = input.to_string();
+        let mut headers = vec![
+            ("Content-Type".to_string(), "application/x-amz-json-1.1".to_string()),
+            ("X-Amz-Target".to_string(), target.to_string()),
+        ];
+        if let Some((key, secret, region)) = &self.signer {
+            let host = self.endpoint.split("://").nth(1).unwrap_or(&self.endpoint);
+            headers.push(("Host".into(), host.split('/').next().unwrap_or(host).to_string()));
+            let amz_date = clock::Clock::real().now().strftime("%Y%m%dT%H%M%SZ").to_string();
+            crate::sigv4::sign(
+                &mut headers,
+                "POST",
+                "/",
+                "",
+                body.as_bytes(),
+                (key, secret),
+                (region, signing_name),
+                &amz_date,
+            );
+        }
+        let mut request = http::Request::post(format!("{}/", self.endpoint));
+        for (k, v) in &headers {
+            request = request.header(k.as_str(), v.as_str());
+        }
+        let request =
+            request.body(Full::new(Bytes::from(body))).map_err(|e| self.bad(e.to_string()))?;
+        let response = self.http.request(request).await.map_err(|e| ClientError::Unreachable {
+            endpoint: self.endpoint.clone(),
+            reason: root_cause(&e),
+        })?;
+        let status = response.status();
+        let bytes =
+            response.into_body().collect().await.map_err(|e| self.bad(e.to_string()))?.to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            self.bad(format!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+        })?;
+        if !status.is_success() {
+            let code = json["__type"].as_str().unwrap_or("Unknown");
+            return Err(ClientError::Api {
+                code: code.rsplit('#').next().unwrap_or(code).to_string(),
+                message: json["message"]
+                    .as_str()
+                    .or(json["Message"].as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+            });
+        }
+        Ok(json)
+    }
+
     /// A GET of a local (non-AWS) endpoint of the region, e.g. `/_cumulo/instances`.
     pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {
         self.local(http::Method::GET, path).await.map(|(_, text)| text)

@@ -1,5 +1,6 @@
 //! CloudWatch calls of the client (over Query) with typed results: what `cumulo metrics` and
-//! `cumulo alarms` read, so that they know no element names.
+//! `cumulo alarms` read, so that they know no element names; and CloudWatch Logs'
+//! FilterLogEvents (awsJson 1.1) for `cumulo logs --group`.
 
 use crate::client::{Client, ClientError};
 
@@ -214,5 +215,56 @@ impl Client {
                 summary: h.get("HistorySummary").unwrap_or_default().to_string(),
             })
             .collect())
+    }
+}
+
+/// A log event as FilterLogEvents gives it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogEvent {
+    pub timestamp: i64,
+    pub stream: String,
+    pub message: String,
+}
+
+impl Client {
+    /// FilterLogEvents of a group (every page), from `start_ms`, optionally one stream and a
+    /// filter pattern; oldest first.
+    pub async fn filter_log_events(
+        &self,
+        group: &str,
+        stream: Option<&str>,
+        pattern: Option<&str>,
+        start_ms: Option<i64>,
+    ) -> Result<Vec<LogEvent>, ClientError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..1_000 {
+            let mut input = serde_json::json!({"logGroupName": group});
+            if let Some(s) = stream {
+                input["logStreamNames"] = serde_json::json!([s]);
+            }
+            if let Some(p) = pattern {
+                input["filterPattern"] = serde_json::json!(p);
+            }
+            if let Some(t) = start_ms {
+                input["startTime"] = serde_json::json!(t);
+            }
+            if let Some(t) = &token {
+                input["nextToken"] = serde_json::json!(t);
+            }
+            let page = self.call_json("Logs_20140328.FilterLogEvents", "logs", &input).await?;
+            for e in page["events"].as_array().into_iter().flatten() {
+                out.push(LogEvent {
+                    timestamp: e["timestamp"].as_i64().unwrap_or(0),
+                    stream: e["logStreamName"].as_str().unwrap_or_default().to_string(),
+                    message: e["message"].as_str().unwrap_or_default().to_string(),
+                });
+            }
+            token = page["nextToken"].as_str().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(out)
     }
 }

@@ -26,8 +26,18 @@ pub struct ListArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct LogsArgs {
-    /// The instance id.
-    instance: String,
+    /// The instance id (its console output); or, with --group, nothing.
+    #[arg(required_unless_present = "group")]
+    instance: Option<String>,
+    /// A CloudWatch Logs group instead: its events, oldest first.
+    #[arg(long)]
+    group: Option<String>,
+    /// With --group: only this stream.
+    #[arg(long, requires = "group")]
+    stream: Option<String>,
+    /// With --group: only events matching this filter pattern (CloudWatch Logs' syntax).
+    #[arg(long, requires = "group")]
+    filter: Option<String>,
     /// Keep printing new output as it comes (Ctrl-C to stop).
     #[arg(long, short = 'f')]
     follow: bool,
@@ -101,9 +111,30 @@ pub async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
 
 pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
     let client = args.endpoint.client();
+    if let Some(group) = &args.group {
+        let mut since: Option<i64> = None;
+        loop {
+            let events = client
+                .filter_log_events(group, args.stream.as_deref(), args.filter.as_deref(), since)
+                .await?;
+            for e in &events {
+                let at = jiff::Timestamp::from_millisecond(e.timestamp)
+                    .map(clock::iso8601)
+                    .unwrap_or_default();
+                say!("{at} {} {}", e.stream, e.message);
+                since = Some(since.map_or(e.timestamp + 1, |s| s.max(e.timestamp + 1)));
+            }
+            if !args.follow {
+                return Ok(ExitCode::SUCCESS);
+            }
+            // Real time: a client polling a region over HTTP does not share its clock.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    let Some(instance) = &args.instance else { return Ok(ExitCode::FAILURE) };
     let mut printed = 0;
     loop {
-        let text = client.console_output(&args.instance).await?;
+        let text = client.console_output(instance).await?;
         if text.len() > printed {
             print!("{}", &text[printed.min(text.len())..]);
             printed = text.len();

@@ -52,7 +52,8 @@ enum Command {
     Ca(ca::Args),
     /// Instances: state, zone, addresses, processes, CPU.
     Instances(instances::ListArgs),
-    /// An instance's console output (its UserData's stdout and stderr).
+    /// An instance's console output (its UserData's stdout and stderr), or a CloudWatch Logs
+    /// group's events (`--group G [--stream S] [--filter PATTERN]`).
     Logs(instances::LogsArgs),
     /// CloudWatch metrics as compact charts of the last window (AWS/EC2, AWS/ApplicationELB, ...).
     Metrics(monitoring::MetricsArgs),

@@ -307,6 +307,14 @@ Resources:
         region.path(),
     );
     assert!(ok && !out.contains("request 1 ok"), "only the Error lines: {out}");
+    let (ok, shown, err) = run(
+        &["logs", "--group", "app-logs", "--filter", "Error", "--endpoint-url", &region.endpoint],
+        region.path(),
+    );
+    assert!(
+        ok && shown.contains("Error: request 1 failed") && !shown.contains(" ok"),
+        "{shown}{err}"
+    );
     // The metric filter's count raises the alarm, which mails the topic's subscriber.
     eventually("the alarm on the error count", Duration::from_secs(40), || {
         let (_, alarms, _) =
