@@ -33,6 +33,37 @@ impl Account {
     }
 }
 
+/// CloudWatch's units: what PutMetricData, alarms and Logs' metric filters accept.
+pub const CLOUDWATCH_UNITS: &[&str] = &[
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
+];
+
 /// `n` random lowercase hex digits.
 pub fn hex(n: usize) -> String {
     const HEX: &[u8] = b"0123456789abcdef";

@@ -82,36 +82,8 @@ impl MetricId {
     }
 }
 
-/// CloudWatch's units.
-pub const UNITS: &[&str] = &[
-    "Seconds",
-    "Microseconds",
-    "Milliseconds",
-    "Bytes",
-    "Kilobytes",
-    "Megabytes",
-    "Gigabytes",
-    "Terabytes",
-    "Bits",
-    "Kilobits",
-    "Megabits",
-    "Gigabits",
-    "Terabits",
-    "Percent",
-    "Count",
-    "Bytes/Second",
-    "Kilobytes/Second",
-    "Megabytes/Second",
-    "Gigabytes/Second",
-    "Terabytes/Second",
-    "Bits/Second",
-    "Kilobits/Second",
-    "Megabits/Second",
-    "Gigabits/Second",
-    "Terabits/Second",
-    "Count/Second",
-    "None",
-];
+/// CloudWatch's units (`aws_ids::CLOUDWATCH_UNITS`).
+pub use aws_ids::CLOUDWATCH_UNITS as UNITS;
 
 pub fn check_unit(unit: &str) -> Result<(), CwError> {
     if UNITS.contains(&unit) {

@@ -85,11 +85,11 @@ impl CloudWatch {
         let now = self.now();
         let start = grid_start(start, period);
         let mut out: BTreeMap<i64, Cell> = BTreeMap::new();
-        if let Some(u) = unit {
-            let known = self.metrics.list(i64::MIN).into_iter().find(|(id, _)| id == metric);
-            if known.is_some_and(|(_, have)| have.as_deref().unwrap_or("None") != u) {
-                return Ok(out);
-            }
+        let other_unit = |u: &str| {
+            self.metrics.unit(metric).is_some_and(|have| have.as_deref().unwrap_or("None") != u)
+        };
+        if unit.is_some_and(other_unit) {
+            return Ok(out);
         }
         for (t, cell) in self.metrics.cells(metric, start, end, period, now)? {
             let bucket = start + (t - start).div_euclid(period) * period;
@@ -154,7 +154,7 @@ impl CloudWatch {
         let unit = q
             .unit
             .clone()
-            .or_else(|| self.metrics.list(i64::MIN).into_iter().find(|(id, _)| *id == q.metric)?.1)
+            .or_else(|| self.metrics.unit(&q.metric).flatten())
             .unwrap_or_else(|| "None".into());
         let periods = self.periods(&q.metric, q.start, q.end, q.period, q.unit.as_deref())?;
         Ok(periods

@@ -222,6 +222,12 @@ impl Metrics {
         Ok(out)
     }
 
+    /// The unit a metric was last published with (`None`: no such metric; `Some(None)`: no
+    /// unit given).
+    pub fn unit(&self, id: &MetricId) -> Option<Option<String>> {
+        self.series(id).map(|s| s.lock().meta.unit.clone())
+    }
+
     /// Every metric with a point since `since`, with its unit.
     pub fn list(&self, since: i64) -> Vec<(MetricId, Option<String>)> {
         let mut out: Vec<(MetricId, Option<String>)> = self

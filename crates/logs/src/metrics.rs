@@ -83,36 +83,6 @@ pub(crate) struct Aggregate {
     pub default: Option<f64>,
 }
 
-const UNITS: &[&str] = &[
-    "Seconds",
-    "Microseconds",
-    "Milliseconds",
-    "Bytes",
-    "Kilobytes",
-    "Megabytes",
-    "Gigabytes",
-    "Terabytes",
-    "Bits",
-    "Kilobits",
-    "Megabits",
-    "Gigabits",
-    "Terabits",
-    "Percent",
-    "Count",
-    "Bytes/Second",
-    "Kilobytes/Second",
-    "Megabytes/Second",
-    "Gigabytes/Second",
-    "Terabytes/Second",
-    "Bits/Second",
-    "Kilobits/Second",
-    "Megabits/Second",
-    "Gigabits/Second",
-    "Terabits/Second",
-    "Count/Second",
-    "None",
-];
-
 fn check_transformation(t: &Transformation) -> Result<(), LogsError> {
     if t.metric_name.is_empty() || t.metric_name.len() > 255 || t.metric_name.contains(':') {
         return invalid(format!("Invalid metric name: {}", t.metric_name));
@@ -141,7 +111,7 @@ fn check_transformation(t: &Transformation) -> Result<(), LogsError> {
         }
     }
     if let Some(u) = &t.unit
-        && !UNITS.contains(&u.as_str())
+        && !aws_ids::CLOUDWATCH_UNITS.contains(&u.as_str())
     {
         return invalid(format!("Invalid unit: {u}"));
     }

@@ -522,18 +522,12 @@ impl AlarmActions for Actions {
             return result.map_err(|e| e.to_string());
         }
         if arn.contains(":sns:") {
-            let account = &self.autoscaling_account();
+            let account = self.ec2.account();
             let (subject, message) =
                 cloudwatch::notify::alarm_notification(fired, &account.account_id, &account.region);
             return sns::Notifier::publish(&*self.sns, arn, Some(&subject), &message).map(|_| ());
         }
         Err(format!("Cumulo cannot run the action {arn}"))
-    }
-}
-
-impl Actions {
-    fn autoscaling_account(&self) -> aws_ids::Account {
-        self.ec2.account().clone()
     }
 }
 
